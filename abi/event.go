@@ -1,0 +1,115 @@
+package abi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Source kinds known to this version of the contract. Events of other kinds are accepted
+// (and counted by the host) so that a new producer never loses data while its detectors are
+// still being written.
+const (
+	KindCommand  = "command"
+	KindSession  = "session"
+	KindAuth     = "auth"
+	KindIdentity = "identity"
+	KindEmail    = "email"
+	KindCanary   = "canary"
+	KindIntel    = "intel"
+	KindHTTP     = "http"
+)
+
+// KnownKinds lists the source kinds abi/EVENTS.md describes, in a stable order.
+var KnownKinds = []string{KindCommand, KindSession, KindAuth, KindIdentity, KindEmail, KindCanary, KindIntel, KindHTTP}
+
+// IsKnownKind reports whether kind is one of KnownKinds.
+func IsKnownKind(kind string) bool {
+	for _, k := range KnownKinds {
+		if k == kind {
+			return true
+		}
+	}
+	return false
+}
+
+// Event is what producers send: one observation of the deception network. JSON field names
+// are the wire names. Payload holds the kind-specific fields (abi/EVENTS.md) as decoded JSON:
+// objects are map[string]any, arrays []any, numbers float64.
+type Event struct {
+	SourceKind   string         `json:"source_kind"`
+	SourceID     string         `json:"source_id"`
+	AttackerUUID string         `json:"attacker_uuid,omitempty"`
+	IdentityUUID string         `json:"identity_uuid,omitempty"`
+	SessionID    string         `json:"session_id,omitempty"`
+	DeckyID      string         `json:"decky_id,omitempty"`
+	ObservedAt   time.Time      `json:"observed_at,omitzero"`
+	Payload      map[string]any `json:"payload"`
+}
+
+// ErrMissingField is wrapped by DecodeEvent when a required field is absent or empty.
+var ErrMissingField = errors.New("missing required field")
+
+// FieldError names the event field that made an event invalid.
+type FieldError struct {
+	Field string
+	Err   error
+}
+
+func (e *FieldError) Error() string { return fmt.Sprintf("abi: event: field %q: %v", e.Field, e.Err) }
+func (e *FieldError) Unwrap() error { return e.Err }
+
+// DecodeEvent decodes one JSON event and checks what every path relies on: source_kind and
+// source_id are present and non-empty, observed_at (when present) is RFC 3339, payload (when
+// present) is an object. Unknown top-level fields are ignored so producers can add metadata.
+func DecodeEvent(data []byte) (Event, error) {
+	var w struct {
+		SourceKind   *string         `json:"source_kind"`
+		SourceID     *string         `json:"source_id"`
+		AttackerUUID string          `json:"attacker_uuid"`
+		IdentityUUID string          `json:"identity_uuid"`
+		SessionID    string          `json:"session_id"`
+		DeckyID      string          `json:"decky_id"`
+		ObservedAt   string          `json:"observed_at"`
+		Payload      json.RawMessage `json:"payload"`
+	}
+	if err := json.Unmarshal(data, &w); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field != "" {
+			return Event{}, &FieldError{Field: te.Field, Err: fmt.Errorf("want %s, got JSON %s", te.Type, te.Value)}
+		}
+		return Event{}, fmt.Errorf("abi: event: %w", err)
+	}
+	if w.SourceKind == nil || *w.SourceKind == "" {
+		return Event{}, &FieldError{Field: "source_kind", Err: ErrMissingField}
+	}
+	if w.SourceID == nil || *w.SourceID == "" {
+		return Event{}, &FieldError{Field: "source_id", Err: ErrMissingField}
+	}
+	ev := Event{
+		SourceKind:   *w.SourceKind,
+		SourceID:     *w.SourceID,
+		AttackerUUID: w.AttackerUUID,
+		IdentityUUID: w.IdentityUUID,
+		SessionID:    w.SessionID,
+		DeckyID:      w.DeckyID,
+	}
+	if w.ObservedAt != "" {
+		t, err := time.Parse(time.RFC3339Nano, w.ObservedAt)
+		if err != nil {
+			return Event{}, &FieldError{Field: "observed_at", Err: fmt.Errorf("not RFC 3339: %q", w.ObservedAt)}
+		}
+		ev.ObservedAt = t
+	}
+	if p := bytes.TrimSpace(w.Payload); len(p) > 0 && !bytes.Equal(p, []byte("null")) {
+		if p[0] != '{' {
+			return Event{}, &FieldError{Field: "payload", Err: errors.New("want a JSON object")}
+		}
+		if err := json.Unmarshal(p, &ev.Payload); err != nil {
+			return Event{}, &FieldError{Field: "payload", Err: err}
+		}
+	}
+	return ev, nil
+}

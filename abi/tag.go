@@ -1,0 +1,201 @@
+package abi
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"math"
+	"reflect"
+	"sort"
+	"time"
+)
+
+// TagDraft is what a detector (the built-in engine or a plugin) returns for one event: the
+// technique it saw, for which rule, how sure it is, and the evidence that made it fire.
+type TagDraft struct {
+	RuleID         string         `json:"rule_id"`
+	TechniqueID    string         `json:"technique_id"`
+	SubTechniqueID string         `json:"sub_technique_id,omitempty"`
+	Tactic         string         `json:"tactic"`
+	Confidence     float64        `json:"confidence"`
+	Evidence       map[string]any `json:"evidence,omitempty"`
+}
+
+// Tag is what is stored and published: a draft after the host's Finish, with the identity of
+// the event it belongs to and the exact rule version that produced it.
+//
+// AttackerUUID is a pointer so that it marshals as JSON null when absent, as it always is on
+// identity tags (they belong to the identity, not to one attacker).
+type Tag struct {
+	TagUUID        string         `json:"tag_uuid"`
+	RuleID         string         `json:"rule_id"`
+	RuleVersion    string         `json:"rule_version"`
+	TechniqueID    string         `json:"technique_id"`
+	SubTechniqueID string         `json:"sub_technique_id,omitempty"`
+	Tactic         string         `json:"tactic"`
+	Confidence     float64        `json:"confidence"`
+	Evidence       map[string]any `json:"evidence,omitempty"`
+	SourceKind     string         `json:"source_kind"`
+	SourceID       string         `json:"source_id"`
+	AttackerUUID   *string        `json:"attacker_uuid"`
+	IdentityUUID   string         `json:"identity_uuid,omitempty"`
+	SessionID      string         `json:"session_id,omitempty"`
+	DeckyID        string         `json:"decky_id,omitempty"`
+	Producer       string         `json:"producer"`
+	CreatedAt      time.Time      `json:"created_at"`
+}
+
+// CanonicalJSON encodes a decoded document (maps, slices, strings, numbers, booleans, nil,
+// time.Time) in the one form every reader of a rule agrees on: object keys sorted by their
+// UTF-8 bytes, no insignificant whitespace, every number as a float64 in Go's shortest
+// round-trip form (so 1 and 1.0 are the same), <, > and & not escaped, times as RFC 3339 in
+// UTC. abi/ABI.md states it for implementers in other languages.
+func CanonicalJSON(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	if err := writeCanonical(&buf, v); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+func writeCanonical(buf *bytes.Buffer, v any) error {
+	switch x := v.(type) {
+	case nil:
+		buf.WriteString("null")
+	case bool:
+		if x {
+			buf.WriteString("true")
+		} else {
+			buf.WriteString("false")
+		}
+	case string:
+		writeString(buf, x)
+	case time.Time:
+		writeString(buf, x.UTC().Format(time.RFC3339Nano))
+	case map[string]any:
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		buf.WriteByte('{')
+		for i, k := range keys {
+			if i > 0 {
+				buf.WriteByte(',')
+			}
+			writeString(buf, k)
+			buf.WriteByte(':')
+			if err := writeCanonical(buf, x[k]); err != nil {
+				return err
+			}
+		}
+		buf.WriteByte('}')
+	case []any:
+		buf.WriteByte('[')
+		for i, el := range x {
+			if i > 0 {
+				buf.WriteByte(',')
+			}
+			if err := writeCanonical(buf, el); err != nil {
+				return err
+			}
+		}
+		buf.WriteByte(']')
+	default:
+		rv := reflect.ValueOf(v)
+		var f float64
+		switch rv.Kind() {
+		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+			f = float64(rv.Int())
+		case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+			f = float64(rv.Uint())
+		case reflect.Float32, reflect.Float64:
+			f = rv.Float()
+		case reflect.Slice:
+			items := make([]any, rv.Len())
+			for i := range items {
+				items[i] = rv.Index(i).Interface()
+			}
+			return writeCanonical(buf, items)
+		case reflect.Map:
+			if rv.Type().Key().Kind() != reflect.String {
+				return fmt.Errorf("abi: canonical JSON: map key type %s", rv.Type().Key())
+			}
+			m := make(map[string]any, rv.Len())
+			for it := rv.MapRange(); it.Next(); {
+				m[it.Key().String()] = it.Value().Interface()
+			}
+			return writeCanonical(buf, m)
+		default:
+			return fmt.Errorf("abi: canonical JSON: unsupported type %T", v)
+		}
+		if math.IsNaN(f) || math.IsInf(f, 0) {
+			return fmt.Errorf("abi: canonical JSON: number %v has no JSON form", f)
+		}
+		b, _ := json.Marshal(f)
+		buf.Write(b)
+	}
+	return nil
+}
+
+func writeString(buf *bytes.Buffer, s string) {
+	enc := json.NewEncoder(buf)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(s) // a string always encodes
+	buf.Truncate(buf.Len() - 1)
+}
+
+// RuleVersion is the first 16 hex digits of the SHA-256 of the rule definition in canonical
+// JSON. A whitespace, comment or key-order edit is not a new version, and a rule read from a
+// file or from a KV bucket has the same version.
+func RuleVersion(definition any) (string, error) {
+	b, err := CanonicalJSON(definition)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:8]), nil
+}
+
+// TagUUID is the deterministic, time-ordered identity of a tag: a UUIDv8 (RFC 9562) whose top
+// 48 bits are the event's observed_at in Unix milliseconds (0 when absent) and whose other
+// bits come from SHA-256 over rule_id, rule_version, source_kind, source_id, technique_id,
+// sub_technique_id and tactic joined by 0x1F. Replaying an event therefore never creates a
+// second tag, and the store's unique index stays append-friendly (measured: modernc SQLite
+// inserts about 37k rows/s with random keys, 120k with time-ordered ones).
+func TagUUID(observedAt time.Time, ruleID, ruleVersion, sourceKind, sourceID, techniqueID, subTechniqueID, tactic string) string {
+	h := sha256.New()
+	for i, s := range [...]string{ruleID, ruleVersion, sourceKind, sourceID, techniqueID, subTechniqueID, tactic} {
+		if i > 0 {
+			h.Write([]byte{0x1f})
+		}
+		h.Write([]byte(s))
+	}
+	var sum [sha256.Size]byte
+	h.Sum(sum[:0])
+	var u [16]byte
+	var ms uint64
+	if !observedAt.IsZero() && observedAt.UnixMilli() > 0 {
+		ms = uint64(observedAt.UnixMilli()) & (1<<48 - 1)
+	}
+	var ts [8]byte
+	binary.BigEndian.PutUint64(ts[:], ms)
+	copy(u[0:6], ts[2:8])
+	copy(u[6:16], sum[0:10])
+	u[6] = u[6]&0x0f | 0x80 // version 8
+	u[8] = u[8]&0x3f | 0x80 // variant 10
+	var out [36]byte
+	hex.Encode(out[0:8], u[0:4])
+	out[8] = '-'
+	hex.Encode(out[9:13], u[4:6])
+	out[13] = '-'
+	hex.Encode(out[14:18], u[6:8])
+	out[18] = '-'
+	hex.Encode(out[19:23], u[8:10])
+	out[23] = '-'
+	hex.Encode(out[24:36], u[10:16])
+	return string(out[:])
+}

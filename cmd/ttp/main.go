@@ -1,0 +1,72 @@
+// Command ttp tags the activity caught by a deception network with MITRE ATT&CK techniques.
+//
+//	ttp tag [FILE|-]          tag JSONL events offline (built-in engine and plugins)
+//	ttp rules lint DIR        check rule files strictly
+//	ttp rules test DIR        score rules against their precision corpora
+//	ttp version               print the version
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// version is set by the linker (-X main.version=...) for releases.
+var version = "dev"
+
+// exitError carries an exit status out of a subcommand without printing anything more.
+type exitError int
+
+func (e exitError) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+const usage = `usage: ttp <command> [arguments]
+
+commands:
+  tag [FILE|-]        tag JSONL events (stdin when FILE is - or absent); JSONL tags out
+  rules lint DIR      check every rule file of DIR strictly
+  rules test DIR      score the rules of DIR against their precision corpora
+  version             print the version
+
+Run 'ttp <command> -h' for a command's flags.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	var code exitError
+	switch {
+	case err == nil:
+	case errors.As(err, &code):
+		os.Exit(int(code))
+	default:
+		fmt.Fprintln(os.Stderr, "ttp:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitError(2)
+	}
+	switch args[0] {
+	case "tag":
+		return runTag(ctx, args[1:], stdin, stdout, stderr)
+	case "rules":
+		return runRules(ctx, args[1:], stdout, stderr)
+	case "version":
+		fmt.Fprintln(stdout, "ttp", version)
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprintf(stderr, "ttp: unknown command %q\n\n%s", args[0], usage)
+	return exitError(2)
+}

@@ -1,0 +1,143 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"text/tabwriter"
+
+	"github.com/decnet/ttp/abi"
+	"github.com/decnet/ttp/host"
+	"github.com/decnet/ttp/rules"
+	"github.com/decnet/ttp/rules/corpus"
+)
+
+const rulesUsage = `usage: ttp rules <lint|test> [flags] DIR
+
+  lint DIR   check every rule file of DIR strictly (file, line and field for each problem)
+  test DIR   score the rules of DIR against their precision corpora (--corpus, default
+             testdata/corpus): precision and recall per rule, exit 1 when a rule falls below
+             its band (H: precision >= 0.95, M: >= 0.80) or recall below 0.90
+`
+
+func runRules(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, rulesUsage)
+		return exitError(2)
+	}
+	switch args[0] {
+	case "lint":
+		return runRulesLint(args[1:], stdout, stderr)
+	case "test":
+		return runRulesTest(ctx, args[1:], stdout, stderr)
+	}
+	fmt.Fprintf(stderr, "ttp rules: unknown subcommand %q\n\n%s", args[0], rulesUsage)
+	return exitError(2)
+}
+
+func runRulesLint(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("rules lint", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	if err := fs.Parse(args); err != nil || fs.NArg() != 1 {
+		fmt.Fprint(stderr, rulesUsage)
+		return exitError(2)
+	}
+	loaded, err := rules.LoadDir(fs.Arg(0))
+	if err != nil {
+		n := printErrors(stderr, err)
+		fmt.Fprintf(stdout, "%d rules OK, %d problem(s)\n", len(loaded), n)
+		return exitError(1)
+	}
+	fmt.Fprintf(stdout, "%d rules OK\n", len(loaded))
+	return nil
+}
+
+// printErrors prints every error of a joined error tree on its own line and counts them.
+func printErrors(w io.Writer, err error) int {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		n := 0
+		for _, e := range j.Unwrap() {
+			n += printErrors(w, e)
+		}
+		return n
+	}
+	fmt.Fprintln(w, err)
+	return 1
+}
+
+func runRulesTest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("rules test", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	corpusDir := fs.String("corpus", "testdata/corpus", "directory of precision corpora (<id>.yaml)")
+	verbose := fs.Bool("v", false, "list every misfire, not only those of failing rules")
+	if err := fs.Parse(args); err != nil || fs.NArg() != 1 {
+		fmt.Fprint(stderr, rulesUsage)
+		return exitError(2)
+	}
+	loaded, err := rules.LoadDir(fs.Arg(0))
+	if err != nil {
+		printErrors(stderr, err)
+		return exitError(1)
+	}
+	corpora, err := corpus.LoadDir(*corpusDir)
+	if err != nil {
+		printErrors(stderr, err)
+		return exitError(1)
+	}
+	index := rules.NewIndex()
+	if err := index.Replace(loaded, nil); err != nil {
+		return err
+	}
+	d := host.NewDispatcher(index, host.WithLogger(discardLogger()))
+	var tags []abi.Tag
+	eval := func(ctx context.Context, ev abi.Event) (map[string]bool, error) {
+		var err error
+		tags, err = d.Tag(ctx, ev, tags[:0])
+		fired := map[string]bool{}
+		for _, t := range tags {
+			fired[t.RuleID] = true
+		}
+		return fired, err
+	}
+	scores, err := corpus.Run(ctx, loaded, corpora, eval)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "RULE\tBAND\tPOS\tNEG\tTP\tFP\tFN\tPRECISION\tRECALL\tRESULT")
+	failed := 0
+	for _, s := range scores {
+		result := "ok"
+		if !s.Pass() {
+			result = "FAIL"
+			failed++
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%.3f\t%.3f\t%s\n", s.Rule, s.Band, s.Positives, s.Negatives, s.TP, s.FP, s.FN, s.Precision, s.Recall, result)
+	}
+	tw.Flush()
+	byID := map[string]*rules.Rule{}
+	for _, r := range loaded {
+		byID[r.ID] = r
+	}
+	for _, s := range scores {
+		if s.Pass() && !*verbose {
+			continue
+		}
+		for _, f := range s.Failures {
+			fmt.Fprintf(stdout, "%s: %s\n", s.Rule, f)
+		}
+		mis, err := corpus.Misfires(ctx, byID[s.Rule], corpora, eval)
+		if err != nil {
+			return err
+		}
+		for _, m := range mis {
+			fmt.Fprintf(stdout, "%s:   %s\n", s.Rule, m)
+		}
+	}
+	fmt.Fprintf(stdout, "%d rules, %d passed, %d failed\n", len(scores), len(scores)-failed, failed)
+	if failed > 0 {
+		return exitError(1)
+	}
+	return nil
+}

@@ -1,0 +1,142 @@
+package host
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/decnet/ttp/abi"
+	"github.com/decnet/ttp/rules"
+)
+
+// Handler is one detector the Dispatcher runs on an event: the built-in engine, or a plugin
+// pool. Drafts are appended to out.
+type Handler interface {
+	// Producer names the handler in tags: "engine" or "name@version".
+	Producer() string
+	// Handles reports whether the handler wants events of this source kind.
+	Handles(kind string) bool
+	Tag(ctx context.Context, set *rules.RuleSet, ev *abi.Event, out []abi.TagDraft) ([]abi.TagDraft, error)
+}
+
+// Engine is the built-in regex engine as a Handler: it evaluates every pattern rule of the
+// snapshot for the event's kind.
+type Engine struct{}
+
+// Producer implements Handler.
+func (Engine) Producer() string { return "engine" }
+
+// Handles implements Handler: the engine runs for every kind; kinds without pattern rules cost
+// one map lookup.
+func (Engine) Handles(string) bool { return true }
+
+// Tag implements Handler.
+func (Engine) Tag(_ context.Context, set *rules.RuleSet, ev *abi.Event, out []abi.TagDraft) ([]abi.TagDraft, error) {
+	return set.Eval(ev, out), nil
+}
+
+// Stats are the Dispatcher's counters since it was made.
+type Stats struct {
+	Events           atomic.Int64 // upstream events
+	Evaluated        atomic.Int64 // events after fan-out
+	Tags             atomic.Int64
+	HandlerErrors    atomic.Int64
+	Disabled         atomic.Int64
+	EvidenceStripped atomic.Int64
+	UnknownKinds     atomic.Int64 // events of kinds abi does not know
+}
+
+// Dispatcher runs every handler of an event's kind on one rules snapshot and finishes the
+// drafts into tags. It is safe for concurrent use; concurrency comes from many events in
+// flight, not from running one event's handlers in parallel (a goroutine costs as much as the
+// whole engine path).
+type Dispatcher struct {
+	index    *rules.Index
+	handlers []Handler
+	now      func() time.Time
+	log      *slog.Logger
+	warned   sync.Map // source kind -> struct{}: once-per-kind log lines
+	Stats    Stats
+}
+
+// Option configures a Dispatcher.
+type Option func(*Dispatcher)
+
+// WithClock sets the time source used for rule state expiry and created_at.
+func WithClock(now func() time.Time) Option { return func(d *Dispatcher) { d.now = now } }
+
+// WithLogger sets the logger (slog.Default otherwise).
+func WithLogger(l *slog.Logger) Option { return func(d *Dispatcher) { d.log = l } }
+
+// WithHandlers adds handlers after the built-in engine.
+func WithHandlers(h ...Handler) Option {
+	return func(d *Dispatcher) { d.handlers = append(d.handlers, h...) }
+}
+
+// NewDispatcher returns a Dispatcher reading rules from index, running the built-in engine and
+// any handlers given.
+func NewDispatcher(index *rules.Index, opts ...Option) *Dispatcher {
+	d := &Dispatcher{index: index, handlers: []Handler{Engine{}}, now: time.Now, log: slog.Default()}
+	for _, o := range opts {
+		o(d)
+	}
+	return d
+}
+
+// Tag evaluates one upstream event: it fans it out, runs the handlers of every resulting
+// event's kind and appends the finished tags to out. A handler's error costs only that
+// handler's drafts for that event (it is logged and counted); a cancelled context is returned.
+func (d *Dispatcher) Tag(ctx context.Context, ev abi.Event, out []abi.Tag) ([]abi.Tag, error) {
+	d.Stats.Events.Add(1)
+	snap := d.index.Load()
+	now := d.now()
+	var stats FinishStats
+	var drafts []abi.TagDraft
+	for _, e := range abi.Expand(ev) {
+		d.Stats.Evaluated.Add(1)
+		d.noteKind(snap.Set, e.SourceKind)
+		for _, h := range d.handlers {
+			if !h.Handles(e.SourceKind) {
+				continue
+			}
+			var err error
+			drafts, err = h.Tag(ctx, snap.Set, &e, drafts[:0])
+			if err != nil {
+				if ctx.Err() != nil {
+					return out, ctx.Err()
+				}
+				d.Stats.HandlerErrors.Add(1)
+				d.log.Warn("handler failed; its tags for this event are lost", "producer", h.Producer(), "source_kind", e.SourceKind, "source_id", e.SourceID, "err", err)
+				continue
+			}
+			n := len(out)
+			out = Finish(snap, &e, h.Producer(), drafts, now, out, &stats)
+			d.Stats.Tags.Add(int64(len(out) - n))
+		}
+	}
+	d.Stats.Disabled.Add(int64(stats.Disabled))
+	d.Stats.EvidenceStripped.Add(int64(stats.EvidenceStripped))
+	return out, ctx.Err()
+}
+
+// noteKind logs once per kind an event that nothing can tag: INFO for a kind abi does not
+// know (accepted and counted), WARNING for a known kind no rule applies to.
+func (d *Dispatcher) noteKind(set *rules.RuleSet, kind string) {
+	known := abi.IsKnownKind(kind)
+	if !known {
+		d.Stats.UnknownKinds.Add(1)
+	}
+	if known && len(set.ForKind(kind)) > 0 {
+		return
+	}
+	if _, seen := d.warned.LoadOrStore(kind, struct{}{}); seen {
+		return
+	}
+	if known {
+		d.log.Warn("no rule claims this source kind; its events produce no tags", "source_kind", kind)
+	} else {
+		d.log.Info("unknown source kind accepted; no rule applies to it", "source_kind", kind)
+	}
+}

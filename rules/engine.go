@@ -1,0 +1,225 @@
+package rules
+
+import (
+	"math/bits"
+	"regexp/syntax"
+
+	"github.com/decnet/ttp/abi"
+	"github.com/decnet/ttp/rules/internal/ahocorasick"
+)
+
+// The built-in engine evaluates every `match.kind: pattern` rule of an event's source kind.
+//
+// Running every regexp on every command costs about 20 us a command (Go's regexp is slower
+// than Python's re on this workload); almost every command fires nothing. So each pattern's
+// required literals are extracted from its syntax tree, one Aho-Corasick scan per field finds
+// which literals occur, and only the rules whose literals occur (plus the few with no usable
+// literal) run their regexp. The result is exactly that of the naive loop: the tests and a
+// fuzz target compare the two.
+
+// kindEngine is the prefiltered engine for one source kind.
+type kindEngine struct {
+	rules  []*Rule // pattern rules of this kind, ordered by id; bit i of a hit set is rules[i]
+	fields []abi.Path
+	field  []int // rules[i] reads fields[field[i]]
+	groups []fieldGroup
+	words  int
+}
+
+// fieldGroup is the prefilter of the rules that read one field: one automaton over the literal
+// sets of all their formulas.
+type fieldGroup struct {
+	m        *ahocorasick.Matcher // nil when no rule of the group has a formula
+	setWords int                  // words of a set-hit bitset
+	members  []member
+	always   bool // some member has no formula: evaluate members even without a literal hit
+}
+
+// member is one rule of a field group and its prefilter formula, as set ids.
+type member struct {
+	rule  int
+	dnf   [][]int // OR of clauses, each an AND of set ids; nil: the rule always runs
+	risky bool    // also runs when the text has a non-ASCII byte
+}
+
+func newKindEngine(kind string, rules []*Rule) *kindEngine {
+	e := &kindEngine{rules: rules, words: ahocorasick.Words(len(rules)), field: make([]int, len(rules))}
+	fieldIdx := map[string]int{}
+	type lits struct {
+		patterns []string
+		sets     []int
+		nsets    int
+	}
+	var groupLits []lits
+	for i, r := range rules {
+		p := r.fields[kind]
+		fi, ok := fieldIdx[p.String()]
+		if !ok {
+			fi = len(e.fields)
+			fieldIdx[p.String()] = fi
+			e.fields = append(e.fields, p)
+			e.groups = append(e.groups, fieldGroup{})
+			groupLits = append(groupLits, lits{})
+		}
+		e.field[i] = fi
+		g, gl := &e.groups[fi], &groupLits[fi]
+		m := member{rule: i}
+		if tree, err := syntax.Parse(r.Match.Pattern, syntax.Perl); err == nil {
+			tree = tree.Simplify()
+			m.risky = foldRisky(tree)
+			for _, c := range requiredDNF(tree) {
+				ids := make([]int, 0, len(c))
+				for _, set := range c {
+					for _, l := range set {
+						gl.patterns = append(gl.patterns, l)
+						gl.sets = append(gl.sets, gl.nsets)
+					}
+					ids = append(ids, gl.nsets)
+					gl.nsets++
+				}
+				m.dnf = append(m.dnf, ids)
+			}
+		}
+		if m.dnf == nil {
+			g.always = true
+		}
+		g.members = append(g.members, m)
+	}
+	for fi := range e.groups {
+		gl := groupLits[fi]
+		e.groups[fi].setWords = ahocorasick.Words(gl.nsets)
+		if gl.nsets > 0 {
+			e.groups[fi].m = ahocorasick.New(gl.patterns, gl.sets, gl.nsets)
+		}
+	}
+	return e
+}
+
+// candidates marks in hits the members whose formula holds for text.
+func (g *fieldGroup) candidates(text string, hits []uint64) {
+	var buf [8]uint64
+	sets := buf[:0]
+	if g.setWords <= len(buf) {
+		sets = buf[:g.setWords]
+	} else {
+		sets = make([]uint64, g.setWords)
+	}
+	any := false
+	if g.m != nil {
+		g.m.Scan(text, sets)
+		for _, w := range sets {
+			any = any || w != 0
+		}
+	}
+	nonASCII := !isASCII(text)
+	if !any && !g.always && !nonASCII {
+		return // the common case: no literal of any rule occurs
+	}
+	for _, m := range g.members {
+		if m.dnf == nil || (nonASCII && m.risky) || holds(m.dnf, sets) {
+			hits[m.rule/64] |= 1 << (m.rule % 64)
+		}
+	}
+}
+
+func holds(dnf [][]int, sets []uint64) bool {
+	for _, c := range dnf {
+		ok := true
+		for _, id := range c {
+			if sets[id/64]&(1<<(id%64)) == 0 {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return true
+		}
+	}
+	return false
+}
+
+// maxStackFields bounds the per-event field texts kept on the stack.
+const maxStackFields = 8
+
+// Eval appends to out one draft per emits entry of every pattern rule that fires on ev, in
+// rule id order. It does not allocate when nothing fires (and the kind has at most 256
+// pattern rules reading at most 8 fields).
+func (s *RuleSet) Eval(ev *abi.Event, out []abi.TagDraft) []abi.TagDraft {
+	e := s.engines[ev.SourceKind]
+	if e == nil {
+		return out
+	}
+	var hitBuf [4]uint64
+	var hits []uint64
+	if e.words <= len(hitBuf) {
+		hits = hitBuf[:e.words]
+	} else {
+		hits = make([]uint64, e.words)
+	}
+	var textBuf [maxStackFields]string
+	texts := textBuf[:0]
+	if len(e.fields) > maxStackFields {
+		texts = make([]string, 0, len(e.fields))
+	}
+	for fi, p := range e.fields {
+		text, ok := p.LookupString(ev)
+		texts = append(texts, text)
+		if ok {
+			e.groups[fi].candidates(text, hits)
+		}
+	}
+	for w, word := range hits {
+		for word != 0 {
+			i := w*64 + bits.TrailingZeros64(word)
+			word &= word - 1
+			fi := e.field[i]
+			out = e.rules[i].fire(e.fields[fi], texts[fi], out)
+		}
+	}
+	return out
+}
+
+// evalNaive is the reference the prefiltered Eval must equal: every pattern rule of the kind,
+// in id order, runs its regexp.
+func (s *RuleSet) evalNaive(ev *abi.Event, out []abi.TagDraft) []abi.TagDraft {
+	e := s.engines[ev.SourceKind]
+	if e == nil {
+		return out
+	}
+	for i, r := range e.rules {
+		p := e.fields[e.field[i]]
+		text, ok := p.LookupString(ev)
+		if !ok {
+			continue
+		}
+		out = r.fire(p, text, out)
+	}
+	return out
+}
+
+// fire runs the rule's regexp on text and appends its drafts when it matches.
+func (r *Rule) fire(field abi.Path, text string, out []abi.TagDraft) []abi.TagDraft {
+	if !r.re.MatchString(text) || (r.exclude != nil && r.exclude.MatchString(text)) {
+		return out
+	}
+	for _, em := range r.Emits {
+		out = append(out, abi.TagDraft{
+			RuleID:         r.ID,
+			TechniqueID:    em.TechniqueID,
+			SubTechniqueID: em.SubTechniqueID,
+			Tactic:         em.Tactic,
+			Confidence:     em.Confidence,
+			Evidence:       map[string]any{field.Key(): text},
+		})
+	}
+	return out
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
