@@ -316,3 +316,33 @@ func BenchmarkEngineNoFire(b *testing.B) {
 		set.Eval(ev, nil)
 	}
 }
+
+// BenchmarkRule measures each command rule's regexp on the commands its prefilter lets
+// through (from the 10,000-command stream): the cost a rule adds to the engine. A rule whose
+// compiled program exceeds 500 instructions loses Go's backtracker and costs several times more.
+func BenchmarkRule(b *testing.B) {
+	set := loadShipped(b)
+	e := set.engines[abi.KindCommand]
+	cmds := benchCommands(10000)
+	cands := make([][]string, len(e.rules))
+	for _, c := range cmds {
+		hits := make([]uint64, e.words)
+		e.groups[e.field[0]].candidates(c, hits)
+		for i := range e.rules {
+			if hits[i/64]&(1<<(i%64)) != 0 {
+				cands[i] = append(cands[i], c)
+			}
+		}
+	}
+	for i, r := range e.rules {
+		if len(cands[i]) == 0 {
+			continue
+		}
+		b.Run(r.ID, func(b *testing.B) {
+			for n := 0; n < b.N; n++ {
+				r.re.MatchString(cands[i][n%len(cands[i])])
+			}
+			b.ReportMetric(float64(len(cands[i]))/float64(len(cmds)), "candidates/cmd")
+		})
+	}
+}

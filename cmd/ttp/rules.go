@@ -49,7 +49,14 @@ func runRulesLint(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "%d rules OK, %d problem(s)\n", len(loaded), n)
 		return exitError(1)
 	}
-	fmt.Fprintf(stdout, "%d rules OK\n", len(loaded))
+	warnings := 0
+	for _, r := range loaded {
+		for _, w := range r.Warnings() {
+			fmt.Fprintln(stdout, "warning:", w)
+			warnings++
+		}
+	}
+	fmt.Fprintf(stdout, "%d rules OK, %d warning(s)\n", len(loaded), warnings)
 	return nil
 }
 

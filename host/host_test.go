@@ -1,0 +1,215 @@
+package host
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/decnet/ttp/abi"
+	"github.com/decnet/ttp/rules"
+)
+
+const ruleR0001 = `id: R0001
+name: uname
+applies_to: [command]
+match: {kind: pattern, pattern: '\buname\b'}
+emits:
+  - {technique_id: T1082, tactic: discovery, confidence: 0.8}
+precision: H
+evidence_fields: [command_text]
+`
+
+const ruleR0061 = `id: R0061
+name: spraying
+applies_to: [identity]
+match: {kind: lifter:identity_spray}
+emits:
+  - {technique_id: T1110, sub_technique_id: T1110.003, tactic: credential-access, confidence: 0.9}
+precision: H
+evidence_fields: [distinct_usernames]
+`
+
+func mustRule(t *testing.T, id, src string) *rules.Rule {
+	t.Helper()
+	r, err := rules.Parse(id+".yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func index(t *testing.T, states map[string]rules.State, rs ...*rules.Rule) *rules.Index {
+	t.Helper()
+	x := rules.NewIndex()
+	if err := x.Replace(rs, states); err != nil {
+		t.Fatal(err)
+	}
+	return x
+}
+
+var now = time.Date(2026, 11, 27, 5, 0, 0, 0, time.UTC)
+
+func TestFinish(t *testing.T) {
+	r1, r61 := mustRule(t, "R0001", ruleR0001), mustRule(t, "R0061", ruleR0061)
+	cmd := &abi.Event{SourceKind: "command", SourceID: "c1", AttackerUUID: "att", SessionID: "s", DeckyID: "d", ObservedAt: now}
+	draft := abi.TagDraft{RuleID: "R0001", TechniqueID: "T1082", Tactic: "discovery", Confidence: 0.8, Evidence: map[string]any{"command_text": "uname -a", "secret": "x"}}
+	tests := []struct {
+		name     string
+		states   map[string]rules.State
+		ev       *abi.Event
+		draft    abi.TagDraft
+		wantTags int
+		wantConf float64
+		stats    FinishStats
+	}{
+		{"enabled", nil, cmd, draft, 1, 0.8, FinishStats{EvidenceStripped: 1}},
+		{"disabled", map[string]rules.State{"R0001": {Mode: rules.Disabled}}, cmd, draft, 0, 0, FinishStats{Disabled: 1}},
+		{"clipped", map[string]rules.State{"R0001": {Mode: rules.Clipped, ConfidenceMax: 0.4}}, cmd, draft, 1, 0.4, FinishStats{EvidenceStripped: 1}},
+		{"clip above confidence", map[string]rules.State{"R0001": {Mode: rules.Clipped, ConfidenceMax: 0.95}}, cmd, draft, 1, 0.8, FinishStats{EvidenceStripped: 1}},
+		{"expired disable", map[string]rules.State{"R0001": {Mode: rules.Disabled, ExpiresAt: now.Add(-time.Second)}}, cmd, draft, 1, 0.8, FinishStats{EvidenceStripped: 1}},
+		{"unexpired disable", map[string]rules.State{"R0001": {Mode: rules.Disabled, ExpiresAt: now.Add(time.Second)}}, cmd, draft, 0, 0, FinishStats{Disabled: 1}},
+		{"unknown rule", nil, cmd, abi.TagDraft{RuleID: "R0999"}, 0, 0, FinishStats{UnknownRule: 1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			snap := index(t, tt.states, r1, r61).Load()
+			var stats FinishStats
+			tags := Finish(snap, tt.ev, "engine", []abi.TagDraft{tt.draft}, now, nil, &stats)
+			if len(tags) != tt.wantTags || stats != tt.stats {
+				t.Fatalf("%d tags, stats %+v; want %d, %+v", len(tags), stats, tt.wantTags, tt.stats)
+			}
+			if len(tags) == 0 {
+				return
+			}
+			tag := tags[0]
+			if tag.Confidence != tt.wantConf || tag.RuleVersion != r1.Version || tag.Producer != "engine" || tag.SourceID != "c1" || tag.SessionID != "s" || tag.DeckyID != "d" {
+				t.Errorf("tag %+v", tag)
+			}
+			if tag.AttackerUUID == nil || *tag.AttackerUUID != "att" {
+				t.Errorf("attacker_uuid %v", tag.AttackerUUID)
+			}
+			if _, ok := tag.Evidence["secret"]; ok || tag.Evidence["command_text"] != "uname -a" {
+				t.Errorf("evidence %v", tag.Evidence)
+			}
+			if want := abi.TagUUID(now, "R0001", r1.Version, "command", "c1", "T1082", "", "discovery"); tag.TagUUID != want {
+				t.Errorf("tag_uuid %s, want %s", tag.TagUUID, want)
+			}
+		})
+	}
+	// The draft's evidence map is not modified by stripping.
+	if _, ok := draft.Evidence["secret"]; !ok {
+		t.Error("Finish modified the draft's evidence")
+	}
+	// Identity tags carry a null attacker_uuid.
+	id := &abi.Event{SourceKind: "identity", SourceID: "i1", AttackerUUID: "att", IdentityUUID: "ident"}
+	var stats FinishStats
+	tags := Finish(index(t, nil, r1, r61).Load(), id, "identity@1.0.0", []abi.TagDraft{{RuleID: "R0061", TechniqueID: "T1110", SubTechniqueID: "T1110.003", Tactic: "credential-access", Confidence: 0.9}}, now, nil, &stats)
+	if len(tags) != 1 || tags[0].AttackerUUID != nil || tags[0].IdentityUUID != "ident" {
+		t.Fatalf("identity tag %+v", tags)
+	}
+}
+
+// failing is a handler that always fails, to prove a failure costs only its own tags.
+type failing struct{ err error }
+
+func (failing) Producer() string    { return "broken@0.1.0" }
+func (failing) Handles(string) bool { return true }
+func (f failing) Tag(context.Context, *rules.RuleSet, *abi.Event, []abi.TagDraft) ([]abi.TagDraft, error) {
+	return nil, f.err
+}
+
+func TestDispatcher(t *testing.T) {
+	var logBuf bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&logBuf, nil))
+	x := index(t, nil, mustRule(t, "R0001", ruleR0001))
+	d := NewDispatcher(x, WithLogger(log), WithClock(func() time.Time { return now }), WithHandlers(failing{errors.New("trap")}))
+	sess := abi.Event{SourceKind: "session", SourceID: "S1", Payload: map[string]any{"commands": []any{"ls", "uname -a", map[string]any{"id": "c-3", "text": "uname"}}}}
+	tags, err := d.Tag(context.Background(), sess, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tags) != 2 || tags[0].SourceID != "S1#1" || tags[1].SourceID != "c-3" {
+		t.Fatalf("tags %+v", tags)
+	}
+	if d.Stats.HandlerErrors.Load() != 4 || d.Stats.Evaluated.Load() != 4 || d.Stats.Tags.Load() != 2 {
+		t.Errorf("stats events=%d evaluated=%d errors=%d tags=%d", d.Stats.Events.Load(), d.Stats.Evaluated.Load(), d.Stats.HandlerErrors.Load(), d.Stats.Tags.Load())
+	}
+	if !strings.Contains(logBuf.String(), "handler failed") {
+		t.Error("handler failure not logged")
+	}
+	// Unknown kinds: accepted, counted, INFO once; known kinds nobody claims: WARNING once.
+	logBuf.Reset()
+	d = NewDispatcher(x, WithLogger(log))
+	for i := 0; i < 3; i++ {
+		if _, err := d.Tag(context.Background(), abi.Event{SourceKind: "quantum", SourceID: "q"}, nil); err != nil {
+			t.Fatal(err)
+		}
+		d.Tag(context.Background(), abi.Event{SourceKind: "email", SourceID: "e"}, nil)
+	}
+	out := logBuf.String()
+	if strings.Count(out, "source_kind=quantum") != 1 || !strings.Contains(out, "level=INFO") {
+		t.Errorf("unknown kind not logged once at INFO:\n%s", out)
+	}
+	if strings.Count(out, "source_kind=email") != 1 || !strings.Contains(out, "level=WARN") {
+		t.Errorf("unclaimed kind not logged once at WARN:\n%s", out)
+	}
+	if d.Stats.UnknownKinds.Load() != 3 {
+		t.Errorf("unknown kinds counted %d", d.Stats.UnknownKinds.Load())
+	}
+	// Cancellation is never swallowed.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := d.Tag(ctx, abi.Event{SourceKind: "command", SourceID: "x", Payload: map[string]any{"command_text": "uname"}}, nil); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled context: %v", err)
+	}
+}
+
+// TestDispatcherSwapRace evaluates on many goroutines while rules and states are swapped:
+// readers never lock and always see a whole snapshot (run with -race).
+func TestDispatcherSwapRace(t *testing.T) {
+	r := mustRule(t, "R0001", ruleR0001)
+	x := index(t, nil, r)
+	d := NewDispatcher(x, WithLogger(slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil))))
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var tags []abi.Tag
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				tags, _ = d.Tag(ctx, abi.Event{SourceKind: "command", SourceID: "x", Payload: map[string]any{"command_text": "uname -a"}}, tags[:0])
+				for _, tg := range tags {
+					if tg.Confidence != 0.8 && tg.Confidence != 0.3 {
+						t.Errorf("confidence %v from a torn snapshot", tg.Confidence)
+					}
+				}
+			}
+		}()
+	}
+	for i := 0; i < 200; i++ {
+		st := rules.State{Mode: rules.Clipped, ConfidenceMax: 0.3}
+		if i%2 == 0 {
+			st = rules.State{Mode: rules.Enabled}
+		}
+		if err := x.Apply(rules.Change{Kind: rules.StateChanged, ID: "R0001", State: st}); err != nil {
+			t.Fatal(err)
+		}
+		if err := x.Apply(rules.Change{Kind: rules.RuleUpdated, ID: "R0001", Rule: r}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(stop)
+	wg.Wait()
+}
