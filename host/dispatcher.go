@@ -48,17 +48,24 @@ type Stats struct {
 	UnknownKinds     atomic.Int64 // events of kinds abi does not know
 }
 
-// Dispatcher runs every handler of an event's kind on one rules snapshot and finishes the
-// drafts into tags. It is safe for concurrent use; concurrency comes from many events in
-// flight, not from running one event's handlers in parallel (a goroutine costs as much as the
-// whole engine path).
+// Snapshot is everything one event is evaluated against: the rules with their states and
+// the handlers (the built-in engine first, then one pool per plugin). It is immutable; a
+// change of rules, state or plugins makes a new one, swapped in with one atomic store.
+type Snapshot struct {
+	Rules    *rules.Snapshot
+	Handlers []Handler
+}
+
+// Dispatcher runs every handler of an event's kind on one Snapshot and finishes the drafts
+// into tags. It is safe for concurrent use; readers load the snapshot pointer once per event
+// and never lock. Concurrency comes from many events in flight, not from running one event's
+// handlers in parallel (a goroutine costs as much as the whole engine path).
 type Dispatcher struct {
-	index    *rules.Index
-	handlers []Handler
-	now      func() time.Time
-	log      *slog.Logger
-	warned   sync.Map // source kind -> struct{}: once-per-kind log lines
-	Stats    Stats
+	cur    atomic.Pointer[Snapshot]
+	now    func() time.Time
+	log    *slog.Logger
+	warned sync.Map // source kind -> struct{}: once-per-kind log lines
+	Stats  Stats
 }
 
 // Option configures a Dispatcher.
@@ -70,39 +77,47 @@ func WithClock(now func() time.Time) Option { return func(d *Dispatcher) { d.now
 // WithLogger sets the logger (slog.Default otherwise).
 func WithLogger(l *slog.Logger) Option { return func(d *Dispatcher) { d.log = l } }
 
-// WithHandlers adds handlers after the built-in engine.
-func WithHandlers(h ...Handler) Option {
-	return func(d *Dispatcher) { d.handlers = append(d.handlers, h...) }
-}
-
-// NewDispatcher returns a Dispatcher reading rules from index, running the built-in engine and
-// any handlers given.
-func NewDispatcher(index *rules.Index, opts ...Option) *Dispatcher {
-	d := &Dispatcher{index: index, handlers: []Handler{Engine{}}, now: time.Now, log: slog.Default()}
+// NewDispatcher returns a Dispatcher evaluating on snap until Swap replaces it.
+func NewDispatcher(snap *Snapshot, opts ...Option) *Dispatcher {
+	d := &Dispatcher{now: time.Now, log: slog.Default()}
 	for _, o := range opts {
 		o(d)
 	}
+	d.cur.Store(snap)
 	return d
 }
+
+// StaticSnapshot is the snapshot of a rules index with the built-in engine and the given
+// handlers: what the offline paths evaluate on.
+func StaticSnapshot(rs *rules.Snapshot, handlers ...Handler) *Snapshot {
+	return &Snapshot{Rules: rs, Handlers: append([]Handler{Engine{}}, handlers...)}
+}
+
+// Swap makes snap the snapshot of every event that starts from now on and returns the
+// previous one; events in flight finish on the snapshot they started with.
+func (d *Dispatcher) Swap(snap *Snapshot) *Snapshot { return d.cur.Swap(snap) }
+
+// Load returns the current snapshot.
+func (d *Dispatcher) Load() *Snapshot { return d.cur.Load() }
 
 // Tag evaluates one upstream event: it fans it out, runs the handlers of every resulting
 // event's kind and appends the finished tags to out. A handler's error costs only that
 // handler's drafts for that event (it is logged and counted); a cancelled context is returned.
 func (d *Dispatcher) Tag(ctx context.Context, ev abi.Event, out []abi.Tag) ([]abi.Tag, error) {
 	d.Stats.Events.Add(1)
-	snap := d.index.Load()
+	snap := d.cur.Load()
 	now := d.now()
 	var stats FinishStats
 	var drafts []abi.TagDraft
 	for _, e := range abi.Expand(ev) {
 		d.Stats.Evaluated.Add(1)
-		d.noteKind(snap.Set, e.SourceKind)
-		for _, h := range d.handlers {
+		d.noteKind(snap, e.SourceKind)
+		for _, h := range snap.Handlers {
 			if !h.Handles(e.SourceKind) {
 				continue
 			}
 			var err error
-			drafts, err = h.Tag(ctx, snap.Set, &e, drafts[:0])
+			drafts, err = h.Tag(ctx, snap.Rules.Set, &e, drafts[:0])
 			if err != nil {
 				if ctx.Err() != nil {
 					return out, ctx.Err()
@@ -112,7 +127,7 @@ func (d *Dispatcher) Tag(ctx context.Context, ev abi.Event, out []abi.Tag) ([]ab
 				continue
 			}
 			n := len(out)
-			out = Finish(snap, &e, h.Producer(), drafts, now, out, &stats)
+			out = Finish(snap.Rules, &e, h.Producer(), drafts, now, out, &stats)
 			d.Stats.Tags.Add(int64(len(out) - n))
 		}
 	}
@@ -123,12 +138,12 @@ func (d *Dispatcher) Tag(ctx context.Context, ev abi.Event, out []abi.Tag) ([]ab
 
 // noteKind logs once per kind an event that nothing can tag: INFO for a kind abi does not
 // know (accepted and counted), WARNING for a known kind no rule applies to.
-func (d *Dispatcher) noteKind(set *rules.RuleSet, kind string) {
+func (d *Dispatcher) noteKind(snap *Snapshot, kind string) {
 	known := abi.IsKnownKind(kind)
 	if !known {
 		d.Stats.UnknownKinds.Add(1)
 	}
-	if known && len(set.ForKind(kind)) > 0 {
+	if known && claimed(snap, kind) {
 		return
 	}
 	if _, seen := d.warned.LoadOrStore(kind, struct{}{}); seen {
@@ -139,4 +154,20 @@ func (d *Dispatcher) noteKind(set *rules.RuleSet, kind string) {
 	} else {
 		d.log.Info("unknown source kind accepted; no rule applies to it", "source_kind", kind)
 	}
+}
+
+// claimed reports whether some rule of the kind has a handler that runs it: a pattern rule
+// (the engine) or a rule owned by a loaded plugin that handles the kind.
+func claimed(snap *Snapshot, kind string) bool {
+	for _, r := range snap.Rules.Set.ForKind(kind) {
+		if r.IsPattern() {
+			return true
+		}
+	}
+	for _, h := range snap.Handlers {
+		if _, engine := h.(Engine); !engine && h.Handles(kind) {
+			return true
+		}
+	}
+	return false
 }

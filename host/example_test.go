@@ -26,7 +26,7 @@ evidence_fields: [command_text]
 	}
 	index := rules.NewIndex()
 	index.Replace([]*rules.Rule{rule}, map[string]rules.State{"R0013": {Mode: rules.Clipped, ConfidenceMax: 0.5}})
-	d := host.NewDispatcher(index)
+	d := host.NewDispatcher(host.StaticSnapshot(index.Load()))
 
 	session := abi.Event{SourceKind: "session", SourceID: "cowrie-9c2e", Payload: map[string]any{
 		"commands": []any{"uname -a", "echo ssh-rsa AAAA >> ~/.ssh/authorized_keys"},

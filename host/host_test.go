@@ -3,6 +3,7 @@ package host
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"log/slog"
 	"strings"
@@ -127,7 +128,7 @@ func TestDispatcher(t *testing.T) {
 	var logBuf bytes.Buffer
 	log := slog.New(slog.NewTextHandler(&logBuf, nil))
 	x := index(t, nil, mustRule(t, "R0001", ruleR0001))
-	d := NewDispatcher(x, WithLogger(log), WithClock(func() time.Time { return now }), WithHandlers(failing{errors.New("trap")}))
+	d := NewDispatcher(StaticSnapshot(x.Load(), failing{errors.New("trap")}), WithLogger(log), WithClock(func() time.Time { return now }))
 	sess := abi.Event{SourceKind: "session", SourceID: "S1", Payload: map[string]any{"commands": []any{"ls", "uname -a", map[string]any{"id": "c-3", "text": "uname"}}}}
 	tags, err := d.Tag(context.Background(), sess, nil)
 	if err != nil {
@@ -144,7 +145,7 @@ func TestDispatcher(t *testing.T) {
 	}
 	// Unknown kinds: accepted, counted, INFO once; known kinds nobody claims: WARNING once.
 	logBuf.Reset()
-	d = NewDispatcher(x, WithLogger(log))
+	d = NewDispatcher(StaticSnapshot(x.Load()), WithLogger(log))
 	for i := 0; i < 3; i++ {
 		if _, err := d.Tag(context.Background(), abi.Event{SourceKind: "quantum", SourceID: "q"}, nil); err != nil {
 			t.Fatal(err)
@@ -174,7 +175,7 @@ func TestDispatcher(t *testing.T) {
 func TestDispatcherSwapRace(t *testing.T) {
 	r := mustRule(t, "R0001", ruleR0001)
 	x := index(t, nil, r)
-	d := NewDispatcher(x, WithLogger(slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil))))
+	d := NewDispatcher(StaticSnapshot(x.Load()), WithLogger(slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil))))
 	ctx := context.Background()
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
@@ -209,7 +210,10 @@ func TestDispatcherSwapRace(t *testing.T) {
 		if err := x.Apply(rules.Change{Kind: rules.RuleUpdated, ID: "R0001", Rule: r}); err != nil {
 			t.Fatal(err)
 		}
+		d.Swap(StaticSnapshot(x.Load()))
 	}
 	close(stop)
 	wg.Wait()
 }
+
+func sha256Sum(b []byte) [32]byte { return sha256.Sum256(b) }

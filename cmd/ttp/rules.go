@@ -8,7 +8,6 @@ import (
 	"text/tabwriter"
 
 	"github.com/decnet/ttp/abi"
-	"github.com/decnet/ttp/host"
 	"github.com/decnet/ttp/rules"
 	"github.com/decnet/ttp/rules/corpus"
 )
@@ -78,25 +77,26 @@ func runRulesTest(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fs.SetOutput(stderr)
 	corpusDir := fs.String("corpus", "testdata/corpus", "directory of precision corpora (<id>.yaml)")
 	verbose := fs.Bool("v", false, "list every misfire, not only those of failing rules")
+	pluginsDir := fs.String("plugins", "plugins", "directory of plugin modules: lifter rules are scored through them, via the host")
 	if err := fs.Parse(args); err != nil || fs.NArg() != 1 {
 		fmt.Fprint(stderr, rulesUsage)
 		return exitError(2)
-	}
-	loaded, err := rules.LoadDir(fs.Arg(0))
-	if err != nil {
-		printErrors(stderr, err)
-		return exitError(1)
 	}
 	corpora, err := corpus.LoadDir(*corpusDir)
 	if err != nil {
 		printErrors(stderr, err)
 		return exitError(1)
 	}
-	index := rules.NewIndex()
-	if err := index.Replace(loaded, nil); err != nil {
-		return err
+	o, partial, err := loadOffline(ctx, fs.Arg(0), *pluginsDir, nil, discardLogger(), stderr)
+	if err != nil {
+		printErrors(stderr, err)
+		return exitError(1)
 	}
-	d := host.NewDispatcher(index, host.WithLogger(discardLogger()))
+	defer o.Close()
+	if partial {
+		return exitError(1)
+	}
+	loaded, d := o.rules, o.d
 	var tags []abi.Tag
 	eval := func(ctx context.Context, ev abi.Event) (map[string]bool, error) {
 		var err error

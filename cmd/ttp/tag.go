@@ -15,7 +15,6 @@ import (
 	"text/tabwriter"
 
 	"github.com/decnet/ttp/abi"
-	"github.com/decnet/ttp/host"
 	"github.com/decnet/ttp/rules"
 )
 
@@ -28,6 +27,7 @@ func runTag(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	rulesDir := fs.String("rules", "rules/ttp", "directory of rule files")
 	stateFile := fs.String("state", "", "YAML file of rule states (rule id -> {state, confidence_max, expires_at})")
 	format := fs.String("format", "jsonl", "output format: jsonl or table")
+	pluginsDir := fs.String("plugins", "plugins", "directory of plugin modules (*.wasm); a missing directory means none")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: ttp tag [flags] [FILE|-]\n\nTags JSONL events (one per line) and writes JSONL tags. A bad line is reported on\nstderr with its line number; the run goes on and exits 1 at the end.\n\nflags:")
 		fs.PrintDefaults()
@@ -52,27 +52,19 @@ func runTag(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		in, name = f, fs.Arg(0)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	failed := false
-	loaded, err := rules.LoadDir(*rulesDir)
-	if err != nil {
-		if len(loaded) == 0 {
-			return fmt.Errorf("tag: %w", err)
-		}
-		fmt.Fprintln(stderr, err)
-		fmt.Fprintf(stderr, "ttp tag: going on with the %d rules that loaded\n", len(loaded))
-		failed = true
-	}
 	var states map[string]rules.State
 	if *stateFile != "" {
+		var err error
 		if states, err = rules.LoadStateFile(*stateFile); err != nil {
 			return fmt.Errorf("tag: %w", err)
 		}
 	}
-	index := rules.NewIndex()
-	if err := index.Replace(loaded, states); err != nil {
+	o, failed, err := loadOffline(ctx, *rulesDir, *pluginsDir, states, log, stderr)
+	if err != nil {
 		return fmt.Errorf("tag: %w", err)
 	}
-	d := host.NewDispatcher(index, host.WithLogger(log))
+	defer o.Close()
+	d := o.d
 
 	out := bufio.NewWriter(stdout)
 	defer out.Flush()

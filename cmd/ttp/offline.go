@@ -1,0 +1,85 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/decnet/ttp/host"
+	"github.com/decnet/ttp/rules"
+)
+
+// offline is the evaluation path `ttp tag` and `ttp rules test` share with the daemon: the
+// same Host and Dispatcher, loaded once from a rules directory and a plugins directory.
+type offline struct {
+	d        *host.Dispatcher
+	h        *host.Host
+	compiler *host.Compiler
+	rules    []*rules.Rule
+}
+
+// cacheDir is where compiled plugins are cached between runs: $TTP_CACHE, else the user's
+// cache directory.
+func cacheDir() string {
+	if d := os.Getenv("TTP_CACHE"); d != "" {
+		return d
+	}
+	if d, err := os.UserCacheDir(); err == nil {
+		return filepath.Join(d, "ttp", "wazero")
+	}
+	return ""
+}
+
+// loadOffline loads rules (reporting bad files on stderr and going on with the rest) and
+// every plugin of pluginsDir (a missing directory means no plugins). It returns an error only
+// when nothing usable loaded; partial is true when some file was refused.
+func loadOffline(ctx context.Context, rulesDir, pluginsDir string, states map[string]rules.State, log *slog.Logger, stderr io.Writer) (o *offline, partial bool, err error) {
+	loaded, err := rules.LoadDir(rulesDir)
+	if err != nil {
+		if len(loaded) == 0 {
+			return nil, true, err
+		}
+		printErrors(stderr, err)
+		fmt.Fprintf(stderr, "ttp: going on with the %d rules that loaded\n", len(loaded))
+		partial = true
+	}
+	compiler, err := host.NewCompiler(cacheDir())
+	if err != nil {
+		compiler, err = host.NewCompiler("")
+		if err != nil {
+			return nil, true, err
+		}
+	}
+	d := host.NewDispatcher(host.StaticSnapshot(rules.NewIndex().Load()), host.WithLogger(log))
+	h := host.NewHost(d, compiler, host.WithHostLogger(log))
+	changes := make([]rules.Change, 0, len(loaded)+len(states))
+	for _, r := range loaded {
+		changes = append(changes, rules.Change{Kind: rules.RuleUpdated, ID: r.ID, Rule: r})
+	}
+	for id, st := range states {
+		changes = append(changes, rules.Change{Kind: rules.StateChanged, ID: id, State: st})
+	}
+	if err := h.ApplyRules(ctx, changes...); err != nil {
+		return nil, true, err
+	}
+	if pluginsDir != "" {
+		if _, serr := os.Stat(pluginsDir); serr == nil {
+			if err := h.LoadPluginDir(ctx, pluginsDir); err != nil {
+				printErrors(stderr, err)
+				partial = true
+			}
+		} else if !errors.Is(serr, os.ErrNotExist) {
+			return nil, true, serr
+		}
+	}
+	return &offline{d: d, h: h, compiler: compiler, rules: loaded}, partial, nil
+}
+
+func (o *offline) Close() {
+	o.h.Close()
+	o.compiler.Close(context.Background())
+}

@@ -1,0 +1,79 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/decnet/ttp/abi"
+)
+
+// Module is a plugin compiled and checked, ready to make instances: the ttp ABI loader
+// (wazero) and the Extism loader both produce one, and nothing above them branches on which.
+type Module interface {
+	// Manifest is the validated manifest the module described at load.
+	Manifest() *abi.Manifest
+	// SHA256 is the hex digest of the module's bytes, for lock files and logs.
+	SHA256() string
+	// NewInstance instantiates the module; each instance serves one call at a time.
+	NewInstance(ctx context.Context) (Instance, error)
+	// Close releases the compiled module and its runtime once no instance is in use.
+	Close(ctx context.Context) error
+}
+
+// Instance is one instantiated plugin.
+type Instance interface {
+	// Configure sends the definitions of the rules the plugin owns.
+	Configure(ctx context.Context, req *abi.ConfigureRequest) (*abi.ConfigureReply, error)
+	// Tag runs the plugin on one event of a kind its manifest declares (kindIndex into
+	// Manifest().Kinds) and appends its decoded, validated drafts to out. lim bounds what a
+	// reply may name. Any error means the instance must be discarded.
+	Tag(ctx context.Context, kindIndex int, ev *abi.Event, lim abi.ReplyLimits, out []abi.ReplyDraft) ([]abi.ReplyDraft, error)
+	Close(ctx context.Context) error
+}
+
+// Limits are the per-plugin bounds every call runs under.
+type Limits struct {
+	Deadline    time.Duration // per call; default 50 ms
+	MemoryPages uint32        // 64 KiB pages; default 1024 (64 MiB)
+	PoolSize    int           // instances per plugin; default GOMAXPROCS
+}
+
+// Defaults of Limits.
+const (
+	DefaultDeadline    = 50 * time.Millisecond
+	DefaultMemoryPages = 1024
+)
+
+// Load errors, each wrapped with the module's path.
+var (
+	ErrABIVersion      = errors.New("unsupported ABI version marker")
+	ErrMissingExport   = errors.New("missing required export")
+	ErrForbiddenImport = errors.New("import outside the allowlist")
+	ErrNotLocked       = errors.New("module not approved by the lock file")
+	ErrConfigure       = errors.New("plugin refused its configuration")
+)
+
+// Call failures, the ones that count toward quarantine.
+var (
+	ErrTimeout   = errors.New("plugin call exceeded its deadline")
+	ErrTrap      = errors.New("plugin trapped")
+	ErrOutputCap = errors.New("plugin reply over the output cap")
+	ErrBadReply  = errors.New("plugin reply undecodable")
+)
+
+// allowedImports are the WASI preview 1 functions a plugin may import: what a Go (or other)
+// runtime needs to start. No directory is preopened and no socket exists, so even these give
+// no file or network access.
+var allowedImports = map[string]bool{
+	"args_get": true, "args_sizes_get": true, "environ_get": true, "environ_sizes_get": true,
+	"clock_time_get": true, "clock_res_get": true, "fd_write": true, "proc_exit": true,
+	"random_get": true, "sched_yield": true, "fd_close": true, "fd_fdstat_get": true,
+	"fd_prestat_get": true, "fd_prestat_dir_name": true, "fd_seek": true, "poll_oneoff": true,
+	"fd_read": true,
+}
+
+// AllowedImport reports whether a module may import module.name.
+func AllowedImport(module, name string) bool {
+	return module == "wasi_snapshot_preview1" && allowedImports[name]
+}

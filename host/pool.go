@@ -1,0 +1,250 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/decnet/ttp/abi"
+	"github.com/decnet/ttp/rules"
+)
+
+// Pool is one plugin configured with one set of rule definitions: a fixed number of
+// instances made ahead, each serving one call at a time, and the Handler the Dispatcher
+// calls. A definition change makes a new Pool from the same compiled Module (no recompile);
+// the old one finishes its in-flight calls and closes when drained.
+type Pool struct {
+	module Module
+	man    *abi.Manifest
+	rules  []*rules.Rule // configured rules; a reply's rule index points here
+	req    *abi.ConfigureRequest
+	lim    abi.ReplyLimits
+	size   int
+	health *Health
+	log    *slog.Logger
+
+	idle     chan *slot
+	inflight atomic.Int64
+	retired  atomic.Bool
+	done     chan struct{}
+	drained  sync.Once
+	closeMod bool
+}
+
+// slot is a pooled instance with its reusable decode buffer.
+type slot struct {
+	inst   Instance
+	drafts []abi.ReplyDraft
+}
+
+// PoolConfig is what NewPool needs beyond the module and its rules.
+type PoolConfig struct {
+	Size   int     // instances; default GOMAXPROCS
+	Health *Health // shared by every pool of one plugin; a new one when nil
+	Log    *slog.Logger
+}
+
+// NewPool makes the pool's instances and configures each with the definitions of owned (the
+// rules whose match.kind the plugin's rule_kinds prefix). It returns the plugin's rejections:
+// a caller keeps the previous definition of each rejected rule live and builds the pool again.
+func NewPool(ctx context.Context, m Module, owned []*rules.Rule, cfg PoolConfig) (*Pool, []abi.RuleRejection, error) {
+	if cfg.Size <= 0 {
+		cfg.Size = runtime.GOMAXPROCS(0)
+	}
+	if cfg.Health == nil {
+		cfg.Health = NewHealth(time.Now)
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	p := &Pool{module: m, man: m.Manifest(), rules: owned, size: cfg.Size, health: cfg.Health, log: cfg.Log,
+		idle: make(chan *slot, cfg.Size), done: make(chan struct{})}
+	p.req = &abi.ConfigureRequest{Rules: make([]abi.RuleConfig, len(owned))}
+	p.lim = abi.ReplyLimits{Emits: make([]int, len(owned)), EvidenceKeys: len(p.man.EvidenceKeys)}
+	for i, r := range owned {
+		rc := abi.RuleConfig{ID: r.ID, Kind: r.Match.Kind, AppliesTo: r.AppliesTo, Params: r.Match.Params}
+		for _, e := range r.Emits {
+			rc.Emits = append(rc.Emits, abi.EmitConfig{TechniqueID: e.TechniqueID, SubTechniqueID: e.SubTechniqueID, Tactic: e.Tactic, Confidence: e.Confidence})
+		}
+		p.req.Rules[i] = rc
+		p.lim.Emits[i] = len(r.Emits)
+	}
+	var rejected []abi.RuleRejection
+	for n := 0; n < cfg.Size; n++ {
+		inst, rej, err := p.newInstance(ctx)
+		if err != nil {
+			p.closeIdle(ctx)
+			return nil, nil, err
+		}
+		if n == 0 {
+			rejected = rej
+		}
+		p.idle <- &slot{inst: inst}
+	}
+	return p, rejected, nil
+}
+
+func (p *Pool) newInstance(ctx context.Context) (Instance, []abi.RuleRejection, error) {
+	inst, err := p.module.NewInstance(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	reply, err := inst.Configure(ctx, p.req)
+	if err != nil {
+		inst.Close(ctx)
+		return nil, nil, fmt.Errorf("%w: %s: %v", ErrConfigure, p.man.Producer(), err)
+	}
+	if reply.Error != "" {
+		inst.Close(ctx)
+		return nil, nil, fmt.Errorf("%w: %s: %s", ErrConfigure, p.man.Producer(), reply.Error)
+	}
+	return inst, reply.Rejected, nil
+}
+
+// Producer implements Handler: name@version.
+func (p *Pool) Producer() string { return p.man.Producer() }
+
+// Manifest returns the plugin's manifest.
+func (p *Pool) Manifest() *abi.Manifest { return p.man }
+
+// Module returns the compiled module the pool's instances come from.
+func (p *Pool) Module() Module { return p.module }
+
+// Rules returns the rule definitions the pool is configured with.
+func (p *Pool) Rules() []*rules.Rule { return p.rules }
+
+// Handles implements Handler: the kinds the manifest declares, when the plugin owns a rule.
+func (p *Pool) Handles(kind string) bool { return len(p.rules) > 0 && p.man.KindIndex(kind) >= 0 }
+
+// ErrQuarantined is returned (and not counted as a new failure) while a plugin is quarantined.
+var ErrQuarantined = errors.New("plugin quarantined")
+
+// Tag implements Handler: one call on a pooled instance. A failure discards the instance (a
+// replacement is made in the background) and counts toward quarantine.
+func (p *Pool) Tag(ctx context.Context, _ *rules.RuleSet, ev *abi.Event, out []abi.TagDraft) ([]abi.TagDraft, error) {
+	k := p.man.KindIndex(ev.SourceKind)
+	if k < 0 || len(p.rules) == 0 {
+		return out, nil
+	}
+	if !p.health.Allow() {
+		return out, ErrQuarantined
+	}
+	p.inflight.Add(1)
+	defer p.release()
+	var s *slot
+	select {
+	case s = <-p.idle:
+	case <-ctx.Done():
+		return out, ctx.Err()
+	}
+	start := time.Now()
+	drafts, err := s.inst.Tag(ctx, k, ev, p.lim, s.drafts[:0])
+	p.health.observe(time.Since(start))
+	if err != nil {
+		switch {
+		case ctx.Err() != nil:
+			go p.replace(s.inst) // the runtime closed the instance with the context
+			return out, ctx.Err()
+		case errors.Is(err, abi.ErrGuest):
+			p.put(s) // the plugin answered with an error: a failure, but the instance is sound
+		default:
+			go p.replace(s.inst)
+		}
+		p.health.Failure(err)
+		return out, err
+	}
+	p.health.Success()
+	s.drafts = drafts
+	for _, d := range drafts {
+		r := p.rules[d.Rule]
+		e := r.Emits[d.Emit]
+		td := abi.TagDraft{RuleID: r.ID, TechniqueID: e.TechniqueID, SubTechniqueID: e.SubTechniqueID, Tactic: e.Tactic, Confidence: e.Confidence * d.Scale}
+		if len(d.Evidence) > 0 {
+			td.Evidence = make(map[string]any, len(d.Evidence))
+			for _, ev := range d.Evidence {
+				td.Evidence[p.man.EvidenceKeys[ev.Key]] = ev.Value
+			}
+		}
+		out = append(out, td)
+	}
+	p.put(s)
+	return out, nil
+}
+
+func (p *Pool) put(s *slot) {
+	if p.retired.Load() {
+		s.inst.Close(context.Background())
+		return
+	}
+	p.idle <- s
+}
+
+func (p *Pool) release() {
+	if p.inflight.Add(-1) == 0 && p.retired.Load() {
+		p.drain()
+	}
+}
+
+// replace closes a failed instance and makes a new one, retrying with back-off until it
+// succeeds or the pool is retired.
+func (p *Pool) replace(old Instance) {
+	ctx := context.Background()
+	old.Close(ctx)
+	backoff := 100 * time.Millisecond
+	for !p.retired.Load() {
+		inst, _, err := p.newInstance(ctx)
+		if err == nil {
+			p.put(&slot{inst: inst})
+			return
+		}
+		p.log.Error("plugin instance could not be replaced; retrying", "plugin", p.Producer(), "err", err, "retry_in", backoff)
+		select {
+		case <-time.After(backoff):
+		case <-p.done:
+			return
+		}
+		backoff = min(backoff*2, 30*time.Second)
+	}
+}
+
+// Retire takes the pool out of service: in-flight calls finish, then its instances close (and
+// its module, when closeModule is set because no newer pool uses it). Retire returns at once.
+func (p *Pool) Retire(closeModule bool) {
+	p.closeMod = closeModule
+	if p.retired.Swap(true) {
+		return
+	}
+	if p.inflight.Load() == 0 {
+		p.drain()
+	}
+}
+
+// Drained is closed once a retired pool has closed its instances.
+func (p *Pool) Drained() <-chan struct{} { return p.done }
+
+func (p *Pool) drain() {
+	p.drained.Do(func() {
+		ctx := context.Background()
+		p.closeIdle(ctx)
+		if p.closeMod {
+			p.module.Close(ctx)
+		}
+		close(p.done)
+	})
+}
+
+func (p *Pool) closeIdle(ctx context.Context) {
+	for {
+		select {
+		case s := <-p.idle:
+			s.inst.Close(ctx)
+		default:
+			return
+		}
+	}
+}
