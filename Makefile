@@ -6,7 +6,7 @@ PKGS    := ./...
 RACE    := ./rules/... ./host/...
 FUZZTIME ?= 10s
 
-.PHONY: all build test bench run lint fuzz clean
+.PHONY: all build test bench run lint fuzz clean testdata plugins
 
 all: build
 
@@ -42,6 +42,20 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzEngineEqualsNaive$$' -fuzztime $(FUZZTIME) ./rules/
 	$(GO) test -run '^$$' -fuzz '^FuzzPrefilterPattern$$' -fuzztime $(FUZZTIME) ./rules/
 	$(GO) test -run '^$$' -fuzz '^FuzzScan$$' -fuzztime $(FUZZTIME) ./rules/internal/ahocorasick/
+
+# Regenerate committed fixtures made by other tools: the hand-written WAT test modules
+# (installs Debian's wabt when wat2wasm is missing).
+testdata:
+	bash host/testdata/wat/build.sh
+
+# Build every plugins/*/ (a main package using sdk) into plugins/*.wasm.
+plugins:
+	@set -e; for d in plugins/*/; do \
+		[ -f "$$d/main.go" ] || continue; \
+		name=$$(basename $$d); \
+		echo "plugins/$$name.wasm"; \
+		GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -o plugins/$$name.wasm ./$$d; \
+	done
 
 clean:
 	rm -rf bin bench.txt

@@ -3,6 +3,7 @@
 //	ttp tag [FILE|-]          tag JSONL events offline (built-in engine and plugins)
 //	ttp rules lint DIR        check rule files strictly
 //	ttp rules test DIR        score rules against their precision corpora
+//	ttp conform PLUGIN.wasm   check a plugin against the ABI contract
 //	ttp version               print the version
 package main
 
@@ -30,6 +31,7 @@ commands:
   tag [FILE|-]        tag JSONL events (stdin when FILE is - or absent); JSONL tags out
   rules lint DIR      check every rule file of DIR strictly
   rules test DIR      score the rules of DIR against their precision corpora
+  conform PLUGIN      check a plugin module against the ABI contract (--vectors, --junit)
   version             print the version
 
 Run 'ttp <command> -h' for a command's flags.
@@ -60,6 +62,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runTag(ctx, args[1:], stdin, stdout, stderr)
 	case "rules":
 		return runRules(ctx, args[1:], stdout, stderr)
+	case "conform":
+		return runConform(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "ttp", version)
 		return nil

@@ -1,0 +1,109 @@
+package conform
+
+import (
+	"bytes"
+	"context"
+	"encoding/xml"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/decnet/ttp/host"
+)
+
+var compiler *host.Compiler
+
+func TestMain(m *testing.M) {
+	dir, _ := os.MkdirTemp("", "ttp-conform-cache-")
+	compiler, _ = host.NewCompiler(dir)
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func run(t *testing.T, module string) *Report {
+	t.Helper()
+	rep, err := Run(context.Background(), module, Options{RulesDir: "testdata/tiny/rules", VectorsDir: "testdata/tiny/vectors", Calls: 2000, Compiler: compiler})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep
+}
+
+func result(rep *Report, prefix string) Result {
+	for _, r := range rep.Results {
+		if strings.HasPrefix(r.Name, prefix) {
+			return r
+		}
+	}
+	return Result{Name: "missing: " + prefix}
+}
+
+// tiny_v1 ignores its input: it passes the vectors, determinism and memory checks, and fails
+// exactly the two checks that need a plugin to read its record.
+func TestTinyFailsWhatItShould(t *testing.T) {
+	rep := run(t, "../host/testdata/wat/tiny_v1.wasm")
+	for _, c := range []string{"version marker", "imports", "manifest", "golden vectors", "deterministic", "10000", "every call", "benchmark"} {
+		if c == "10000" {
+			c = "2000 calls"
+		}
+		if r := result(rep, c); !r.Passed {
+			t.Errorf("%s: %+v", c, r)
+		}
+	}
+	for _, c := range []string{"empty payload", "malformed records"} {
+		if r := result(rep, c); r.Passed || r.Skipped {
+			t.Errorf("%s should fail: %+v", c, r)
+		}
+	}
+	if rep.Failed() != 2 || rep.NsPerEv <= 0 {
+		t.Errorf("failed %d, ns/event %v", rep.Failed(), rep.NsPerEv)
+	}
+	var text, junit bytes.Buffer
+	rep.WriteText(&text)
+	if !strings.Contains(text.String(), "FAIL  empty payload") || !strings.Contains(text.String(), "ns/event") {
+		t.Errorf("report:\n%s", text.String())
+	}
+	if err := rep.WriteJUnit(&junit); err != nil {
+		t.Fatal(err)
+	}
+	var suite struct {
+		Tests    int `xml:"tests,attr"`
+		Failures int `xml:"failures,attr"`
+	}
+	if err := xml.Unmarshal(junit.Bytes(), &suite); err != nil || suite.Tests != len(rep.Results) || suite.Failures != 2 {
+		t.Errorf("JUnit: %v %+v\n%s", err, suite, junit.String())
+	}
+}
+
+func TestHostileModulesFail(t *testing.T) {
+	tests := []struct{ module, check string }{
+		{"forbidden_import", "imports within the allowlist"},
+		{"wrong_marker", "version marker"},
+		{"garbage", "golden vectors"},
+		{"scale_above_one", "golden vectors"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.module, func(t *testing.T) {
+			rep := run(t, "../host/testdata/wat/"+tt.module+".wasm")
+			if r := result(rep, tt.check); r.Passed {
+				t.Errorf("%s passed %q", tt.module, tt.check)
+			}
+			if rep.Failed() == 0 {
+				t.Error("no check failed")
+			}
+		})
+	}
+}
+
+func TestLoadVectors(t *testing.T) {
+	vs, err := LoadVectors("testdata/tiny/vectors")
+	if err != nil || len(vs) != 2 || vs[0].Name != "command" || vs[0].Drafts[0].Evidence["marker"] != "v1" {
+		t.Fatalf("%v %+v", err, vs)
+	}
+	dir := t.TempDir()
+	os.WriteFile(dir+"/bad.yaml", []byte("- name: x\n  evnt: {}\n"), 0o644)
+	if _, err := LoadVectors(dir); err == nil || !strings.Contains(err.Error(), "bad.yaml") {
+		t.Errorf("unknown key: %v", err)
+	}
+}
