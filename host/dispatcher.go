@@ -64,8 +64,33 @@ type Dispatcher struct {
 	cur    atomic.Pointer[Snapshot]
 	now    func() time.Time
 	log    *slog.Logger
-	warned sync.Map // source kind -> struct{}: once-per-kind log lines
-	Stats  Stats
+	warned  sync.Map // source kind -> struct{}: once-per-kind log lines
+	limiter warnLimiter
+	Stats   Stats
+}
+
+// warnLimiter lets through one failure log line per producer per second, and tells how many
+// it held back since, so a plugin failing on every event cannot flood the log.
+type warnLimiter struct {
+	mu   sync.Mutex
+	last map[string]time.Time
+	held map[string]int
+}
+
+func (l *warnLimiter) allow(producer string, now time.Time) (suppressed int, ok bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.last == nil {
+		l.last, l.held = map[string]time.Time{}, map[string]int{}
+	}
+	if t, seen := l.last[producer]; seen && now.Sub(t) < time.Second {
+		l.held[producer]++
+		return 0, false
+	}
+	l.last[producer] = now
+	n := l.held[producer]
+	l.held[producer] = 0
+	return n, true
 }
 
 // Option configures a Dispatcher.
@@ -123,7 +148,9 @@ func (d *Dispatcher) Tag(ctx context.Context, ev abi.Event, out []abi.Tag) ([]ab
 					return out, ctx.Err()
 				}
 				d.Stats.HandlerErrors.Add(1)
-				d.log.Warn("handler failed; its tags for this event are lost", "producer", h.Producer(), "source_kind", e.SourceKind, "source_id", e.SourceID, "err", err)
+				if n, ok := d.limiter.allow(h.Producer(), now); ok {
+					d.log.Warn("handler failed; its tags for this event are lost", "producer", h.Producer(), "source_kind", e.SourceKind, "source_id", e.SourceID, "err", err, "suppressed", n)
+				}
 				continue
 			}
 			n := len(out)
