@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/decnet/ttp/abi"
@@ -43,6 +44,8 @@ type Host struct {
 
 	mu      sync.Mutex
 	plugins map[string]*plugin // by file base name
+
+	pluginRejections, ruleRejections atomic.Int64
 }
 
 type plugin struct {
@@ -133,6 +136,12 @@ func ReadLockFile(path string) (map[string]string, error) {
 func (h *Host) Index() *rules.Index { return h.index }
 
 func (h *Host) emit(e Event) {
+	switch e.Kind {
+	case "plugin.rejected":
+		h.pluginRejections.Add(1)
+	case "rule.rejected":
+		h.ruleRejections.Add(1)
+	}
 	switch e.Kind {
 	case "plugin.rejected", "rule.rejected":
 		h.log.Error("rejected; the previous version stays live", "event", e.Kind, "plugin", e.Plugin, "rule", e.Rule, "err", e.Err)

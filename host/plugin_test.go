@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -472,4 +474,36 @@ func TestHotSwapWatch(t *testing.T) {
 func sha256hex(b []byte) string {
 	s := fmt.Sprintf("%x", sha256Sum(b))
 	return s
+}
+
+func TestCollector(t *testing.T) {
+	hs := newHarness(t, tinyRule(t, "R9001", 0.8, "marker"))
+	ctx := context.Background()
+	hs.h.LoadPlugin(ctx, wat("trap_first"))
+	hs.h.LoadPlugin(ctx, wat("forbidden_import"))
+	hs.tag(t, unameEvent)
+	reg := prometheus.NewPedanticRegistry()
+	if err := reg.Register(NewCollector(hs.d, hs.h)); err != nil {
+		t.Fatal(err)
+	}
+	got, err := testutil.GatherAndCount(reg)
+	if err != nil || got == 0 {
+		t.Fatalf("gather: %d, %v", got, err)
+	}
+	for _, want := range []string{"ttp_plugin_failures_total", "ttp_rejections_total", "ttp_events_total"} {
+		if n, err := testutil.GatherAndCount(reg, want); err != nil || n == 0 {
+			t.Errorf("%s: %d, %v", want, n, err)
+		}
+	}
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP ttp_plugin_failures_total Plugin calls that trapped, timed out, exceeded a cap or replied undecodably.
+# TYPE ttp_plugin_failures_total counter
+ttp_plugin_failures_total{plugin="hostile-trap-first@1.0.0"} 1
+# HELP ttp_rejections_total Plugins and rule definitions rejected at load (the previous version stayed live).
+# TYPE ttp_rejections_total counter
+ttp_rejections_total{kind="plugin"} 1
+ttp_rejections_total{kind="rule"} 0
+`), "ttp_plugin_failures_total", "ttp_rejections_total"); err != nil {
+		t.Error(err)
+	}
 }

@@ -1,0 +1,87 @@
+package host
+
+import (
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Collector exports the Dispatcher's and the plugins' counters to Prometheus. It reads the
+// atomics the hot path already keeps at scrape time, so metrics cost nothing per event.
+type Collector struct {
+	d *Dispatcher
+	h *Host
+
+	events, evaluated, tags, errors, stripped, disabled, unknown                 *prometheus.Desc
+	calls, failures, timeouts, quarantines, skipped, quarantined, rules, slowest *prometheus.Desc
+	rejected                                                                     *prometheus.Desc
+}
+
+// NewCollector returns a collector over d and h (h may be nil when no plugins run).
+func NewCollector(d *Dispatcher, h *Host) *Collector {
+	desc := func(name, help string, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc("ttp_"+name, help, labels, nil)
+	}
+	return &Collector{
+		d: d, h: h,
+		events:      desc("events_total", "Upstream events evaluated."),
+		evaluated:   desc("evaluated_events_total", "Events evaluated after session fan-out."),
+		tags:        desc("tags_total", "Tags produced (before storage)."),
+		errors:      desc("handler_errors_total", "Handler calls that failed; their tags for that event are lost."),
+		stripped:    desc("evidence_stripped_total", "Evidence keys stripped because the rule's evidence_fields do not list them."),
+		disabled:    desc("disabled_drafts_total", "Drafts dropped because their rule is disabled."),
+		unknown:     desc("unknown_kind_events_total", "Events of a source kind this version does not know."),
+		calls:       desc("plugin_calls_total", "Plugin calls made.", "plugin"),
+		failures:    desc("plugin_failures_total", "Plugin calls that trapped, timed out, exceeded a cap or replied undecodably.", "plugin"),
+		timeouts:    desc("plugin_timeouts_total", "Plugin calls that exceeded their deadline.", "plugin"),
+		quarantines: desc("plugin_quarantines_total", "Times the plugin was quarantined.", "plugin"),
+		skipped:     desc("plugin_skipped_total", "Calls not made because the plugin was quarantined.", "plugin"),
+		quarantined: desc("plugin_quarantined", "1 while the plugin is quarantined.", "plugin"),
+		rules:       desc("plugin_rules", "Rules the plugin owns (0: loaded but idle).", "plugin"),
+		slowest:     desc("plugin_slowest_call_seconds", "Longest plugin call observed.", "plugin"),
+		rejected:    desc("rejections_total", "Plugins and rule definitions rejected at load (the previous version stayed live).", "kind"),
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.events, c.evaluated, c.tags, c.errors, c.stripped, c.disabled, c.unknown,
+		c.calls, c.failures, c.timeouts, c.quarantines, c.skipped, c.quarantined, c.rules, c.slowest, c.rejected} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	counter := func(d *prometheus.Desc, v *atomic.Int64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v.Load()), labels...)
+	}
+	s := &c.d.Stats
+	counter(c.events, &s.Events)
+	counter(c.evaluated, &s.Evaluated)
+	counter(c.tags, &s.Tags)
+	counter(c.errors, &s.HandlerErrors)
+	counter(c.stripped, &s.EvidenceStripped)
+	counter(c.disabled, &s.Disabled)
+	counter(c.unknown, &s.UnknownKinds)
+	if c.h == nil {
+		return
+	}
+	counter(c.rejected, &c.h.pluginRejections, "plugin")
+	counter(c.rejected, &c.h.ruleRejections, "rule")
+	for _, p := range c.h.Plugins() {
+		h := p.Health
+		counter(c.calls, &h.Calls, p.Producer)
+		counter(c.failures, &h.Failures, p.Producer)
+		counter(c.timeouts, &h.Timeouts, p.Producer)
+		counter(c.quarantines, &h.Quarantines, p.Producer)
+		counter(c.skipped, &h.Skipped, p.Producer)
+		q := 0.0
+		if p.Quarantined {
+			q = 1
+		}
+		ch <- prometheus.MustNewConstMetric(c.quarantined, prometheus.GaugeValue, q, p.Producer)
+		ch <- prometheus.MustNewConstMetric(c.rules, prometheus.GaugeValue, float64(p.Rules), p.Producer)
+		ch <- prometheus.MustNewConstMetric(c.slowest, prometheus.GaugeValue, h.Slowest().Seconds(), p.Producer)
+	}
+}
