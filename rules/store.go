@@ -80,6 +80,10 @@ var RealClock Clock = realClock{}
 // per subscriber, updated under one lock so that a subscriber's snapshot and its queue never
 // miss or repeat a change. A slow subscriber never blocks the store.
 type Feed struct {
+	// OnExpire, when set, replaces the local revert at a state's expires_at: a shared store
+	// (KV) deletes the state in the bucket once and every worker sees the change.
+	OnExpire func(id string, st State)
+
 	mu     sync.Mutex
 	clock  Clock
 	rules  map[string]*Rule
@@ -152,6 +156,10 @@ func (f *Feed) setStateLocked(id string, st State) {
 	}
 	expires := st.ExpiresAt
 	f.timers[id] = f.clock.AfterFunc(expires.Sub(f.clock.Now()), func() {
+		if f.OnExpire != nil {
+			f.OnExpire(id, st)
+			return
+		}
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		if cur, ok := f.states[id]; ok && cur.ExpiresAt.Equal(expires) {

@@ -1,0 +1,264 @@
+// Package kvstore is the rule Store of a swarm: definitions and states live in two NATS
+// JetStream key-value buckets that every worker watches, so one `ttp rules push` or one
+// `ttp rules state` reaches all of them, and state survives restarts.
+//
+// Definitions are the rule files' bytes under the rule id (bucket ttp-rules); states are JSON
+// under the rule id (bucket ttp-rule-state). A definition is parsed exactly as a file is
+// (rules.Parse of "<id>.yaml"), so a rule read from KV has the version it has on disk. A
+// state's expiry is carried out by deleting its key (guarded by its revision), once for the
+// whole swarm. When the watch ends (a lost connection), it is re-established with back-off
+// from the last revision seen, and the last good rules stay live meanwhile.
+package kvstore
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/decnet/ttp/rules"
+)
+
+// Default bucket names.
+const (
+	DefaultRulesBucket = "ttp-rules"
+	DefaultStateBucket = "ttp-rule-state"
+)
+
+// Store implements rules.Store over two KV buckets.
+type Store struct {
+	js           jetstream.JetStream
+	defs, states jetstream.KeyValue
+	feed         *rules.Feed
+	log          *slog.Logger
+	cancel       context.CancelFunc
+	done         sync.WaitGroup
+
+	mu     sync.Mutex
+	hashes map[string][sha256.Size]byte
+	revs   map[string]uint64 // state key -> revision, for guarded expiry deletes
+}
+
+// Option configures a Store.
+type Option func(*config)
+
+type config struct {
+	rulesBucket, stateBucket string
+	log                      *slog.Logger
+	replicas                 int
+}
+
+// WithBuckets sets the bucket names.
+func WithBuckets(rulesBucket, stateBucket string) Option {
+	return func(c *config) { c.rulesBucket, c.stateBucket = rulesBucket, stateBucket }
+}
+
+// WithLogger sets the logger.
+func WithLogger(l *slog.Logger) Option { return func(c *config) { c.log = l } }
+
+// WithReplicas sets the buckets' replica count in a cluster (default 1).
+func WithReplicas(n int) Option { return func(c *config) { c.replicas = n } }
+
+// Buckets creates (or binds to) the two buckets.
+func Buckets(ctx context.Context, js jetstream.JetStream, opts ...Option) (defs, states jetstream.KeyValue, err error) {
+	c := apply(opts)
+	defs, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: c.rulesBucket, Description: "ttp rule definitions (YAML by rule id)", History: 5, Replicas: c.replicas})
+	if err != nil {
+		return nil, nil, fmt.Errorf("kvstore: bucket %s: %w", c.rulesBucket, err)
+	}
+	states, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: c.stateBucket, Description: "ttp rule states (JSON by rule id)", History: 5, Replicas: c.replicas})
+	if err != nil {
+		return nil, nil, fmt.Errorf("kvstore: bucket %s: %w", c.stateBucket, err)
+	}
+	return defs, states, nil
+}
+
+func apply(opts []Option) config {
+	c := config{rulesBucket: DefaultRulesBucket, stateBucket: DefaultStateBucket, log: slog.Default(), replicas: 1}
+	for _, o := range opts {
+		o(&c)
+	}
+	return c
+}
+
+// Open binds the buckets, loads everything in them, and watches both until Close. It returns
+// once the initial values are loaded, so a subscriber's first view is complete.
+func Open(ctx context.Context, js jetstream.JetStream, opts ...Option) (*Store, error) {
+	c := apply(opts)
+	defs, states, err := Buckets(ctx, js, opts...)
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{js: js, defs: defs, states: states, feed: rules.NewFeed(nil), log: c.log,
+		hashes: map[string][sha256.Size]byte{}, revs: map[string]uint64{}}
+	s.feed.OnExpire = s.expire
+	wctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	ready := make(chan struct{}, 2)
+	for _, b := range []struct {
+		kv     jetstream.KeyValue
+		handle func(jetstream.KeyValueEntry)
+	}{{defs, s.onDefinition}, {states, s.onState}} {
+		s.done.Add(1)
+		go func() {
+			defer s.done.Done()
+			s.watch(wctx, b.kv, b.handle, ready)
+		}()
+	}
+	for i := 0; i < 2; i++ {
+		select {
+		case <-ready:
+		case <-ctx.Done():
+			s.Close()
+			return nil, ctx.Err()
+		}
+	}
+	return s, nil
+}
+
+// watch follows one bucket, re-watching from the last revision with back-off when the
+// watch ends, until ctx ends. ready gets one value once the initial values are in.
+func (s *Store) watch(ctx context.Context, kv jetstream.KeyValue, handle func(jetstream.KeyValueEntry), ready chan<- struct{}) {
+	var last uint64
+	signalled := false
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		var opts []jetstream.WatchOpt
+		if last > 0 {
+			opts = append(opts, jetstream.ResumeFromRevision(last+1))
+		}
+		w, err := kv.WatchAll(ctx, opts...)
+		if err != nil {
+			s.log.Warn("rules bucket watch failed; last good rules stay live, retrying", "bucket", kv.Bucket(), "err", err, "retry_in", backoff)
+			select {
+			case <-time.After(backoff):
+			case <-ctx.Done():
+				return
+			}
+			backoff = min(2*backoff, 30*time.Second)
+			continue
+		}
+		backoff = 100 * time.Millisecond
+		for e := range w.Updates() {
+			if e == nil {
+				if !signalled {
+					signalled = true
+					ready <- struct{}{}
+				}
+				continue
+			}
+			if e.Revision() > last {
+				last = e.Revision()
+			}
+			handle(e)
+		}
+		w.Stop()
+		if last > 0 && !signalled {
+			signalled = true
+			ready <- struct{}{}
+		}
+	}
+}
+
+func (s *Store) onDefinition(e jetstream.KeyValueEntry) {
+	id := e.Key()
+	file := fmt.Sprintf("kv:%s/%s", s.defs.Bucket(), id)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e.Operation() != jetstream.KeyValuePut {
+		delete(s.hashes, id)
+		if _, live := s.feed.Rule(id); live {
+			s.feed.Publish(rules.Change{Kind: rules.RuleDeleted, ID: id, File: file})
+		}
+		return
+	}
+	sum := sha256.Sum256(e.Value())
+	if prev, ok := s.hashes[id]; ok && prev == sum {
+		return
+	}
+	s.hashes[id] = sum
+	if len(e.Value()) > rules.MaxFileSize {
+		s.feed.Publish(rules.Change{Kind: rules.RuleRejected, ID: id, File: file, Err: &rules.Error{File: file, Err: rules.ErrTooLarge}})
+		return
+	}
+	r, err := rules.Parse(id+".yaml", e.Value())
+	if err != nil {
+		s.feed.Publish(rules.Change{Kind: rules.RuleRejected, ID: id, File: file, Err: err})
+		return
+	}
+	r.File = file
+	if prev, live := s.feed.Rule(id); live && prev.Version == r.Version {
+		return
+	}
+	s.feed.Publish(rules.Change{Kind: rules.RuleUpdated, ID: id, Rule: r, File: file})
+}
+
+func (s *Store) onState(e jetstream.KeyValueEntry) {
+	id := e.Key()
+	s.mu.Lock()
+	s.revs[id] = e.Revision()
+	s.mu.Unlock()
+	if e.Operation() != jetstream.KeyValuePut {
+		s.feed.SetState(id, rules.State{Mode: rules.Enabled, Reason: "expired or cleared"})
+		return
+	}
+	var st rules.State
+	if err := json.Unmarshal(e.Value(), &st); err != nil || st.Validate() != nil {
+		s.log.Error("bad rule state in bucket; ignored", "rule", id, "err", err)
+		return
+	}
+	s.feed.SetState(id, st)
+}
+
+// expire deletes an expired state once for the swarm: the delete is guarded by the revision
+// the state was read at, so a newer state set meanwhile is never removed.
+func (s *Store) expire(id string, st rules.State) {
+	s.mu.Lock()
+	rev := s.revs[id]
+	s.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := s.states.Delete(ctx, id, jetstream.LastRevision(rev))
+	if err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
+		s.log.Debug("rule state expiry: delete not applied (another worker did it, or a newer state exists)", "rule", id, "err", err)
+	}
+}
+
+// Subscribe implements rules.Store.
+func (s *Store) Subscribe(context.Context) (*rules.Subscription, error) { return s.feed.Subscribe(), nil }
+
+// SetState implements rules.Store: the state is written to the bucket and reaches every
+// worker through its watch.
+func (s *Store) SetState(ctx context.Context, id string, st rules.State) error {
+	if err := st.Validate(); err != nil {
+		return fmt.Errorf("kvstore: %s: %w", id, err)
+	}
+	if st.Mode == rules.Enabled && st.ExpiresAt.IsZero() {
+		if err := s.states.Delete(ctx, id); err != nil {
+			return fmt.Errorf("kvstore: %s: %w", id, err)
+		}
+		return nil
+	}
+	b, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	if _, err := s.states.Put(ctx, id, b); err != nil {
+		return fmt.Errorf("kvstore: %s: %w", id, err)
+	}
+	return nil
+}
+
+// Close implements rules.Store.
+func (s *Store) Close() error {
+	s.cancel()
+	s.done.Wait()
+	s.feed.Close()
+	return nil
+}

@@ -1,0 +1,93 @@
+package kvstore
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/decnet/ttp/internal/natstest"
+	"github.com/decnet/ttp/rules"
+	"github.com/decnet/ttp/rules/storetest"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+func TestConformance(t *testing.T) {
+	srv := natstest.Start(t)
+	n := 0
+	storetest.Run(t, func(t *testing.T, initial map[string][]byte) storetest.Harness {
+		n++
+		_, js := srv.Connect(t)
+		ctx := context.Background()
+		opts := []Option{WithBuckets(fmt.Sprintf("rules-%d", n), fmt.Sprintf("state-%d", n)), WithLogger(quiet)}
+		defs, _, err := Buckets(ctx, js, opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for id, content := range initial {
+			if _, err := defs.Put(ctx, id, content); err != nil {
+				t.Fatal(err)
+			}
+		}
+		s, err := Open(ctx, js, opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return storetest.Harness{
+			Store: s,
+			Write: func(t *testing.T, id string, content []byte) {
+				if _, err := defs.Put(ctx, id, content); err != nil {
+					t.Fatal(err)
+				}
+			},
+			Delete: func(t *testing.T, id string) {
+				if err := defs.Delete(ctx, id); err != nil {
+					t.Fatal(err)
+				}
+			},
+		}
+	})
+}
+
+// TestTwoWorkersShareState: a state set through one store reaches another on the same
+// buckets, and survives a restart of both.
+func TestTwoWorkersShareState(t *testing.T) {
+	srv := natstest.Start(t)
+	_, js := srv.Connect(t)
+	ctx := context.Background()
+	defs, _, _ := Buckets(ctx, js)
+	defs.Put(ctx, "R9001", storetest.Rule("R9001", "x"))
+	a, err := Open(ctx, js, WithLogger(quiet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Open(ctx, js, WithLogger(quiet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub := b.feed.Subscribe()
+	start := time.Now()
+	if err := a.SetState(ctx, "R9001", rules.State{Mode: rules.Disabled, Reason: "noisy"}); err != nil {
+		t.Fatal(err)
+	}
+	nctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	c, err := sub.Next(nctx)
+	if err != nil || c.Kind != rules.StateChanged || c.State.Mode != rules.Disabled {
+		t.Fatalf("worker b saw %+v, %v", c, err)
+	}
+	t.Logf("state reached the other worker in %v", time.Since(start))
+	a.Close()
+	b.Close()
+	c2, err := Open(ctx, js, WithLogger(quiet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	if _, states := c2.feed.Subscribe().Initial(); states["R9001"].Mode != rules.Disabled {
+		t.Fatalf("state lost across restart: %+v", states)
+	}
+}
