@@ -231,7 +231,9 @@ func (s *Store) expire(id string, st rules.State) {
 }
 
 // Subscribe implements rules.Store.
-func (s *Store) Subscribe(context.Context) (*rules.Subscription, error) { return s.feed.Subscribe(), nil }
+func (s *Store) Subscribe(context.Context) (*rules.Subscription, error) {
+	return s.feed.Subscribe(), nil
+}
 
 // SetState implements rules.Store: the state is written to the bucket and reaches every
 // worker through its watch.
