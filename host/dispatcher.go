@@ -61,9 +61,9 @@ type Snapshot struct {
 // and never lock. Concurrency comes from many events in flight, not from running one event's
 // handlers in parallel (a goroutine costs as much as the whole engine path).
 type Dispatcher struct {
-	cur    atomic.Pointer[Snapshot]
-	now    func() time.Time
-	log    *slog.Logger
+	cur     atomic.Pointer[Snapshot]
+	now     func() time.Time
+	log     *slog.Logger
 	warned  sync.Map // source kind -> struct{}: once-per-kind log lines
 	limiter warnLimiter
 	Stats   Stats
