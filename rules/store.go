@@ -41,6 +41,7 @@ type Change struct {
 	State State // StateChanged
 	Err   error // RuleRejected: what is wrong, with file and line
 	File  string
+	Rev   uint64 // the store's revision of the change, when it has one (KV); 0 otherwise
 }
 
 // Store is where the daemon reads rule definitions and state from: a directory (fsstore) or a
@@ -135,10 +136,15 @@ func (f *Feed) publishLocked(c Change) {
 }
 
 // SetState records st for id and publishes it; with an ExpiresAt it schedules the revert.
-func (f *Feed) SetState(id string, st State) {
+// rev is the store's revision of the change (0 when it has none).
+func (f *Feed) SetState(id string, st State, rev ...uint64) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.publishLocked(Change{Kind: StateChanged, ID: id, State: st})
+	c := Change{Kind: StateChanged, ID: id, State: st}
+	if len(rev) > 0 {
+		c.Rev = rev[0]
+	}
+	f.publishLocked(c)
 }
 
 func (f *Feed) setStateLocked(id string, st State) {

@@ -1,5 +1,7 @@
 // Command ttp tags the activity caught by a deception network with MITRE ATT&CK techniques.
 //
+//	ttp serve                 the daemon on NATS (embedded by default)
+//	ttp publish FILE          replay JSONL events onto the bus
 //	ttp tag [FILE|-]          tag JSONL events offline (built-in engine and plugins)
 //	ttp rules lint DIR        check rule files strictly
 //	ttp rules test DIR        score rules against their precision corpora
@@ -28,9 +30,13 @@ func (e exitError) Error() string { return fmt.Sprintf("exit status %d", int(e))
 const usage = `usage: ttp <command> [arguments]
 
 commands:
+  serve               the daemon: consume from NATS, tag, store, publish (embedded NATS by default)
+  publish FILE        replay a JSONL file of events onto the bus
   tag [FILE|-]        tag JSONL events (stdin when FILE is - or absent); JSONL tags out
   rules lint DIR      check every rule file of DIR strictly
   rules test DIR      score the rules of DIR against their precision corpora
+  rules state RULE    show or set a rule's state in the running daemon (--disable, --clip 0.4, --ttl)
+  rules push DIR      keep the shared KV bucket in step with a directory (--watch)
   conform PLUGIN      check a plugin module against the ABI contract (--vectors, --junit)
   version             print the version
 
@@ -64,6 +70,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runRules(ctx, args[1:], stdout, stderr)
 	case "conform":
 		return runConform(ctx, args[1:], stdout, stderr)
+	case "serve":
+		return runServe(ctx, args[1:], stdout, stderr)
+	case "publish":
+		return runPublish(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "ttp", version)
 		return nil

@@ -12,7 +12,12 @@ import (
 	"github.com/decnet/ttp/rules/corpus"
 )
 
-const rulesUsage = `usage: ttp rules <lint|test> [flags] DIR
+const rulesUsage = `usage: ttp rules <lint|test|state|push> [flags] ARG
+
+  state RULE [--disable|--enable|--clip 0.4] [--ttl 1h] [--reason TEXT]
+             show or set a rule's state in the running daemon (request/reply on the bus)
+  push DIR [--watch]
+             keep the shared KV bucket in step with DIR, deletions included
 
   lint DIR   check every rule file of DIR strictly (file, line and field for each problem)
   test DIR   score the rules of DIR against their precision corpora (--corpus, default
@@ -30,6 +35,10 @@ func runRules(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return runRulesLint(args[1:], stdout, stderr)
 	case "test":
 		return runRulesTest(ctx, args[1:], stdout, stderr)
+	case "state":
+		return runRulesState(ctx, args[1:], stdout, stderr)
+	case "push":
+		return runRulesPush(ctx, args[1:], stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "ttp rules: unknown subcommand %q\n\n%s", args[0], rulesUsage)
 	return exitError(2)

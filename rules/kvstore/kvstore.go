@@ -52,7 +52,12 @@ type config struct {
 	rulesBucket, stateBucket string
 	log                      *slog.Logger
 	replicas                 int
+	statesOnly               bool
 }
+
+// StatesOnly makes the store carry rule states only, for a daemon whose definitions come
+// from a directory: state is shared through the bucket either way.
+func StatesOnly() Option { return func(c *config) { c.statesOnly = true } }
 
 // WithBuckets sets the bucket names.
 func WithBuckets(rulesBucket, stateBucket string) Option {
@@ -101,17 +106,21 @@ func Open(ctx context.Context, js jetstream.JetStream, opts ...Option) (*Store, 
 	wctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	ready := make(chan struct{}, 2)
-	for _, b := range []struct {
+	watches := []struct {
 		kv     jetstream.KeyValue
 		handle func(jetstream.KeyValueEntry)
-	}{{defs, s.onDefinition}, {states, s.onState}} {
+	}{{states, s.onState}, {defs, s.onDefinition}}
+	if c.statesOnly {
+		watches = watches[:1]
+	}
+	for _, b := range watches {
 		s.done.Add(1)
 		go func() {
 			defer s.done.Done()
 			s.watch(wctx, b.kv, b.handle, ready)
 		}()
 	}
-	for i := 0; i < 2; i++ {
+	for range watches {
 		select {
 		case <-ready:
 		case <-ctx.Done():
@@ -205,7 +214,7 @@ func (s *Store) onState(e jetstream.KeyValueEntry) {
 	s.revs[id] = e.Revision()
 	s.mu.Unlock()
 	if e.Operation() != jetstream.KeyValuePut {
-		s.feed.SetState(id, rules.State{Mode: rules.Enabled, Reason: "expired or cleared"})
+		s.feed.SetState(id, rules.State{Mode: rules.Enabled, Reason: "expired or cleared"}, e.Revision())
 		return
 	}
 	var st rules.State
@@ -213,7 +222,7 @@ func (s *Store) onState(e jetstream.KeyValueEntry) {
 		s.log.Error("bad rule state in bucket; ignored", "rule", id, "err", err)
 		return
 	}
-	s.feed.SetState(id, st)
+	s.feed.SetState(id, st, e.Revision())
 }
 
 // expire deletes an expired state once for the swarm: the delete is guarded by the revision

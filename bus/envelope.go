@@ -1,0 +1,60 @@
+package bus
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"sort"
+	"time"
+
+	"github.com/decnet/ttp/abi"
+)
+
+// Envelope is the one ttp.tagged message per upstream event: the tags of the event not yet
+// published (on a first delivery the newly inserted ones; after a crash, whatever the crash
+// left unpublished).
+type Envelope struct {
+	SourceKind   string    `json:"source_kind"`
+	SourceID     string    `json:"source_id"`
+	AttackerUUID string    `json:"attacker_uuid,omitempty"`
+	IdentityUUID string    `json:"identity_uuid,omitempty"`
+	SessionID    string    `json:"session_id,omitempty"`
+	DeckyID      string    `json:"decky_id,omitempty"`
+	ObservedAt   time.Time `json:"observed_at,omitzero"`
+	Tags         []abi.Tag `json:"tags"`
+}
+
+// Fired is one ttp.rule.fired.<technique> message: the upstream event's tags of one technique.
+type Fired struct {
+	Technique  string    `json:"technique"`
+	SourceKind string    `json:"source_kind"`
+	SourceID   string    `json:"source_id"`
+	Tags       []abi.Tag `json:"tags"`
+}
+
+// DeadLetter is what ttp.deadletter carries for input that cannot be tagged.
+type DeadLetter struct {
+	Reason  string    `json:"reason"`
+	Subject string    `json:"subject"`
+	Size    int       `json:"size"`
+	SHA256  string    `json:"sha256"`
+	Head    []byte    `json:"head"` // the first 4 KiB, base64 in JSON
+	At      time.Time `json:"at"`
+	Stream  uint64    `json:"stream_seq,omitempty"`
+}
+
+// msgID is the Nats-Msg-Id of an envelope ("tagged") or a fired message ("fired" plus its
+// technique): sha256 over the kind of message, the upstream event and the sorted tag_uuids,
+// so a republish after a crash is the same message and JetStream drops the duplicate.
+func msgID(what, kind, id, technique string, tags []abi.Tag) string {
+	uuids := make([]string, len(tags))
+	for i := range tags {
+		uuids[i] = tags[i].TagUUID
+	}
+	sort.Strings(uuids)
+	h := sha256.New()
+	for _, s := range append([]string{what, kind, id, technique}, uuids...) {
+		h.Write([]byte(s))
+		h.Write([]byte{0x1f})
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}

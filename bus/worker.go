@@ -1,0 +1,382 @@
+package bus
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/decnet/ttp/abi"
+	"github.com/decnet/ttp/host"
+)
+
+// TagStore is what the worker needs of the tag store (SQLite or PostgreSQL): an idempotent
+// insert, the unpublished tags of an upstream event, and the published mark.
+type TagStore interface {
+	// Insert stores the tags of every upstream event of the batch in one transaction; a tag
+	// already stored is not inserted again.
+	Insert(ctx context.Context, batch []Upstream) error
+	// Unpublished returns the upstream event's tags not yet marked published.
+	Unpublished(ctx context.Context, kind, id string) ([]abi.Tag, error)
+	// MarkPublished marks tags published.
+	MarkPublished(ctx context.Context, tagUUIDs []string) error
+}
+
+// Upstream is one upstream event's tags, all of which belong to its envelope (a session's
+// command tags included).
+type Upstream struct {
+	Kind, ID string
+	Tags     []abi.Tag
+}
+
+// Config tunes a Worker.
+type Config struct {
+	Prefix     string        // input subject prefix, default "decnet."
+	InStream   string        // input stream, default DECNET (created when missing)
+	OutStream  string        // output stream, default TTP (created when missing)
+	Durable    string        // shared durable consumer, default ttp-workers
+	MaxMessage int           // larger messages are dead-lettered; default 256 KiB
+	Batch      int           // messages per store commit; default 256
+	InFlight   int           // messages buffered ahead of processing (back-pressure); default 2048
+	AckWait    time.Duration // redelivery after a silent worker; default 30 s
+	Name       string        // worker name in heartbeats; default host name and pid
+	Fault      string        // crash injection for tests: "after-commit:N" or "after-publish:N"
+}
+
+func (c Config) withDefaults() Config {
+	if c.Prefix == "" {
+		c.Prefix = DefaultPrefix
+	}
+	if c.InStream == "" {
+		c.InStream = DefaultInStream
+	}
+	if c.OutStream == "" {
+		c.OutStream = DefaultOutStream
+	}
+	if c.Durable == "" {
+		c.Durable = DefaultDurable
+	}
+	if c.MaxMessage == 0 {
+		c.MaxMessage = 256 << 10
+	}
+	if c.Batch == 0 {
+		c.Batch = 256
+	}
+	if c.InFlight == 0 {
+		c.InFlight = 2048
+	}
+	if c.AckWait == 0 {
+		c.AckWait = 30 * time.Second
+	}
+	if c.Name == "" {
+		h, _ := os.Hostname()
+		c.Name = fmt.Sprintf("%s-%d", h, os.Getpid())
+	}
+	return c
+}
+
+// WorkerStats are the worker's counters, for metrics and heartbeats.
+type WorkerStats struct {
+	Received     atomic.Int64
+	Acked        atomic.Int64
+	DeadLettered atomic.Int64
+	Inserted     atomic.Int64
+	Envelopes    atomic.Int64
+	Commits      atomic.Int64
+	Errors       atomic.Int64
+}
+
+// Worker consumes, tags, stores and publishes.
+type Worker struct {
+	nc    *nats.Conn
+	js    jetstream.JetStream
+	d     *host.Dispatcher
+	store TagStore
+	cfg   Config
+	log   *slog.Logger
+	Stats WorkerStats
+
+	faultAt   int64
+	faultKind string
+}
+
+// NewWorker returns a worker; Run starts it.
+func NewWorker(nc *nats.Conn, js jetstream.JetStream, d *host.Dispatcher, store TagStore, cfg Config, log *slog.Logger) *Worker {
+	w := &Worker{nc: nc, js: js, d: d, store: store, cfg: cfg.withDefaults(), log: log}
+	if kind, n, ok := strings.Cut(w.cfg.Fault, ":"); ok {
+		w.faultKind = kind
+		w.faultAt, _ = strconv.ParseInt(n, 10, 64)
+	}
+	return w
+}
+
+// Streams creates the input and output streams when they do not exist.
+func Streams(ctx context.Context, js jetstream.JetStream, cfg Config) error {
+	cfg = cfg.withDefaults()
+	if _, err := js.Stream(ctx, cfg.InStream); errors.Is(err, jetstream.ErrStreamNotFound) {
+		if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: cfg.InStream, Subjects: []string{cfg.Prefix + ">"},
+			MaxMsgSize: int32(max(cfg.MaxMessage*4, 1<<20)), Description: "upstream deception-network events"}); err != nil {
+			return fmt.Errorf("bus: stream %s: %w", cfg.InStream, err)
+		}
+	} else if err != nil {
+		return fmt.Errorf("bus: stream %s: %w", cfg.InStream, err)
+	}
+	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: cfg.OutStream,
+		Subjects:    []string{SubjectTagged, SubjectFiredPrefix + ">", SubjectDeadLetter, SubjectRuleState},
+		Duplicates:  2 * time.Minute,
+		Description: "ttp output: tagged envelopes, rule.fired, dead letters, rule state changes"}); err != nil {
+		return fmt.Errorf("bus: stream %s: %w", cfg.OutStream, err)
+	}
+	return nil
+}
+
+// Run consumes until ctx ends, then drains what it holds: messages it took are finished or
+// left unacked for redelivery, never half-done.
+func (w *Worker) Run(ctx context.Context) error {
+	cfg := w.cfg
+	cons, err := w.js.CreateOrUpdateConsumer(ctx, cfg.InStream, jetstream.ConsumerConfig{
+		Durable:       cfg.Durable,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       cfg.AckWait,
+		MaxAckPending: cfg.InFlight * 4,
+		FilterSubject: cfg.Prefix + ">",
+	})
+	if err != nil {
+		return fmt.Errorf("bus: consumer %s: %w", cfg.Durable, err)
+	}
+	msgs := make(chan jetstream.Msg, cfg.InFlight)
+	cc, err := cons.Consume(func(m jetstream.Msg) { msgs <- m },
+		jetstream.PullMaxMessages(cfg.InFlight/2),
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			w.log.Warn("consume", "err", err)
+		}))
+	if err != nil {
+		return fmt.Errorf("bus: consume: %w", err)
+	}
+	defer cc.Stop()
+	batch := make([]jetstream.Msg, 0, cfg.Batch)
+	for {
+		batch = batch[:0]
+		select {
+		case <-ctx.Done():
+			cc.Drain()
+			return nil
+		case m := <-msgs:
+			batch = append(batch, m)
+		}
+	fill:
+		for len(batch) < cfg.Batch {
+			select {
+			case m := <-msgs:
+				batch = append(batch, m)
+			default:
+				break fill
+			}
+		}
+		if err := w.process(ctx, batch); err != nil {
+			if ctx.Err() != nil {
+				return nil // shutdown mid-batch: the unacked messages are redelivered
+			}
+			w.Stats.Errors.Add(1)
+			w.log.Error("batch failed; its messages will be redelivered", "messages", len(batch), "err", err)
+			for _, m := range batch {
+				m.NakWithDelay(time.Second)
+			}
+		}
+	}
+}
+
+// item is one message of a batch on its way through.
+type item struct {
+	msg   jetstream.Msg
+	ev    abi.Event
+	tags  []abi.Tag
+	dead  bool
+	unpub []abi.Tag
+}
+
+// process runs one batch in the order that makes a crash harmless: tag; insert every tag in
+// one transaction (replays insert nothing); publish each upstream event's unpublished tags
+// with their Nats-Msg-Id (JetStream drops a republished duplicate); mark them published; ack.
+func (w *Worker) process(ctx context.Context, batch []jetstream.Msg) error {
+	items := make([]item, len(batch))
+	var ups []Upstream
+	for i, m := range batch {
+		w.Stats.Received.Add(1)
+		items[i].msg = m
+		data := m.Data()
+		if len(data) > w.cfg.MaxMessage {
+			if err := w.deadLetter(ctx, m, fmt.Sprintf("message of %d bytes over the %d-byte limit", len(data), w.cfg.MaxMessage)); err != nil {
+				return err
+			}
+			items[i].dead = true
+			continue
+		}
+		ev, err := abi.DecodeEvent(data)
+		if err != nil {
+			if err := w.deadLetter(ctx, m, err.Error()); err != nil {
+				return err
+			}
+			items[i].dead = true
+			continue
+		}
+		items[i].ev = ev
+		tags, err := w.d.Tag(ctx, ev, nil)
+		if err != nil {
+			return err // only cancellation: handler failures are swallowed by the Dispatcher
+		}
+		items[i].tags = tags
+		if len(tags) > 0 {
+			ups = append(ups, Upstream{Kind: ev.SourceKind, ID: ev.SourceID, Tags: tags})
+		}
+	}
+	if len(ups) > 0 {
+		if err := w.store.Insert(ctx, ups); err != nil {
+			return fmt.Errorf("store: %w", err)
+		}
+		w.Stats.Commits.Add(1)
+		w.fault("after-commit")
+	}
+	var futures []jetstream.PubAckFuture
+	var marks []string
+	for i := range items {
+		it := &items[i]
+		if it.dead || len(it.tags) == 0 {
+			continue
+		}
+		unpub, err := w.store.Unpublished(ctx, it.ev.SourceKind, it.ev.SourceID)
+		if err != nil {
+			return fmt.Errorf("store: %w", err)
+		}
+		if len(unpub) == 0 {
+			continue
+		}
+		fs, err := w.publish(&it.ev, unpub)
+		if err != nil {
+			return err
+		}
+		futures = append(futures, fs...)
+		for _, t := range unpub {
+			marks = append(marks, t.TagUUID)
+		}
+	}
+	for _, f := range futures {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			return fmt.Errorf("publish: %w", err)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	if len(futures) > 0 {
+		w.fault("after-publish")
+	}
+	if len(marks) > 0 {
+		if err := w.store.MarkPublished(ctx, marks); err != nil {
+			return fmt.Errorf("store: %w", err)
+		}
+	}
+	for i := range items {
+		if items[i].dead {
+			continue // acked by deadLetter
+		}
+		if err := items[i].msg.Ack(); err != nil {
+			w.log.Warn("ack failed; the message will be redelivered and find its tags stored", "err", err)
+			continue
+		}
+		w.Stats.Acked.Add(1)
+	}
+	return nil
+}
+
+// publish sends an upstream event's unpublished tags: one envelope and one rule.fired message
+// per technique, each with its Nats-Msg-Id.
+func (w *Worker) publish(ev *abi.Event, tags []abi.Tag) ([]jetstream.PubAckFuture, error) {
+	env := Envelope{SourceKind: ev.SourceKind, SourceID: ev.SourceID, AttackerUUID: ev.AttackerUUID, IdentityUUID: ev.IdentityUUID,
+		SessionID: ev.SessionID, DeckyID: ev.DeckyID, ObservedAt: ev.ObservedAt, Tags: tags}
+	var out []jetstream.PubAckFuture
+	send := func(subject, id string, v any) error {
+		b, err := json.Marshal(v)
+		if err != nil {
+			return err
+		}
+		f, err := w.js.PublishMsgAsync(&nats.Msg{Subject: subject, Data: b}, jetstream.WithMsgID(id))
+		if err != nil {
+			return fmt.Errorf("publish %s: %w", subject, err)
+		}
+		out = append(out, f)
+		return nil
+	}
+	if err := send(SubjectTagged, msgID("tagged", ev.SourceKind, ev.SourceID, "", tags), env); err != nil {
+		return out, err
+	}
+	w.Stats.Envelopes.Add(1)
+	byTech := map[string][]abi.Tag{}
+	var order []string
+	for _, t := range tags {
+		s := FiredSubject(&t)
+		if _, ok := byTech[s]; !ok {
+			order = append(order, s)
+		}
+		byTech[s] = append(byTech[s], t)
+	}
+	for _, s := range order {
+		tech := s[len(SubjectFiredPrefix):]
+		if err := send(s, msgID("fired", ev.SourceKind, ev.SourceID, tech, byTech[s]), Fired{Technique: tech, SourceKind: ev.SourceKind, SourceID: ev.SourceID, Tags: byTech[s]}); err != nil {
+			return out, err
+		}
+	}
+	return out, nil
+}
+
+// deadLetter publishes bad input with the reason, waits for the stream to have it, and acks
+// the message: bad input is counted, never redelivered forever, never stops the daemon.
+func (w *Worker) deadLetter(ctx context.Context, m jetstream.Msg, reason string) error {
+	data := m.Data()
+	sum := sha256.Sum256(data)
+	head := data
+	if len(head) > 4096 {
+		head = head[:4096]
+	}
+	dl := DeadLetter{Reason: reason, Subject: m.Subject(), Size: len(data), SHA256: hex.EncodeToString(sum[:]), Head: head, At: time.Now().UTC()}
+	id := "dead:" + dl.SHA256
+	if md, err := m.Metadata(); err == nil {
+		dl.Stream = md.Sequence.Stream
+		id = fmt.Sprintf("dead:%s:%d", md.Stream, md.Sequence.Stream)
+	}
+	b, _ := json.Marshal(dl)
+	if _, err := w.js.PublishMsg(ctx, &nats.Msg{Subject: SubjectDeadLetter, Data: b}, jetstream.WithMsgID(id)); err != nil {
+		return fmt.Errorf("dead letter: %w", err)
+	}
+	w.Stats.DeadLettered.Add(1)
+	w.log.Warn("dead-lettered", "subject", m.Subject(), "size", len(data), "reason", reason)
+	if err := m.Ack(); err != nil {
+		return err
+	}
+	w.Stats.Acked.Add(1)
+	return nil
+}
+
+// fault kills the process at an injected point, for the crash tests.
+func (w *Worker) fault(kind string) {
+	if w.faultKind != kind || w.faultAt <= 0 {
+		return
+	}
+	if atomic.AddInt64(&w.faultAt, -1) == 0 {
+		w.log.Warn("injected fault: killing the process", "at", kind)
+		syscall.Kill(os.Getpid(), syscall.SIGKILL)
+	}
+}

@@ -1,0 +1,250 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/decnet/ttp/bus"
+	"github.com/decnet/ttp/rules"
+	"github.com/decnet/ttp/rules/kvstore"
+)
+
+// defaultNATS is where the clients look for the daemon: TTP_NATS, else the embedded
+// server's address.
+func defaultNATS() string {
+	if u := os.Getenv("TTP_NATS"); u != "" {
+		return u
+	}
+	return "nats://" + DefaultNATSAddr
+}
+
+func connect(url string) (*nats.Conn, jetstream.JetStream, error) {
+	nc, err := nats.Connect(url, nats.Name("ttp client"), nats.Timeout(5*time.Second))
+	if err != nil {
+		return nil, nil, fmt.Errorf("nats %s: %w (is `ttp serve` running?)", url, err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, nil, err
+	}
+	return nc, js, nil
+}
+
+func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("publish", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	url := fs.String("nats", defaultNATS(), "NATS URL")
+	prefix := fs.String("prefix", bus.DefaultPrefix, "input subject prefix")
+	if err := fs.Parse(args); err != nil || fs.NArg() != 1 {
+		fmt.Fprintln(stderr, "usage: ttp publish [--nats URL] FILE.jsonl")
+		return exitError(2)
+	}
+	nc, js, err := connect(*url)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	if err := bus.Streams(ctx, js, bus.Config{Prefix: *prefix}); err != nil {
+		return err
+	}
+	start := time.Now()
+	n, bad, err := publishFile(ctx, js, fs.Arg(0), *prefix, stderr)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "published %d events in %v (%d lines without source_kind)\n", n, time.Since(start).Round(time.Millisecond), bad)
+	return nil
+}
+
+func runRulesState(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("rules state", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	url := fs.String("nats", defaultNATS(), "NATS URL of the daemon")
+	disable := fs.Bool("disable", false, "disable the rule")
+	enable := fs.Bool("enable", false, "enable the rule (clears any state)")
+	clip := fs.Float64("clip", -1, "clip the rule's confidences at this value (0..1)")
+	ttl := fs.Duration("ttl", 0, "revert to enabled after this long (e.g. 1h)")
+	reason := fs.String("reason", "", "why, for the log and the bus")
+	usage := func() {
+		fmt.Fprintln(stderr, "usage: ttp rules state RULE [--disable|--enable|--clip 0.4] [--ttl 1h] [--reason TEXT]\n\nWithout an action it prints the rule's state.")
+	}
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
+		usage()
+		return exitError(2)
+	}
+	id := args[0]
+	if err := fs.Parse(args[1:]); err != nil || fs.NArg() != 0 {
+		usage()
+		return exitError(2)
+	}
+	req := StateRequest{Rule: id}
+	actions := 0
+	for _, b := range []bool{*disable, *enable, *clip >= 0} {
+		if b {
+			actions++
+		}
+	}
+	switch {
+	case actions > 1:
+		return fmt.Errorf("rules state: choose one of --disable, --enable, --clip")
+	case actions == 0:
+		req.Get = true
+	case *disable:
+		req.State = rules.State{Mode: rules.Disabled}
+	case *enable:
+		req.State = rules.State{Mode: rules.Enabled}
+	default:
+		req.State = rules.State{Mode: rules.Clipped, ConfidenceMax: *clip}
+	}
+	if !req.Get {
+		req.State.Reason = *reason
+		if *ttl > 0 {
+			req.State.ExpiresAt = time.Now().Add(*ttl).UTC()
+		}
+		if err := req.State.Validate(); err != nil {
+			return fmt.Errorf("rules state: %w", err)
+		}
+	}
+	nc, err := nats.Connect(*url, nats.Timeout(5*time.Second))
+	if err != nil {
+		return fmt.Errorf("nats %s: %w (is `ttp serve` running?)", *url, err)
+	}
+	defer nc.Close()
+	b, _ := json.Marshal(req)
+	msg, err := nc.RequestWithContext(ctxTimeout(ctx, 5*time.Second), bus.SubjectControl, b)
+	if err != nil {
+		return fmt.Errorf("rules state: %w", err)
+	}
+	var rep StateReply
+	if err := json.Unmarshal(msg.Data, &rep); err != nil {
+		return fmt.Errorf("rules state: bad reply: %w", err)
+	}
+	if rep.Error != "" {
+		return fmt.Errorf("rules state: %s", rep.Error)
+	}
+	out, _ := json.Marshal(rep.State)
+	fmt.Fprintf(stdout, "%s %s\n", rep.Rule, out)
+	return nil
+}
+
+func ctxTimeout(ctx context.Context, d time.Duration) context.Context {
+	c, cancel := context.WithTimeout(ctx, d)
+	go func() { <-c.Done(); cancel() }()
+	return c
+}
+
+// runRulesPush keeps the KV bucket in step with a directory: every rule file is put (when its
+// content differs), every key without a file is deleted; --watch goes on doing it on change.
+func runRulesPush(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("rules push", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	url := fs.String("nats", defaultNATS(), "NATS URL")
+	watch := fs.Bool("watch", false, "keep pushing changes until interrupted")
+	if err := fs.Parse(args); err != nil || fs.NArg() != 1 {
+		fmt.Fprintln(stderr, "usage: ttp rules push [--nats URL] [--watch] DIR")
+		return exitError(2)
+	}
+	dir := fs.Arg(0)
+	nc, js, err := connect(*url)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	defs, _, err := kvstore.Buckets(ctx, js)
+	if err != nil {
+		return err
+	}
+	sync := func() error {
+		loaded, lerr := rules.LoadDir(dir)
+		if lerr != nil {
+			printErrors(stderr, lerr)
+			if len(loaded) == 0 {
+				return lerr
+			}
+			fmt.Fprintln(stderr, "ttp rules push: pushing the rules that lint; the others keep their bucket version")
+		}
+		want := map[string][]byte{}
+		for _, r := range loaded {
+			data, err := os.ReadFile(filepath.Join(dir, r.ID+".yaml"))
+			if err != nil {
+				return err
+			}
+			want[r.ID] = data
+		}
+		put, del := 0, 0
+		for id, data := range want {
+			cur, err := defs.Get(ctx, id)
+			if err == nil && sha256.Sum256(cur.Value()) == sha256.Sum256(data) {
+				continue
+			}
+			if _, err := defs.Put(ctx, id, data); err != nil {
+				return fmt.Errorf("rules push: %s: %w", id, err)
+			}
+			put++
+		}
+		keys, err := defs.Keys(ctx)
+		if err != nil && !errors.Is(err, jetstream.ErrNoKeysFound) {
+			return err
+		}
+		for _, k := range keys {
+			if _, ok := want[k]; !ok && !fileExists(filepath.Join(dir, k+".yaml")) {
+				if err := defs.Delete(ctx, k); err != nil {
+					return err
+				}
+				del++
+			}
+		}
+		fmt.Fprintf(stdout, "%s: %d rules, %d put, %d deleted\n", time.Now().Format(time.TimeOnly), len(want), put, del)
+		return nil
+	}
+	if err := sync(); err != nil {
+		return err
+	}
+	if !*watch {
+		return nil
+	}
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	if err := w.Add(dir); err != nil {
+		return err
+	}
+	var timer <-chan time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev := <-w.Events:
+			if rules.ValidFileName(filepath.Base(ev.Name)) {
+				timer = time.After(50 * time.Millisecond)
+			}
+		case err := <-w.Errors:
+			fmt.Fprintln(stderr, "watch:", err)
+			timer = time.After(50 * time.Millisecond)
+		case <-timer:
+			if err := sync(); err != nil {
+				fmt.Fprintln(stderr, err)
+			}
+		}
+	}
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}

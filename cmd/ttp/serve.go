@@ -1,0 +1,592 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/decnet/ttp/bus"
+	"github.com/decnet/ttp/host"
+	"github.com/decnet/ttp/rules"
+	"github.com/decnet/ttp/rules/fsstore"
+	"github.com/decnet/ttp/rules/kvstore"
+	"github.com/decnet/ttp/store"
+)
+
+// DefaultNATSAddr is where the embedded server listens: 4223, so it never collides with a NATS
+// already on 4222; `ttp publish` and `ttp rules state` look for it there by default.
+const DefaultNATSAddr = "127.0.0.1:4223"
+
+type serveFlags struct {
+	config, data, natsURL, listen, storeURL, rulesSrc, plugins, metrics, sync, prefix string
+	lock, name, logFormat, logLevel, replay, fault, otlp                              string
+	batch, inflight, poolSize                                                         int
+	drain, deadline                                                                   time.Duration
+	print                                                                             bool
+}
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var f serveFlags
+	fs.StringVar(&f.config, "config", "", "optional YAML file of settings (keys are these flag names)")
+	fs.StringVar(&f.data, "data", "var", "data directory: embedded NATS (JetStream) and the SQLite tag store")
+	fs.StringVar(&f.natsURL, "nats", "", "join an existing NATS (with JetStream) at this URL instead of running one")
+	fs.StringVar(&f.listen, "listen", DefaultNATSAddr, "address of the embedded NATS server")
+	fs.StringVar(&f.storeURL, "store", "", "tag store: a SQLite path or postgres://... (default DATA/ttp.db)")
+	fs.StringVar(&f.rulesSrc, "rules", "rules/ttp", `rule definitions: a directory, or "kv" for the shared KV bucket`)
+	fs.StringVar(&f.plugins, "plugins", "plugins", "directory of plugin modules, watched")
+	fs.StringVar(&f.metrics, "metrics", "127.0.0.1:9464", `address of /metrics, /healthz and /readyz ("" to disable)`)
+	fs.StringVar(&f.sync, "sync", "normal", "durability: normal (JetStream and SQLite sync on their interval) or always (fsync every write, about 30x slower)")
+	fs.StringVar(&f.prefix, "prefix", bus.DefaultPrefix, "input subject prefix")
+	fs.StringVar(&f.lock, "lock", "", "lock file of approved plugin modules (sha256  name per line)")
+	fs.StringVar(&f.name, "name", "", "worker name in heartbeats (default host-pid)")
+	fs.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.StringVar(&f.replay, "replay", "", "after start, publish this JSONL file of events (the demo of make run)")
+	fs.BoolVar(&f.print, "print", false, "print every published tag on stdout as a table row")
+	fs.StringVar(&f.fault, "fault", "", "crash injection for tests: after-commit:N or after-publish:N")
+	fs.StringVar(&f.otlp, "otlp", "", "export OpenTelemetry spans to this OTLP/HTTP endpoint")
+	fs.IntVar(&f.batch, "batch", 256, "messages per store commit")
+	fs.IntVar(&f.inflight, "inflight", 2048, "messages buffered ahead of processing (back-pressure bound)")
+	fs.IntVar(&f.poolSize, "pool", 0, "instances per plugin (default GOMAXPROCS)")
+	fs.DurationVar(&f.drain, "drain-timeout", 10*time.Second, "on SIGTERM, time allowed to finish in-flight events")
+	fs.DurationVar(&f.deadline, "deadline", host.DefaultDeadline, "per-call deadline of every plugin")
+	if err := fs.Parse(args); err != nil {
+		return exitError(2)
+	}
+	if err := applyConfig(fs, f.config); err != nil {
+		return err
+	}
+	log, err := newLogger(stderr, f.logFormat, f.logLevel)
+	if err != nil {
+		return err
+	}
+	return serve(ctx, f, stdout, log)
+}
+
+func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: %w", level, err)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want text or json", format)
+}
+
+// embeddedNATS starts the in-process server with JetStream under dir.
+func embeddedNATS(listen, dir string, syncAlways bool) (*server.Server, error) {
+	h, p, err := net.SplitHostPort(listen)
+	if err != nil {
+		return nil, fmt.Errorf("--listen %q: %w", listen, err)
+	}
+	var port int
+	fmt.Sscanf(p, "%d", &port)
+	opts := &server.Options{Host: h, Port: port, JetStream: true, StoreDir: dir, NoSigs: true, NoLog: true, SyncAlways: syncAlways, MaxPayload: 8 << 20}
+	s, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("nats: %w", err)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(15 * time.Second) {
+		s.Shutdown()
+		return nil, fmt.Errorf("nats: embedded server on %s did not start (port taken?)", listen)
+	}
+	return s, nil
+}
+
+// tagStore adapts store.Store to what the worker needs.
+type tagStore struct{ store.Store }
+
+func (s tagStore) Insert(ctx context.Context, ups []bus.Upstream) error {
+	b := make([]store.Batch, len(ups))
+	for i, u := range ups {
+		b[i] = store.Batch{UpstreamKind: u.Kind, UpstreamID: u.ID, Tags: u.Tags}
+	}
+	_, err := s.InsertBatch(ctx, b)
+	return err
+}
+
+func serve(ctx context.Context, f serveFlags, stdout io.Writer, log *slog.Logger) error {
+	started := time.Now()
+	if err := os.MkdirAll(f.data, 0o755); err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	syncAlways := f.sync == "always"
+	if f.sync != "always" && f.sync != "normal" {
+		return fmt.Errorf("serve: --sync %q: want normal or always", f.sync)
+	}
+
+	// The bus: joined, or run in process.
+	natsURL, natsWhere := f.natsURL, f.natsURL
+	var ns *server.Server
+	if natsURL == "" {
+		var err error
+		if ns, err = embeddedNATS(f.listen, filepath.Join(f.data, "nats"), syncAlways); err != nil {
+			return err
+		}
+		defer ns.Shutdown()
+		natsURL = ns.ClientURL()
+		natsWhere = "embedded " + natsURL + " (JetStream in " + filepath.Join(f.data, "nats") + ")"
+	}
+	nc, err := nats.Connect(natsURL, nats.Name("ttp serve"), nats.MaxReconnects(-1), nats.ReconnectWait(time.Second),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("nats disconnected", "err", err) }),
+		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("nats reconnected", "url", c.ConnectedUrl()) }))
+	if err != nil {
+		return fmt.Errorf("serve: nats %s: %w", natsURL, err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096))
+	if err != nil {
+		return err
+	}
+	bcfg := bus.Config{Prefix: f.prefix, Batch: f.batch, InFlight: f.inflight, Name: f.name, Fault: f.fault}
+	if bcfg.Fault == "" {
+		bcfg.Fault = os.Getenv("TTP_FAULT")
+	}
+	if err := bus.Streams(ctx, js, bcfg); err != nil {
+		return err
+	}
+
+	// The tag store.
+	storeURL := f.storeURL
+	if storeURL == "" {
+		storeURL = filepath.Join(f.data, "ttp.db")
+	}
+	if syncAlways && !strings.HasPrefix(storeURL, "postgres") {
+		storeURL = "sqlite://" + strings.TrimPrefix(storeURL, "sqlite://") + "?sync=always"
+	}
+	st, err := store.Open(ctx, storeURL)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	defer st.Close()
+
+	// The host, its rules and plugins.
+	compiler, err := host.NewCompiler(filepath.Join(f.data, "wazero-cache"))
+	if err != nil {
+		return err
+	}
+	defer compiler.Close(context.Background())
+	d := host.NewDispatcher(host.StaticSnapshot(rules.NewIndex().Load()), host.WithLogger(log))
+	pub := &events{nc: nc, js: js, log: log, worker: f.name}
+	hopts := []host.HostOption{host.WithHostLogger(log), host.WithEvents(pub.host), host.WithPoolSize(f.poolSize),
+		host.WithLimits(func(string) host.Limits { return host.Limits{Deadline: f.deadline} })}
+	if f.lock != "" {
+		hopts = append(hopts, host.WithLockFile(f.lock))
+	}
+	h := host.NewHost(d, compiler, hopts...)
+	defer h.Close()
+
+	var defStore rules.Store
+	kvOpts := []kvstore.Option{kvstore.WithLogger(log)}
+	if f.rulesSrc == "kv" {
+		kv, err := kvstore.Open(ctx, js, kvOpts...)
+		if err != nil {
+			return err
+		}
+		defStore = kv
+	} else {
+		fsS, err := fsstore.Open(f.rulesSrc, fsstore.WithLogger(log))
+		if err != nil {
+			return fmt.Errorf("serve: rules: %w", err)
+		}
+		defStore = fsS
+	}
+	defer defStore.Close()
+	stateStore := defStore
+	if f.rulesSrc != "kv" {
+		kv, err := kvstore.Open(ctx, js, append(kvOpts, kvstore.StatesOnly())...)
+		if err != nil {
+			return err
+		}
+		defer kv.Close()
+		stateStore = kv
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	var bg sync.WaitGroup
+	follow := func(s rules.Store) {
+		bg.Add(1)
+		go func() {
+			defer bg.Done()
+			if err := followWithEvents(runCtx, h, s, pub); err != nil && runCtx.Err() == nil {
+				log.Error("rule follower stopped", "err", err)
+			}
+		}()
+	}
+	follow(defStore)
+	if stateStore != defStore {
+		follow(stateStore)
+	}
+	waitRules(runCtx, h, f.rulesSrc)
+	if _, err := os.Stat(f.plugins); err == nil {
+		h.LoadPluginDir(runCtx, f.plugins)
+		bg.Add(1)
+		go func() {
+			defer bg.Done()
+			if err := h.WatchPlugins(runCtx, f.plugins); err != nil && runCtx.Err() == nil {
+				log.Error("plugin watcher stopped; loaded plugins stay live", "err", err)
+			}
+		}()
+	} else {
+		log.Warn("no plugins directory; only the built-in engine runs", "dir", f.plugins)
+	}
+
+	// Control: rule state through request/reply, one answer per request (queue group).
+	ctl, err := nc.QueueSubscribe(bus.SubjectControl, "ttp-control", func(m *nats.Msg) { controlRuleState(runCtx, m, stateStore, h) })
+	if err != nil {
+		return err
+	}
+	defer ctl.Unsubscribe()
+
+	w := bus.NewWorker(nc, js, d, tagStore{st}, bcfg, log)
+
+	// Operations endpoints.
+	ready := func() (bool, string) {
+		var b strings.Builder
+		ok := nc.IsConnected()
+		fmt.Fprintf(&b, "nats: connected=%v\nrules: %d\n", nc.IsConnected(), len(h.Index().Load().Set.Rules()))
+		for _, p := range h.Plugins() {
+			fmt.Fprintf(&b, "plugin %s (%s): %d rules", p.File, p.Producer, p.Rules)
+			if p.Rules == 0 {
+				b.WriteString(" IDLE: owns no rule")
+			}
+			if p.Quarantined {
+				b.WriteString(" QUARANTINED")
+			}
+			b.WriteString("\n")
+		}
+		return ok, b.String()
+	}
+	if f.metrics != "" {
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+			host.NewCollector(d, h), bus.NewCollector(w))
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		mux.HandleFunc("/healthz", func(rw http.ResponseWriter, _ *http.Request) { io.WriteString(rw, "ok\n") })
+		mux.HandleFunc("/readyz", func(rw http.ResponseWriter, _ *http.Request) {
+			ok, text := ready()
+			if !ok {
+				rw.WriteHeader(http.StatusServiceUnavailable)
+			}
+			io.WriteString(rw, text)
+		})
+		ln, err := net.Listen("tcp", f.metrics)
+		if err != nil {
+			return fmt.Errorf("serve: --metrics %s: %w", f.metrics, err)
+		}
+		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		go srv.Serve(ln)
+		defer srv.Close()
+	}
+
+	// Heartbeats.
+	bg.Add(1)
+	go func() {
+		defer bg.Done()
+		bus.Heartbeats(runCtx, nc, w, d, 10*time.Second)
+	}()
+
+	_, status := ready()
+	log.Info("ttp serve running", "nats", natsWhere, "store", redact(storeURL), "rules", f.rulesSrc, "plugins", f.plugins,
+		"metrics", f.metrics, "sync", f.sync, "startup", time.Since(started).Round(time.Millisecond))
+	for _, line := range strings.Split(strings.TrimSpace(status), "\n") {
+		log.Info("ready: " + line)
+	}
+
+	if f.print {
+		sub, err := nc.Subscribe(bus.SubjectTagged, func(m *nats.Msg) { printEnvelope(stdout, m.Data) })
+		if err != nil {
+			return err
+		}
+		defer sub.Unsubscribe()
+		fmt.Fprintf(stdout, "%-10s %-20s %-6s %-5s %-26s %s\n", "TECHNIQUE", "TACTIC", "RULE", "CONF", "SOURCE", "PRODUCER")
+	}
+	if f.replay != "" {
+		n, bad, err := publishFile(ctx, js, f.replay, f.prefix, io.Discard)
+		if err != nil {
+			return err
+		}
+		log.Info("replayed", "file", f.replay, "events", n, "bad_lines", bad)
+	}
+
+	// Run until SIGTERM/SIGINT, then drain within the timeout.
+	werr := make(chan error, 1)
+	wctx, wstop := context.WithCancel(context.Background())
+	defer wstop()
+	go func() { werr <- w.Run(wctx) }()
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down: draining in-flight events", "timeout", f.drain)
+		wstop()
+		select {
+		case err := <-werr:
+			if err != nil {
+				log.Error("worker", "err", err)
+			}
+		case <-time.After(f.drain):
+			log.Error("drain timeout: unacked events will be redelivered", "timeout", f.drain)
+		}
+	case err := <-werr:
+		if err != nil {
+			return err
+		}
+	}
+	stop()
+	bg.Wait()
+	if err := nc.Drain(); err != nil {
+		log.Warn("nats drain", "err", err)
+	}
+	return nil
+}
+
+func redact(url string) string {
+	if i := strings.Index(url, "@"); i > 0 && strings.Contains(url, "://") {
+		return url[:strings.Index(url, "://")+3] + "***" + url[i:]
+	}
+	return url
+}
+
+// waitRules waits briefly for the first rule load, so the start-up line reports the rules.
+func waitRules(ctx context.Context, h *host.Host, src string) {
+	deadline := time.Now().Add(3 * time.Second)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		if len(h.Index().Load().Set.Rules()) > 0 {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// printEnvelope prints the tags of one ttp.tagged envelope as table rows.
+func printEnvelope(w io.Writer, data []byte) {
+	var env bus.Envelope
+	if err := json.Unmarshal(data, &env); err != nil {
+		return
+	}
+	for _, t := range env.Tags {
+		tech := t.TechniqueID
+		if t.SubTechniqueID != "" {
+			tech = t.SubTechniqueID
+		}
+		fmt.Fprintf(w, "%-10s %-20s %-6s %-5.2f %-26s %s\n", tech, t.Tactic, t.RuleID, t.Confidence, t.SourceKind+":"+t.SourceID, t.Producer)
+	}
+}
+
+// publishFile replays a JSONL file of events onto the bus, each on its kind's subject, and
+// returns how many it published and how many lines were bad (reported on errw).
+func publishFile(ctx context.Context, js jetstream.JetStream, path, prefix string, errw io.Writer) (n, bad int, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, 0, fmt.Errorf("publish: %w", err)
+	}
+	defer f.Close()
+	r := bufio.NewReaderSize(f, 64<<10)
+	var futures []jetstream.PubAckFuture
+	for lineNo := 1; ; lineNo++ {
+		line, rerr := readLine(r)
+		if errors.Is(rerr, io.EOF) && len(line) == 0 {
+			break
+		}
+		if errors.Is(rerr, errLineTooLong) {
+			bad++
+			fmt.Fprintf(errw, "%s:%d: line longer than %d bytes, skipped\n", path, lineNo, maxLine)
+			continue
+		}
+		if len(strings.TrimSpace(string(line))) == 0 {
+			continue
+		}
+		kind := "unknown"
+		var head struct {
+			SourceKind string `json:"source_kind"`
+		}
+		if json.Unmarshal(line, &head) == nil && head.SourceKind != "" {
+			kind = head.SourceKind
+		} else {
+			bad++
+			fmt.Fprintf(errw, "%s:%d: no source_kind; published anyway (the daemon dead-letters it)\n", path, lineNo)
+		}
+		fut, err := js.PublishMsgAsync(&nats.Msg{Subject: bus.SubjectFor(prefix, kind), Data: append([]byte(nil), line...)})
+		if err != nil {
+			return n, bad, fmt.Errorf("publish: %s:%d: %w", path, lineNo, err)
+		}
+		futures = append(futures, fut)
+		n++
+		if len(futures) >= 1024 {
+			if err := waitAcks(ctx, futures); err != nil {
+				return n, bad, err
+			}
+			futures = futures[:0]
+		}
+	}
+	return n, bad, waitAcks(ctx, futures)
+}
+
+func waitAcks(ctx context.Context, fs []jetstream.PubAckFuture) error {
+	for _, f := range fs {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			return fmt.Errorf("publish: %w", err)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// events publishes the host's events and rule changes on the bus.
+type events struct {
+	nc     *nats.Conn
+	js     jetstream.JetStream
+	log    *slog.Logger
+	worker string
+}
+
+func (e *events) host(ev host.Event) {
+	subject := ""
+	switch ev.Kind {
+	case "plugin.loaded":
+		subject = bus.SubjectPluginLoad
+	case "plugin.rejected", "rule.rejected":
+		subject = bus.SubjectPluginRej
+		if ev.Kind == "rule.rejected" {
+			subject = bus.SubjectReloaded
+		}
+	default:
+		return
+	}
+	msg := map[string]any{"event": ev.Kind, "plugin": ev.Plugin, "version": ev.Version, "rule": ev.Rule, "rules": ev.Rules, "worker": e.worker, "at": time.Now().UTC()}
+	if ev.Err != nil {
+		msg["error"] = ev.Err.Error()
+	}
+	b, _ := json.Marshal(msg)
+	e.nc.Publish(subject, b)
+}
+
+// followWithEvents follows a store into the host, publishing ttp.rule.reloaded for definition
+// changes and ttp.rule.state for state changes (on the output stream, with a Nats-Msg-Id so
+// that the one change seen by every worker is one message).
+func followWithEvents(ctx context.Context, h *host.Host, s rules.Store, e *events) error {
+	sub, err := s.Subscribe(ctx)
+	if err != nil {
+		return err
+	}
+	defer sub.Close()
+	initial, states := sub.Initial()
+	changes := make([]rules.Change, 0, len(initial)+len(states))
+	for _, r := range initial {
+		changes = append(changes, rules.Change{Kind: rules.RuleUpdated, ID: r.ID, Rule: r})
+	}
+	for id, st := range states {
+		changes = append(changes, rules.Change{Kind: rules.StateChanged, ID: id, State: st})
+	}
+	if err := h.ApplyRules(ctx, changes...); err != nil {
+		e.log.Error("rules: initial load", "err", err)
+	}
+	for {
+		c, err := sub.Next(ctx)
+		if err != nil {
+			if errors.Is(err, rules.ErrClosed) {
+				return nil
+			}
+			return err
+		}
+		msg := map[string]any{"rule": c.ID, "change": c.Kind.String(), "file": c.File, "worker": e.worker, "at": time.Now().UTC()}
+		switch c.Kind {
+		case rules.RuleRejected:
+			e.log.Error("rule rejected; previous version stays live", "rule", c.ID, "file", c.File, "err", c.Err)
+			msg["error"] = c.Err.Error()
+		case rules.RuleUpdated:
+			e.log.Info("rule loaded", "rule", c.ID, "version", c.Rule.Version, "file", c.File)
+			msg["version"] = c.Rule.Version
+		case rules.RuleDeleted:
+			e.log.Info("rule deleted", "rule", c.ID, "file", c.File)
+		case rules.StateChanged:
+			e.log.Info("rule state", "rule", c.ID, "state", c.State.Mode, "confidence_max", c.State.ConfidenceMax, "expires_at", c.State.ExpiresAt, "reason", c.State.Reason)
+		}
+		if c.Kind != rules.RuleRejected {
+			if err := h.ApplyRules(ctx, c); err != nil {
+				e.log.Error("rules: change not applied", "rule", c.ID, "err", err)
+			}
+		}
+		if c.Kind == rules.StateChanged {
+			b, _ := json.Marshal(map[string]any{"rule": c.ID, "state": c.State, "rev": c.Rev})
+			id := fmt.Sprintf("state:%s:%d", c.ID, c.Rev)
+			if c.Rev == 0 {
+				id = fmt.Sprintf("state:%s:%s", c.ID, b)
+			}
+			e.js.PublishMsgAsync(&nats.Msg{Subject: bus.SubjectRuleState, Data: b}, jetstream.WithMsgID(id))
+			continue
+		}
+		b, _ := json.Marshal(msg)
+		e.nc.Publish(bus.SubjectReloaded, b)
+	}
+}
+
+// StateRequest is the body of a ttp.control.rule.state request.
+type StateRequest struct {
+	Rule  string      `json:"rule"`
+	Get   bool        `json:"get,omitempty"`
+	State rules.State `json:"state"`
+}
+
+// StateReply is its answer.
+type StateReply struct {
+	Rule  string      `json:"rule"`
+	State rules.State `json:"state"`
+	Error string      `json:"error,omitempty"`
+}
+
+func controlRuleState(ctx context.Context, m *nats.Msg, s rules.Store, h *host.Host) {
+	var req StateRequest
+	reply := func(r StateReply) {
+		b, _ := json.Marshal(r)
+		m.Respond(b)
+	}
+	if err := json.Unmarshal(m.Data, &req); err != nil {
+		reply(StateReply{Error: "bad request: " + err.Error()})
+		return
+	}
+	snap := h.Index().Load()
+	if _, ok := snap.Set.Rule(req.Rule); !ok {
+		reply(StateReply{Rule: req.Rule, Error: "no rule " + req.Rule})
+		return
+	}
+	if !req.Get {
+		if err := s.SetState(ctx, req.Rule, req.State); err != nil {
+			reply(StateReply{Rule: req.Rule, Error: err.Error()})
+			return
+		}
+		reply(StateReply{Rule: req.Rule, State: req.State})
+		return
+	}
+	reply(StateReply{Rule: req.Rule, State: snap.State(req.Rule, time.Now())})
+}
