@@ -70,7 +70,7 @@ var allowedImports = map[string]bool{
 	"clock_time_get": true, "clock_res_get": true, "fd_write": true, "proc_exit": true,
 	"random_get": true, "sched_yield": true, "fd_close": true, "fd_fdstat_get": true,
 	"fd_prestat_get": true, "fd_prestat_dir_name": true, "fd_seek": true, "poll_oneoff": true,
-	"fd_read": true,
+	"fd_read": true, "fd_fdstat_set_flags": true,
 }
 
 // AllowedImport reports whether a module may import module.name.
