@@ -42,6 +42,9 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzEngineEqualsNaive$$' -fuzztime $(FUZZTIME) ./rules/
 	$(GO) test -run '^$$' -fuzz '^FuzzPrefilterPattern$$' -fuzztime $(FUZZTIME) ./rules/
 	$(GO) test -run '^$$' -fuzz '^FuzzScan$$' -fuzztime $(FUZZTIME) ./rules/internal/ahocorasick/
+	$(GO) test -run '^$$' -fuzz '^FuzzRecordReset$$' -fuzztime $(FUZZTIME) ./abi/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeReply$$' -fuzztime $(FUZZTIME) ./abi/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeManifest$$' -fuzztime $(FUZZTIME) ./abi/
 
 # Regenerate committed fixtures made by other tools: the hand-written WAT test modules
 # (installs Debian's wabt when wat2wasm is missing).

@@ -66,7 +66,8 @@ func malformed(format string, args ...any) error {
 
 // AppendRecord appends to buf the record of ev for one projection: the values of paths, in
 // order, each with its type tag. kindIndex is the position of ev's kind in the manifest.
-// It allocates nothing beyond growing buf.
+// Scalar fields allocate nothing beyond growing buf; "[]" and ".*" paths and numbers written
+// as strings do.
 func AppendRecord(buf []byte, kindIndex int, paths []Path, ev *Event) []byte {
 	buf = append(buf, recordVersion, byte(kindIndex))
 	buf = binary.LittleEndian.AppendUint16(buf, uint16(len(paths)))
@@ -230,11 +231,13 @@ func (r *Record) Reset(data []byte) error {
 		r.offs[i] = uint32(p)
 		end, err := skipValue(data, p)
 		if err != nil {
+			r.Fields = 0 // a failed Reset leaves an empty record, never a half-read one
 			return fmt.Errorf("record field %d: %w", i, err)
 		}
 		p = end
 	}
 	if p != len(data) {
+		r.Fields = 0
 		return malformed("record: %d trailing bytes", len(data)-p)
 	}
 	return nil

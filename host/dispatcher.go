@@ -54,6 +54,57 @@ type Stats struct {
 type Snapshot struct {
 	Rules    *rules.Snapshot
 	Handlers []Handler
+
+	// Reference count of the events evaluating on this snapshot, so that what it alone
+	// holds (an old plugin pool) is retired only after the last of them finishes.
+	refs      atomic.Int64
+	out       atomic.Bool // swapped out: run onRelease once refs reaches zero
+	mu        sync.Mutex
+	onRelease []func()
+	fired     sync.Once
+}
+
+// acquire takes a reference on the current snapshot. After the increment it checks the
+// snapshot is still current: a snapshot swapped out in between may already have been
+// released, so the event starts over on the new one.
+func (d *Dispatcher) acquire() *Snapshot {
+	for {
+		s := d.cur.Load()
+		s.refs.Add(1)
+		if d.cur.Load() == s {
+			return s
+		}
+		s.release()
+	}
+}
+
+func (s *Snapshot) release() {
+	if s.refs.Add(-1) == 0 && s.out.Load() {
+		s.fire()
+	}
+}
+
+func (s *Snapshot) fire() {
+	s.fired.Do(func() {
+		s.mu.Lock()
+		fs := s.onRelease
+		s.mu.Unlock()
+		for _, f := range fs {
+			f()
+		}
+	})
+}
+
+// AfterRelease marks s swapped out and runs fs once no event evaluates on it any more (at
+// once when none does).
+func (s *Snapshot) AfterRelease(fs ...func()) {
+	s.mu.Lock()
+	s.onRelease = append(s.onRelease, fs...)
+	s.mu.Unlock()
+	s.out.Store(true)
+	if s.refs.Load() == 0 {
+		s.fire()
+	}
 }
 
 // Dispatcher runs every handler of an event's kind on one Snapshot and finishes the drafts
@@ -130,7 +181,8 @@ func (d *Dispatcher) Load() *Snapshot { return d.cur.Load() }
 // handler's drafts for that event (it is logged and counted); a cancelled context is returned.
 func (d *Dispatcher) Tag(ctx context.Context, ev abi.Event, out []abi.Tag) ([]abi.Tag, error) {
 	d.Stats.Events.Add(1)
-	snap := d.cur.Load()
+	snap := d.acquire()
+	defer snap.release()
 	now := d.now()
 	var stats FinishStats
 	var drafts []abi.TagDraft

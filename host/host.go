@@ -159,8 +159,9 @@ func (h *Host) emit(e Event) {
 	}
 }
 
-// publishLocked swaps in a snapshot of the current index and pools.
-func (h *Host) publishLocked() {
+// publishLocked swaps in a snapshot of the current index and pools; retire runs once no
+// event evaluates on the snapshot it replaced (old pools finish their in-flight calls).
+func (h *Host) publishLocked(retire ...func()) {
 	names := make([]string, 0, len(h.plugins))
 	for n := range h.plugins {
 		names = append(names, n)
@@ -170,7 +171,14 @@ func (h *Host) publishLocked() {
 	for _, n := range names {
 		handlers = append(handlers, h.plugins[n].pool)
 	}
-	h.d.Swap(StaticSnapshot(h.index.Load(), handlers...))
+	old := h.d.Swap(StaticSnapshot(h.index.Load(), handlers...))
+	if old != nil {
+		old.AfterRelease(retire...)
+	} else {
+		for _, f := range retire {
+			f()
+		}
+	}
 }
 
 // owned returns the rules of set that the manifest's rule_kinds claim, ordered by id.
@@ -268,9 +276,10 @@ func (h *Host) LoadPlugin(ctx context.Context, path string) error {
 		}
 	}
 	h.plugins[file] = &plugin{file: file, module: m, pool: pool, health: health}
-	h.publishLocked()
 	if old != nil {
-		old.pool.Retire(true)
+		h.publishLocked(func() { old.pool.Retire(true) })
+	} else {
+		h.publishLocked()
 	}
 	h.emit(Event{Kind: "plugin.loaded", Plugin: file, Version: m.Manifest().Producer(), Rules: len(pool.Rules())})
 	return nil
@@ -291,8 +300,7 @@ func (h *Host) UnloadPlugin(path string) {
 		return
 	}
 	delete(h.plugins, file)
-	h.publishLocked()
-	old.pool.Retire(true)
+	h.publishLocked(func() { old.pool.Retire(true) })
 	h.emit(Event{Kind: "plugin.unloaded", Plugin: file, Version: old.module.Manifest().Producer()})
 }
 
@@ -364,10 +372,11 @@ func (h *Host) ApplyRules(ctx context.Context, changes ...rules.Change) error {
 			return err
 		}
 	}
-	h.publishLocked()
-	for _, p := range retire {
-		p.Retire(false)
+	fs := make([]func(), len(retire))
+	for i, p := range retire {
+		fs[i] = func() { p.Retire(false) }
 	}
+	h.publishLocked(fs...)
 	return nil
 }
 
@@ -471,9 +480,10 @@ func (h *Host) Plugins() []PluginStatus {
 func (h *Host) Close() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	var fs []func()
 	for f, p := range h.plugins {
-		p.pool.Retire(true)
+		fs = append(fs, func() { p.pool.Retire(true) })
 		delete(h.plugins, f)
 	}
-	h.publishLocked()
+	h.publishLocked(fs...)
 }

@@ -449,6 +449,14 @@ func TestHotSwapWatch(t *testing.T) {
 	start := time.Now()
 	os.WriteFile(filepath.Join(dir, "tiny.wasm"), v2, 0o644)
 	live := waitProducer("tiny@2.0.0")
+	for start := time.Now(); time.Since(start) < 5*time.Second; time.Sleep(time.Millisecond) {
+		mu.Lock()
+		seen := counts["tiny@2.0.0/v2"]
+		mu.Unlock()
+		if seen > 0 {
+			break
+		}
+	}
 	close(stop)
 	wg.Wait()
 	t.Logf("cached module live %v after the write (debounce %v); events by producer: %v", time.Since(start), pluginDebounce, counts)

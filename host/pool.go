@@ -176,12 +176,13 @@ func (p *Pool) Tag(ctx context.Context, _ *rules.RuleSet, ev *abi.Event, out []a
 	return out, nil
 }
 
+// put returns an instance to the pool. A retired pool still hands it to calls waiting for
+// one; the last call to finish closes them all.
 func (p *Pool) put(s *slot) {
-	if p.retired.Load() {
-		s.inst.Close(context.Background())
-		return
-	}
 	p.idle <- s
+	if p.retired.Load() && p.inflight.Load() == 0 {
+		p.closeIdle(context.Background())
+	}
 }
 
 func (p *Pool) release() {

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
@@ -40,13 +41,14 @@ func exportsTTPMarker(wasm []byte) bool { return bytes.Contains(wasm, []byte("tt
 // NewCompiler returns a Compiler caching compiled code in dir ("" keeps it in memory only).
 func NewCompiler(dir string) (*Compiler, error) {
 	if dir == "" {
-		return &Compiler{cache: wazero.NewCompilationCache()}, nil
+		c := wazero.NewCompilationCache()
+		return &Compiler{cache: c, extism: &extismCompiler{cache: c}}, nil
 	}
 	c, err := wazero.NewCompilationCacheWithDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("host: compilation cache %s: %w", dir, err)
 	}
-	return &Compiler{cache: c}, nil
+	return &Compiler{cache: c, extism: &extismCompiler{cache: c}}, nil
 }
 
 // Close releases the cache.
@@ -214,6 +216,8 @@ type wasmInstance struct {
 	record                          []byte
 	stack                           []uint64
 	closeOnce                       sync.Once
+	mu                              sync.Mutex // orders a deadline against the end of its call
+	gen                             uint64     // call generation; a timer only ends the call it was armed for
 }
 
 func (i *wasmInstance) Close(ctx context.Context) error {
@@ -223,10 +227,25 @@ func (i *wasmInstance) Close(ctx context.Context) error {
 }
 
 // call runs one export under the plugin's deadline and maps failures to the host's errors.
+//
+// The deadline is one timer that closes the module with ExitCodeDeadlineExceeded: the runtime
+// (WithCloseOnContextDone) compiles termination checks into the guest, so a looping call
+// stops there. The call itself gets a context without a Done channel, because a cancellable
+// context makes wazero start a watcher goroutine per call: measured on an empty Go export,
+// 0.84 us a call with it absent against 3.5 us with context.WithTimeout. Shutdown is checked
+// before and after the call; a call in progress at shutdown ends by its deadline at the latest.
 func (i *wasmInstance) call(ctx context.Context, fn api.Function, stack []uint64) error {
-	cctx, cancel := context.WithTimeout(ctx, i.module.limits.Deadline)
-	defer cancel()
-	err := fn.CallWithStack(cctx, stack)
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	i.gen++
+	gen := i.gen
+	t := time.AfterFunc(i.module.limits.Deadline, func() { i.expire(gen) })
+	err := fn.CallWithStack(context.WithoutCancel(ctx), stack)
+	i.mu.Lock()
+	i.gen++ // a timer firing from now on finds a newer generation and does nothing
+	i.mu.Unlock()
+	t.Stop()
 	if err == nil {
 		return nil
 	}
@@ -238,6 +257,15 @@ func (i *wasmInstance) call(ctx context.Context, fn api.Function, stack []uint64
 		return fmt.Errorf("%w (%v)", ErrTimeout, i.module.limits.Deadline)
 	}
 	return fmt.Errorf("%w: %v", ErrTrap, err)
+}
+
+// expire ends the call of generation gen, if it is still running.
+func (i *wasmInstance) expire(gen uint64) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if i.gen == gen {
+		i.mod.CloseWithExitCode(context.Background(), sys.ExitCodeDeadlineExceeded)
+	}
 }
 
 // input copies data into the guest's input buffer, asking ttp_alloc for a larger one when

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/bits"
 	"net/url"
 	"strconv"
 	"strings"
@@ -24,8 +25,9 @@ const tagColumns = `tag_uuid, rule_id, rule_version, technique_id, sub_technique
 // fraction, so that text order is time order and the column reads well in the sqlite3 shell.
 const sqliteTime = "2006-01-02T15:04:05.000000Z07:00"
 
-// sqliteSchema creates version 1. The rowid table with a separate primary-key index measured
-// faster than WITHOUT ROWID for rows of this size (a few hundred bytes of text and evidence).
+// sqliteSchema creates version 1. A WITHOUT ROWID table (clustered on tag_uuid) measured no
+// faster for rows of this size (a few hundred bytes of text and evidence), so it is a plain
+// rowid table with the primary-key index beside it.
 var sqliteSchema = []string{
 	`CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`,
 	`CREATE TABLE IF NOT EXISTS tags (
@@ -57,8 +59,18 @@ type sqliteStore struct {
 	w *sql.DB // exactly one connection: every write transaction queues here
 	r *sql.DB // readers; the writer itself when the read pool is disabled
 
-	insert *sql.Stmt
+	// insert[k] inserts 1<<k rows in one statement and returns the tag_uuids it inserted.
+	// Binding a chunk of rows per statement instead of one measured 1.5 to 2 times faster on
+	// modernc (per-statement VDBE and database/sql overhead dominate a row of this size); a
+	// call's rows are cut into power-of-two chunks so that a handful of prepared statements
+	// covers every count.
+	insert [insertChunkLog + 1]*sql.Stmt
 }
+
+// insertChunkLog sets the largest chunk, 1<<6 = 64 rows: 1,152 parameters, far below SQLite's
+// limit of 32,766, and past the point where larger chunks stopped paying (measured at 50 and
+// 100 rows alike).
+const insertChunkLog = 6
 
 // sqliteOptions are what a sqlite URL can say.
 type sqliteOptions struct {
@@ -163,12 +175,14 @@ func openSQLite(ctx context.Context, raw string) (Store, error) {
 		r.SetMaxIdleConns(o.readers)
 		s.r = r
 	}
-	s.insert, err = w.PrepareContext(ctx, `INSERT INTO tags (`+tagColumns+`, upstream_kind, upstream_id)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (tag_uuid) DO NOTHING`)
-	if err != nil {
-		s.Close()
-		return nil, fmt.Errorf("store: sqlite: prepare insert: %w", err)
+	const values = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+	for k := range s.insert {
+		s.insert[k], err = w.PrepareContext(ctx, `INSERT INTO tags (`+tagColumns+`, upstream_kind, upstream_id) VALUES `+
+			strings.Repeat(values+", ", 1<<k-1)+values+` ON CONFLICT (tag_uuid) DO NOTHING RETURNING tag_uuid`)
+		if err != nil {
+			s.Close()
+			return nil, fmt.Errorf("store: sqlite: prepare insert: %w", err)
+		}
 	}
 	return s, nil
 }
@@ -223,21 +237,49 @@ func (s *sqliteStore) InsertBatch(ctx context.Context, batches []Batch) ([][]abi
 		return nil, fmt.Errorf("store: sqlite: insert: %w", err)
 	}
 	defer tx.Rollback()
-	stmt := tx.StmtContext(ctx, s.insert)
+	// ON CONFLICT DO NOTHING RETURNING returns exactly the rows inserted; rows are unique by
+	// tag_uuid (prepare), so each returned key names one row of the chunk.
+	byUUID := make(map[string]int, len(rows))
+	for i, r := range rows {
+		byUUID[r.tag.TagUUID] = i
+	}
 	inserted := rows[:0:0]
-	for _, r := range rows {
-		t := &r.tag
-		res, err := stmt.ExecContext(ctx, t.TagUUID, t.RuleID, t.RuleVersion, t.TechniqueID, nullable(t.SubTechniqueID),
-			t.Tactic, t.Confidence, r.evidence, t.SourceKind, t.SourceID, t.AttackerUUID, nullable(t.IdentityUUID),
-			nullable(t.SessionID), nullable(t.DeckyID), t.Producer, t.CreatedAt.Format(sqliteTime),
-			r.upstreamKind, r.upstreamID)
-		if err != nil {
-			return nil, fmt.Errorf("store: sqlite: insert %s: %w", t.TagUUID, err)
+	args := make([]any, 0, 18<<insertChunkLog)
+	for rest := rows; len(rest) > 0; {
+		k := min(insertChunkLog, bits.Len(uint(len(rest)))-1)
+		chunk := rest[:1<<k]
+		rest = rest[1<<k:]
+		args = args[:0]
+		for i := range chunk {
+			r := &chunk[i]
+			t := &r.tag
+			args = append(args, t.TagUUID, t.RuleID, t.RuleVersion, t.TechniqueID, nullable(t.SubTechniqueID),
+				t.Tactic, t.Confidence, r.evidence, t.SourceKind, t.SourceID, t.AttackerUUID, nullable(t.IdentityUUID),
+				nullable(t.SessionID), nullable(t.DeckyID), t.Producer, t.CreatedAt.Format(sqliteTime),
+				r.upstreamKind, r.upstreamID)
 		}
-		if n, err := res.RowsAffected(); err != nil {
-			return nil, fmt.Errorf("store: sqlite: insert %s: %w", t.TagUUID, err)
-		} else if n == 1 {
-			inserted = append(inserted, r)
+		rs, err := tx.StmtContext(ctx, s.insert[k]).QueryContext(ctx, args...)
+		if err != nil {
+			return nil, fmt.Errorf("store: sqlite: insert: %w", err)
+		}
+		for rs.Next() {
+			var id string
+			if err := rs.Scan(&id); err != nil {
+				rs.Close()
+				return nil, fmt.Errorf("store: sqlite: insert: %w", err)
+			}
+			i, ok := byUUID[id]
+			if !ok {
+				rs.Close()
+				return nil, fmt.Errorf("store: sqlite: insert: returned unknown tag_uuid %q", id)
+			}
+			inserted = append(inserted, rows[i])
+		}
+		if err := rs.Close(); err != nil {
+			return nil, fmt.Errorf("store: sqlite: insert: %w", err)
+		}
+		if err := rs.Err(); err != nil {
+			return nil, fmt.Errorf("store: sqlite: insert: %w", err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
@@ -284,8 +326,10 @@ func (s *sqliteStore) Count(ctx context.Context) (int64, error) {
 
 func (s *sqliteStore) Close() error {
 	var errs []error
-	if s.insert != nil {
-		errs = append(errs, s.insert.Close())
+	for _, stmt := range s.insert {
+		if stmt != nil {
+			errs = append(errs, stmt.Close())
+		}
 	}
 	if s.r != s.w {
 		errs = append(errs, s.r.Close())

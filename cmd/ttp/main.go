@@ -38,6 +38,7 @@ commands:
   rules state RULE    show or set a rule's state in the running daemon (--disable, --clip 0.4, --ttl)
   rules push DIR      keep the shared KV bucket in step with a directory (--watch)
   conform PLUGIN      check a plugin module against the ABI contract (--vectors, --junit)
+  plugin new NAME     scaffold a buildable lifter (manifest, one rule, one vector, sdktest)
   version             print the version
 
 Run 'ttp <command> -h' for a command's flags.
@@ -74,6 +75,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runServe(ctx, args[1:], stdout, stderr)
 	case "publish":
 		return runPublish(ctx, args[1:], stdout, stderr)
+	case "plugin":
+		return runPlugin(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "ttp", version)
 		return nil

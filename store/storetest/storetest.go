@@ -35,6 +35,7 @@ type NewURL func(t *testing.T) string
 // Run runs the conformance suite against the stores newURL names.
 func Run(t *testing.T, newURL NewURL) {
 	t.Run("InsertReturnsNew", func(t *testing.T) { testInsertReturnsNew(t, newURL) })
+	t.Run("LargeInsertMixed", func(t *testing.T) { testLargeMixed(t, newURL) })
 	t.Run("ReplayInsertsOnce", func(t *testing.T) { testReplay(t, newURL) })
 	t.Run("PublishCycle", func(t *testing.T) { testPublishCycle(t, newURL) })
 	t.Run("CrashBeforeMark", func(t *testing.T) { testCrashBeforeMark(t, newURL) })
@@ -170,14 +171,18 @@ func storedAll(t *testing.T, tags []abi.Tag) []abi.Tag {
 	return out
 }
 
-// equal compares tags field by field, times with Equal, and reports a JSON diff.
+// equal compares tags field by field, times with Equal and evidence by its JSON (what
+// InsertTags returns is the caller's map, where 42 may be an int; a read returns float64), and
+// reports a JSON diff.
 func equal(t *testing.T, what string, got, want []abi.Tag) {
 	t.Helper()
 	same := len(got) == len(want)
 	for i := 0; same && i < len(got); i++ {
 		g, w := got[i], want[i]
-		same = g.CreatedAt.Equal(w.CreatedAt)
-		g.CreatedAt, w.CreatedAt = time.Time{}, time.Time{}
+		ge, _ := json.Marshal(g.Evidence)
+		we, _ := json.Marshal(w.Evidence)
+		same = g.CreatedAt.Equal(w.CreatedAt) && string(ge) == string(we) && (g.Evidence == nil) == (w.Evidence == nil)
+		g.CreatedAt, w.CreatedAt, g.Evidence, w.Evidence = time.Time{}, time.Time{}, nil, nil
 		same = same && reflect.DeepEqual(g, w)
 	}
 	if !same {
@@ -257,6 +262,32 @@ func testInsertReturnsNew(t *testing.T, newURL NewURL) {
 	equal(t, "duplicate of a new tag inside one call", got, storedAll(t, []abi.Tag{fresh}))
 }
 
+// testLargeMixed inserts 1,000 tags of which every third is already stored, in an order that
+// is not tag_uuid order: exactly the new ones come back, in the caller's order.
+func testLargeMixed(t *testing.T, newURL NewURL) {
+	s := open(t, newURL(t))
+	all := make([]abi.Tag, 1000)
+	for i := range all {
+		all[i] = Tag("session", "s1", fmt.Sprintf("R%04d", i), t0.Add(time.Duration(i%37)*time.Millisecond))
+	}
+	var old, fresh []abi.Tag
+	for i, tag := range all {
+		if i%3 == 0 {
+			old = append(old, tag)
+		} else {
+			fresh = append(fresh, tag)
+		}
+	}
+	if got := insert(t, s, "session", "s1", old); len(got) != len(old) {
+		t.Fatalf("first insert: %d, want %d", len(got), len(old))
+	}
+	equal(t, "the new two thirds", insert(t, s, "session", "s1", all), storedAll(t, fresh))
+	count(t, s, int64(len(all)))
+	if got := unpublished(t, s, "session", "s1"); len(got) != len(all) {
+		t.Errorf("unpublished: %d, want %d", len(got), len(all))
+	}
+}
+
 func testReplay(t *testing.T, newURL NewURL) {
 	s := open(t, newURL(t))
 	event := tags("session", "s1", 4)
@@ -291,7 +322,7 @@ func testPublishCycle(t *testing.T, newURL NewURL) {
 	}
 	equal(t, "another upstream event is not marked", unpublished(t, s, "command", "b"), storedAll(t, b))
 
-	mark(t, s, uuids(a))                                                       // again: harmless
+	mark(t, s, uuids(a))                                                      // again: harmless
 	mark(t, s, []string{abi.TagUUID(t0, "R1", "v", "k", "x", "T1", "", "t")}) // unknown: ignored
 	mark(t, s, nil)
 	if got := unpublished(t, s, "command", "a"); len(got) != 0 {
@@ -362,7 +393,7 @@ func testBatch(t *testing.T, newURL NewURL) {
 		{UpstreamKind: "session", UpstreamID: "s1", Tags: []abi.Tag{session, cmd0, cmd1}},
 		{UpstreamKind: "identity", UpstreamID: "i1"}, // no tags
 		{UpstreamKind: "auth", UpstreamID: "a1", Tags: []abi.Tag{auth}},
-		{UpstreamKind: "auth", UpstreamID: "a0", Tags: []abi.Tag{old}}, // a redelivery
+		{UpstreamKind: "auth", UpstreamID: "a0", Tags: []abi.Tag{old}},     // a redelivery
 		{UpstreamKind: "session", UpstreamID: "s1", Tags: []abi.Tag{cmd1}}, // the same tag twice
 	})
 	if err != nil {
