@@ -3,10 +3,10 @@ GO      ?= go
 BIN     := bin/ttp
 PKGS    := ./...
 # Packages with concurrency, run under the race detector.
-RACE    := ./rules/... ./host/...
+RACE    := ./rules/... ./host/... ./bus/... ./store/...
 FUZZTIME ?= 10s
 
-.PHONY: all build test bench run lint fuzz clean testdata plugins
+.PHONY: all build test bench run lint fuzz clean testdata plugins conform crashtest
 
 all: build
 
@@ -15,11 +15,16 @@ build:
 
 # Everything the project can check without a network: formatting, vet, unit and integration
 # tests, the race detector, the rule linter and the precision corpora.
-test: lint
-	$(GO) test -count=1 $(PKGS)
-	$(GO) test -count=1 -race $(RACE)
-	$(GO) run ./cmd/ttp rules lint rules/ttp
-	$(GO) run ./cmd/ttp rules test rules/ttp
+test: lint plugins build
+	$(GO) test -count=1 -timeout 20m $(PKGS)
+	$(GO) test -count=1 -timeout 20m -race $(RACE)
+	$(BIN) rules lint rules/ttp
+	$(MAKE) conform
+	$(BIN) rules test --plugins plugins rules/ttp
+
+# Every built plugin must pass `ttp conform` (vectors in testdata/vectors/<name>).
+conform: build
+	@set -e; for w in plugins/*.wasm; do [ -f "$$w" ] || continue; $(BIN) conform --rules rules/ttp $$w; done
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -30,9 +35,15 @@ lint:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 6 ./rules/ | tee bench.txt
 
-# The bundled sample through the offline path, printed as a table.
-run:
-	$(GO) run ./cmd/ttp tag --format table testdata/events/sample.jsonl
+# The daemon on its embedded defaults in a fresh data directory, fed the bundled sample through
+# the bus; tags are printed as they are published, until Ctrl-C.
+run: build plugins
+	@data=$$(mktemp -d); echo "data in $$data (Ctrl-C to stop)"; \
+	$(BIN) serve --data $$data --metrics "" --replay testdata/events/sample.jsonl --print
+
+# The crash test at scale: 50,000 events and 10 SIGKILLs of the built binary.
+crashtest: build
+	TTP_CRASH_EVENTS=50000 TTP_CRASH_KILLS=10 $(GO) test -count=1 -v -timeout 60m -run 'TestCrashSafety' ./cmd/ttp
 
 # A short run of every fuzz target (make fuzz FUZZTIME=5m for a longer one).
 fuzz:
