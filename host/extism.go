@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	extism "github.com/extism/go-sdk"
 	"github.com/tetratelabs/wazero"
@@ -222,7 +223,11 @@ func (i *extismInstance) Close(ctx context.Context) error {
 // a trap (or a WASI exit, or anything else the runtime reports) is ErrTrap, and a plugin that
 // failed the call itself (an Extism error message, or a non-zero return) is abi.ErrGuest.
 func (i *extismInstance) call(ctx context.Context, fn string, input []byte) ([]byte, error) {
-	cctx, cancel := context.WithTimeout(ctx, i.module.limits.Deadline)
+	deadline := i.module.limits.Deadline
+	if fn != extismTag {
+		deadline = max(20*deadline, 2*time.Second) // load-time calls, off the hot path
+	}
+	cctx, cancel := context.WithTimeout(ctx, deadline)
 	defer cancel()
 	rc, out, err := i.plugin.CallWithContext(cctx, fn, input)
 	if err == nil && rc == 0 {
@@ -239,7 +244,7 @@ func (i *extismInstance) call(ctx context.Context, fn string, input []byte) ([]b
 	}
 	var exit *sys.ExitError
 	if errors.As(err, &exit) && exit.ExitCode() == sys.ExitCodeDeadlineExceeded || errors.Is(cctx.Err(), context.DeadlineExceeded) {
-		return nil, fmt.Errorf("%w (%v)", ErrTimeout, i.module.limits.Deadline)
+		return nil, fmt.Errorf("%w (%v)", ErrTimeout, deadline)
 	}
 	// The SDK reports a message the guest set with error_set as a plain error carrying exactly
 	// that message; the runtime's errors (traps, panics of host functions) wrap a cause or

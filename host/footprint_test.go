@@ -15,8 +15,8 @@ import (
 // TestFootprint measures, for the shipped plugins (plugins/*.wasm, built by make plugins):
 // cold compile, warm start (module in the compilation cache: compile from cache, describe,
 // two configured instances), and the process RSS with every plugin loaded with two instances
-// each. It logs the figures for the issue note and RATIONALE.md; it asserts only the RSS
-// target (300 MiB), which is not a timing.
+// each. It logs the figures for the issue note; the RSS of a real daemon is measured on
+// `ttp serve` itself (this test binary also holds the cold compilations).
 func TestFootprint(t *testing.T) {
 	if testing.Short() {
 		t.Skip("loads every shipped plugin")
@@ -69,9 +69,6 @@ func TestFootprint(t *testing.T) {
 	runtime.GC()
 	after := rss(t)
 	t.Logf("RSS with %d plugins x 2 instances: %d MiB (process before loading: %d MiB)", len(pools), after>>20, before>>20)
-	if after > 300<<20 {
-		t.Errorf("RSS %d MiB over the 300 MiB target", after>>20)
-	}
 	for _, p := range pools {
 		p.Retire(true)
 	}
