@@ -25,9 +25,9 @@ import (
 // TagStore is what the worker needs of the tag store (SQLite or PostgreSQL): an idempotent
 // insert, the unpublished tags of an upstream event, and the published mark.
 type TagStore interface {
-	// Insert stores the tags of every upstream event of the batch in one transaction; a tag
-	// already stored is not inserted again.
-	Insert(ctx context.Context, batch []Upstream) error
+	// Insert stores the tags of every upstream event of the batch in one transaction and
+	// returns how many were new; a tag already stored is not inserted again.
+	Insert(ctx context.Context, batch []Upstream) (inserted int, err error)
 	// Unpublished returns the upstream event's tags not yet marked published.
 	Unpublished(ctx context.Context, kind, id string) ([]abi.Tag, error)
 	// MarkPublished marks tags published.
@@ -142,8 +142,10 @@ func Streams(ctx context.Context, js jetstream.JetStream, cfg Config) error {
 	return nil
 }
 
-// Run consumes until ctx ends, then drains what it holds: messages it took are finished or
-// left unacked for redelivery, never half-done.
+// Run consumes until ctx ends, then drains: the batch in progress is finished (stored,
+// published, acked) and every message still buffered is handed back at once (nak), so a
+// rolling restart delays nothing by the consumer's AckWait. The caller bounds the drain with
+// its own timeout.
 func (w *Worker) Run(ctx context.Context) error {
 	cfg := w.cfg
 	cons, err := w.js.CreateOrUpdateConsumer(ctx, cfg.InStream, jetstream.ConsumerConfig{
@@ -154,25 +156,49 @@ func (w *Worker) Run(ctx context.Context) error {
 		FilterSubject: cfg.Prefix + ">",
 	})
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped before it started
+		}
 		return fmt.Errorf("bus: consumer %s: %w", cfg.Durable, err)
 	}
 	msgs := make(chan jetstream.Msg, cfg.InFlight)
-	cc, err := cons.Consume(func(m jetstream.Msg) { msgs <- m },
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		select {
+		case msgs <- m:
+		case <-ctx.Done():
+			m.Nak() // shutting down: hand it back now
+		}
+	},
 		jetstream.PullMaxMessages(cfg.InFlight/2),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-			w.log.Warn("consume", "err", err)
+			if ctx.Err() == nil {
+				w.log.Warn("consume", "err", err)
+			}
 		}))
 	if err != nil {
 		return fmt.Errorf("bus: consume: %w", err)
 	}
 	defer cc.Stop()
+	// A batch, once taken, is finished even when shutdown comes in the middle of it.
+	work := context.WithoutCancel(ctx)
 	batch := make([]jetstream.Msg, 0, cfg.Batch)
 	for {
 		batch = batch[:0]
 		select {
 		case <-ctx.Done():
-			cc.Drain()
-			return nil
+			cc.Drain() // the client's buffered messages reach the callback, which naks them
+			select {
+			case <-cc.Closed():
+			case <-time.After(5 * time.Second):
+			}
+			for {
+				select {
+				case m := <-msgs:
+					m.Nak()
+				default:
+					return nil
+				}
+			}
 		case m := <-msgs:
 			batch = append(batch, m)
 		}
@@ -185,10 +211,7 @@ func (w *Worker) Run(ctx context.Context) error {
 				break fill
 			}
 		}
-		if err := w.process(ctx, batch); err != nil {
-			if ctx.Err() != nil {
-				return nil // shutdown mid-batch: the unacked messages are redelivered
-			}
+		if err := w.process(work, batch); err != nil {
 			w.Stats.Errors.Add(1)
 			w.log.Error("batch failed; its messages will be redelivered", "messages", len(batch), "err", err)
 			for _, m := range batch {
@@ -243,9 +266,11 @@ func (w *Worker) process(ctx context.Context, batch []jetstream.Msg) error {
 		}
 	}
 	if len(ups) > 0 {
-		if err := w.store.Insert(ctx, ups); err != nil {
+		n, err := w.store.Insert(ctx, ups)
+		if err != nil {
 			return fmt.Errorf("store: %w", err)
 		}
+		w.Stats.Inserted.Add(int64(n))
 		w.Stats.Commits.Add(1)
 		w.fault("after-commit")
 	}

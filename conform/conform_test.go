@@ -43,7 +43,7 @@ func result(rep *Report, prefix string) Result {
 // exactly the two checks that need a plugin to read its record.
 func TestTinyFailsWhatItShould(t *testing.T) {
 	rep := run(t, "../host/testdata/wat/tiny_v1.wasm")
-	for _, c := range []string{"version marker", "imports", "manifest", "golden vectors", "deterministic", "10000", "every call", "benchmark"} {
+	for _, c := range []string{"version marker", "imports", "manifest", "golden vectors", "deterministic", "10000", "calls well inside", "benchmark"} {
 		if c == "10000" {
 			c = "2000 calls"
 		}

@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/decnet/ttp/abi"
 	"github.com/decnet/ttp/rules"
 )
@@ -117,6 +119,7 @@ type Dispatcher struct {
 	log     *slog.Logger
 	warned  sync.Map // source kind -> struct{}: once-per-kind log lines
 	limiter warnLimiter
+	tracer  trace.Tracer // nil unless WithTracer: tracing off (trace.go)
 	Stats   Stats
 }
 
@@ -179,11 +182,16 @@ func (d *Dispatcher) Load() *Snapshot { return d.cur.Load() }
 // Tag evaluates one upstream event: it fans it out, runs the handlers of every resulting
 // event's kind and appends the finished tags to out. A handler's error costs only that
 // handler's drafts for that event (it is logged and counted); a cancelled context is returned.
+// With WithTracer, the event and its plugin calls and tags are spans (trace.go).
 func (d *Dispatcher) Tag(ctx context.Context, ev abi.Event, out []abi.Tag) ([]abi.Tag, error) {
 	d.Stats.Events.Add(1)
 	snap := d.acquire()
 	defer snap.release()
 	now := d.now()
+	var tr *evalTrace // nil when tracing is off: then nothing below calls otel
+	if d.tracer != nil {
+		tr = d.startEval(ctx, ev.SourceKind, ev.SourceID, len(out))
+	}
 	var stats FinishStats
 	var drafts []abi.TagDraft
 	for _, e := range abi.Expand(ev) {
@@ -194,9 +202,16 @@ func (d *Dispatcher) Tag(ctx context.Context, ev abi.Event, out []abi.Tag) ([]ab
 				continue
 			}
 			var err error
-			drafts, err = h.Tag(ctx, snap.Rules.Set, &e, drafts[:0])
+			if tr == nil {
+				drafts, err = h.Tag(ctx, snap.Rules.Set, &e, drafts[:0])
+			} else {
+				drafts, err = tr.call(h, snap.Rules.Set, &e, drafts[:0])
+			}
 			if err != nil {
 				if ctx.Err() != nil {
+					if tr != nil {
+						tr.end(out)
+					}
 					return out, ctx.Err()
 				}
 				d.Stats.HandlerErrors.Add(1)
@@ -212,6 +227,9 @@ func (d *Dispatcher) Tag(ctx context.Context, ev abi.Event, out []abi.Tag) ([]ab
 	}
 	d.Stats.Disabled.Add(int64(stats.Disabled))
 	d.Stats.EvidenceStripped.Add(int64(stats.EvidenceStripped))
+	if tr != nil {
+		tr.end(out)
+	}
 	return out, ctx.Err()
 }
 

@@ -100,7 +100,7 @@ func TestTagState(t *testing.T) {
 
 func TestRulesLint(t *testing.T) {
 	stdout, _, code := ttp(t, "", "rules", "lint", rulesDir)
-	if code != 0 || !strings.Contains(stdout, "30 rules OK") {
+	if code != 0 || !strings.Contains(stdout, "rules OK, 0 warning(s)") {
 		t.Fatalf("shipped rules: exit %d: %s", code, stdout)
 	}
 	dir := t.TempDir()
@@ -116,13 +116,20 @@ func TestRulesLint(t *testing.T) {
 	}
 }
 
-// TestShippedCorpora runs `ttp rules test` on the shipped rules: every rule holds its band.
+// TestShippedCorpora runs `ttp rules test` on the shipped rules, lifter rules through the
+// built plugins: every rule holds its band.
 func TestShippedCorpora(t *testing.T) {
-	stdout, _, code := ttp(t, "", "rules", "test", "--corpus", "../../testdata/corpus", rulesDir)
+	if w, _ := filepath.Glob("../../plugins/*.wasm"); len(w) == 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("no plugins/*.wasm: run make plugins (make test does)")
+		}
+		t.Skip("no plugins/*.wasm built (make plugins)")
+	}
+	stdout, _, code := ttp(t, "", "rules", "test", "--corpus", "../../testdata/corpus", "--plugins", "../../plugins", rulesDir)
 	if code != 0 {
 		t.Fatalf("exit %d:\n%s", code, stdout)
 	}
-	if !strings.Contains(stdout, "30 rules, 30 passed, 0 failed") {
+	if !strings.Contains(stdout, " passed, 0 failed") {
 		t.Errorf("summary:\n%s", stdout)
 	}
 }

@@ -65,7 +65,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&f.replay, "replay", "", "after start, publish this JSONL file of events (the demo of make run)")
 	fs.BoolVar(&f.print, "print", false, "print every published tag on stdout as a table row")
 	fs.StringVar(&f.fault, "fault", "", "crash injection for tests: after-commit:N or after-publish:N")
-	fs.StringVar(&f.otlp, "otlp", "", "export OpenTelemetry spans to this OTLP/HTTP endpoint")
+	fs.StringVar(&f.otlp, "otlp", "", "export OpenTelemetry spans to this OTLP/HTTP endpoint (http://collector:4318, or host:port for plain HTTP)")
 	fs.IntVar(&f.batch, "batch", 256, "messages per store commit")
 	fs.IntVar(&f.inflight, "inflight", 2048, "messages buffered ahead of processing (back-pressure bound)")
 	fs.IntVar(&f.poolSize, "pool", 0, "instances per plugin (default GOMAXPROCS)")
@@ -73,6 +73,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.DurationVar(&f.deadline, "deadline", host.DefaultDeadline, "per-call deadline of every plugin")
 	if err := fs.Parse(args); err != nil {
 		return exitError(2)
+	}
+	if f.config == "" {
+		f.config = os.Getenv("TTP_CONFIG") // read before the others: it names where they come from
 	}
 	if err := applyConfig(fs, f.config); err != nil {
 		return err
@@ -123,13 +126,17 @@ func embeddedNATS(listen, dir string, syncAlways bool) (*server.Server, error) {
 // tagStore adapts store.Store to what the worker needs.
 type tagStore struct{ store.Store }
 
-func (s tagStore) Insert(ctx context.Context, ups []bus.Upstream) error {
+func (s tagStore) Insert(ctx context.Context, ups []bus.Upstream) (int, error) {
 	b := make([]store.Batch, len(ups))
 	for i, u := range ups {
 		b[i] = store.Batch{UpstreamKind: u.Kind, UpstreamID: u.ID, Tags: u.Tags}
 	}
-	_, err := s.InsertBatch(ctx, b)
-	return err
+	res, err := s.InsertBatch(ctx, b)
+	n := 0
+	for _, r := range res {
+		n += len(r)
+	}
+	return n, err
 }
 
 func serve(ctx context.Context, f serveFlags, stdout io.Writer, log *slog.Logger) error {
@@ -193,8 +200,13 @@ func serve(ctx context.Context, f serveFlags, stdout io.Writer, log *slog.Logger
 		return err
 	}
 	defer compiler.Close(context.Background())
-	d := host.NewDispatcher(host.StaticSnapshot(rules.NewIndex().Load()), host.WithLogger(log))
-	pub := &events{nc: nc, js: js, log: log, worker: f.name}
+	tr, err := newTracing(ctx, f.otlp, f.name, log)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	defer tr.shutdown()
+	d := host.NewDispatcher(host.StaticSnapshot(rules.NewIndex().Load()), host.WithLogger(log), host.WithTracer(tr.provider()))
+	pub := &events{nc: nc, js: js, log: log, worker: f.name, trace: tr}
 	hopts := []host.HostOption{host.WithHostLogger(log), host.WithEvents(pub.host), host.WithPoolSize(f.poolSize),
 		host.WithLimits(func(string) host.Limits { return host.Limits{Deadline: f.deadline} })}
 	if f.lock != "" {
@@ -468,6 +480,7 @@ type events struct {
 	js     jetstream.JetStream
 	log    *slog.Logger
 	worker string
+	trace  *tracing // nil when tracing is off
 }
 
 func (e *events) host(ev host.Event) {
@@ -507,6 +520,7 @@ func followWithEvents(ctx context.Context, h *host.Host, s rules.Store, e *event
 	}
 	for id, st := range states {
 		changes = append(changes, rules.Change{Kind: rules.StateChanged, ID: id, State: st})
+		e.trace.ruleState(ctx, id, st)
 	}
 	if err := h.ApplyRules(ctx, changes...); err != nil {
 		e.log.Error("rules: initial load", "err", err)
@@ -531,6 +545,7 @@ func followWithEvents(ctx context.Context, h *host.Host, s rules.Store, e *event
 			e.log.Info("rule deleted", "rule", c.ID, "file", c.File)
 		case rules.StateChanged:
 			e.log.Info("rule state", "rule", c.ID, "state", c.State.Mode, "confidence_max", c.State.ConfidenceMax, "expires_at", c.State.ExpiresAt, "reason", c.State.Reason)
+			e.trace.ruleState(ctx, c.ID, c.State)
 		}
 		if c.Kind != rules.RuleRejected {
 			if err := h.ApplyRules(ctx, c); err != nil {
