@@ -18,8 +18,8 @@ import (
 // each. It logs the figures for the issue note; the RSS of a real daemon is measured on
 // `ttp serve` itself (this test binary also holds the cold compilations).
 func TestFootprint(t *testing.T) {
-	if testing.Short() {
-		t.Skip("loads every shipped plugin")
+	if testing.Short() || raceEnabled {
+		t.Skip("loads every shipped plugin (not under -short or -race)")
 	}
 	mods, _ := filepath.Glob("../plugins/*.wasm")
 	if len(mods) == 0 {

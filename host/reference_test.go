@@ -23,8 +23,8 @@ var refErr error
 // buildReference builds the three reference guests once per test binary.
 func buildReference(tb testing.TB) string {
 	tb.Helper()
-	if testing.Short() {
-		tb.Skip("builds Go wasm guests; skipped in -short")
+	if testing.Short() || raceEnabled {
+		tb.Skip("builds Go wasm guests; not under -short or -race")
 	}
 	refOnce.Do(func() {
 		refDir, refErr = os.MkdirTemp("", "ttp-reference-")
