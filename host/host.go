@@ -290,6 +290,16 @@ func (h *Host) compile(ctx context.Context, path string, wasm []byte) (Module, e
 	return h.compiler.Load(ctx, path, wasm, h.limits(filepath.Base(path)))
 }
 
+// loadedSum is the sha256 of the module loaded from file, or "".
+func (h *Host) loadedSum(file string) string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if p := h.plugins[file]; p != nil {
+		return p.module.SHA256()
+	}
+	return ""
+}
+
 // UnloadPlugin removes the plugin loaded from path (its file was deleted).
 func (h *Host) UnloadPlugin(path string) {
 	file := filepath.Base(path)

@@ -3,6 +3,7 @@ package host
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"io/fs"
 	"os"
@@ -53,6 +54,9 @@ func (h *Host) WatchPlugins(ctx context.Context, dir string) error {
 			return
 		}
 		sums[name] = sum
+		if h.loadedSum(name) == hex.EncodeToString(sum[:]) {
+			return // already loaded (LoadPluginDir at start-up): nothing changed
+		}
 		h.LoadPlugin(ctx, path) // failures are reported by LoadPlugin; the old version stays
 	}
 	entries, _ := os.ReadDir(dir)

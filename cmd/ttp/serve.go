@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -259,6 +260,9 @@ func serve(ctx context.Context, f serveFlags, stdout io.Writer, log *slog.Logger
 	waitRules(runCtx, h, f.rulesSrc)
 	if _, err := os.Stat(f.plugins); err == nil {
 		h.LoadPluginDir(runCtx, f.plugins)
+		// Loading compiles or decodes megabytes of machine code: give the scratch memory back
+		// to the OS once, so the daemon's resident size is what it keeps.
+		debug.FreeOSMemory()
 		bg.Add(1)
 		go func() {
 			defer bg.Done()
