@@ -422,7 +422,9 @@ func sameRules(a, b []*rules.Rule) bool {
 }
 
 // FollowRules keeps the host in step with a rule store until ctx ends or the store closes.
-func (h *Host) FollowRules(ctx context.Context, store rules.Store) error {
+// observe, when not nil, sees every change after it is applied (initial states included), so
+// the daemon can publish it and trace it.
+func (h *Host) FollowRules(ctx context.Context, store rules.Store, observe func(rules.Change)) error {
 	sub, err := store.Subscribe(ctx)
 	if err != nil {
 		return err
@@ -439,6 +441,11 @@ func (h *Host) FollowRules(ctx context.Context, store rules.Store) error {
 	if err := h.ApplyRules(ctx, changes...); err != nil {
 		h.log.Error("rules: initial load", "err", err)
 	}
+	if observe != nil {
+		for id, st := range states {
+			observe(rules.Change{Kind: rules.StateChanged, ID: id, State: st, File: "initial"})
+		}
+	}
 	for {
 		c, err := sub.Next(ctx)
 		if err != nil {
@@ -451,7 +458,6 @@ func (h *Host) FollowRules(ctx context.Context, store rules.Store) error {
 		case rules.RuleRejected:
 			h.log.Error("rule rejected; previous version stays live", "rule", c.ID, "file", c.File, "err", c.Err)
 			h.emit(Event{Kind: "rule.rejected", Rule: c.ID, Err: c.Err})
-			continue
 		case rules.RuleUpdated:
 			h.log.Info("rule loaded", "rule", c.ID, "version", c.Rule.Version, "file", c.File)
 		case rules.RuleDeleted:
@@ -459,8 +465,13 @@ func (h *Host) FollowRules(ctx context.Context, store rules.Store) error {
 		case rules.StateChanged:
 			h.log.Info("rule state", "rule", c.ID, "state", c.State.Mode, "confidence_max", c.State.ConfidenceMax, "expires_at", c.State.ExpiresAt, "reason", c.State.Reason)
 		}
-		if err := h.ApplyRules(ctx, c); err != nil {
-			h.log.Error("rules: change not applied", "rule", c.ID, "err", err)
+		if c.Kind != rules.RuleRejected {
+			if err := h.ApplyRules(ctx, c); err != nil {
+				h.log.Error("rules: change not applied", "rule", c.ID, "err", err)
+			}
+		}
+		if observe != nil {
+			observe(c)
 		}
 	}
 }

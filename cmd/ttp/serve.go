@@ -248,7 +248,7 @@ func serve(ctx context.Context, f serveFlags, stdout io.Writer, log *slog.Logger
 		bg.Add(1)
 		go func() {
 			defer bg.Done()
-			if err := followWithEvents(runCtx, h, s, pub); err != nil && runCtx.Err() == nil {
+			if err := h.FollowRules(runCtx, s, func(c rules.Change) { pub.ruleChange(runCtx, c) }); err != nil && runCtx.Err() == nil {
 				log.Error("rule follower stopped", "err", err)
 			}
 		}()
@@ -508,66 +508,32 @@ func (e *events) host(ev host.Event) {
 	e.nc.Publish(subject, b)
 }
 
-// followWithEvents follows a store into the host, publishing ttp.rule.reloaded for definition
-// changes and ttp.rule.state for state changes (on the output stream, with a Nats-Msg-Id so
-// that the one change seen by every worker is one message).
-func followWithEvents(ctx context.Context, h *host.Host, s rules.Store, e *events) error {
-	sub, err := s.Subscribe(ctx)
-	if err != nil {
-		return err
-	}
-	defer sub.Close()
-	initial, states := sub.Initial()
-	changes := make([]rules.Change, 0, len(initial)+len(states))
-	for _, r := range initial {
-		changes = append(changes, rules.Change{Kind: rules.RuleUpdated, ID: r.ID, Rule: r})
-	}
-	for id, st := range states {
-		changes = append(changes, rules.Change{Kind: rules.StateChanged, ID: id, State: st})
-		e.trace.ruleState(ctx, id, st)
-	}
-	if err := h.ApplyRules(ctx, changes...); err != nil {
-		e.log.Error("rules: initial load", "err", err)
-	}
-	for {
-		c, err := sub.Next(ctx)
-		if err != nil {
-			if errors.Is(err, rules.ErrClosed) {
-				return nil
-			}
-			return err
+// ruleChange publishes a rule change on the bus: ttp.rule.reloaded for definitions, and
+// ttp.rule.state (on the output stream, with a Nats-Msg-Id from the KV revision so that the
+// one change every worker sees is one message) for states, each state change traced.
+func (e *events) ruleChange(ctx context.Context, c rules.Change) {
+	if c.Kind == rules.StateChanged {
+		e.trace.ruleState(ctx, c.ID, c.State)
+		if c.File == "initial" {
+			return // loaded at start-up, not a change
 		}
-		msg := map[string]any{"rule": c.ID, "change": c.Kind.String(), "file": c.File, "worker": e.worker, "at": time.Now().UTC()}
-		switch c.Kind {
-		case rules.RuleRejected:
-			e.log.Error("rule rejected; previous version stays live", "rule", c.ID, "file", c.File, "err", c.Err)
-			msg["error"] = c.Err.Error()
-		case rules.RuleUpdated:
-			e.log.Info("rule loaded", "rule", c.ID, "version", c.Rule.Version, "file", c.File)
-			msg["version"] = c.Rule.Version
-		case rules.RuleDeleted:
-			e.log.Info("rule deleted", "rule", c.ID, "file", c.File)
-		case rules.StateChanged:
-			e.log.Info("rule state", "rule", c.ID, "state", c.State.Mode, "confidence_max", c.State.ConfidenceMax, "expires_at", c.State.ExpiresAt, "reason", c.State.Reason)
-			e.trace.ruleState(ctx, c.ID, c.State)
+		b, _ := json.Marshal(map[string]any{"rule": c.ID, "state": c.State, "rev": c.Rev})
+		id := fmt.Sprintf("state:%s:%d", c.ID, c.Rev)
+		if c.Rev == 0 {
+			id = fmt.Sprintf("state:%s:%s", c.ID, b)
 		}
-		if c.Kind != rules.RuleRejected {
-			if err := h.ApplyRules(ctx, c); err != nil {
-				e.log.Error("rules: change not applied", "rule", c.ID, "err", err)
-			}
-		}
-		if c.Kind == rules.StateChanged {
-			b, _ := json.Marshal(map[string]any{"rule": c.ID, "state": c.State, "rev": c.Rev})
-			id := fmt.Sprintf("state:%s:%d", c.ID, c.Rev)
-			if c.Rev == 0 {
-				id = fmt.Sprintf("state:%s:%s", c.ID, b)
-			}
-			e.js.PublishMsgAsync(&nats.Msg{Subject: bus.SubjectRuleState, Data: b}, jetstream.WithMsgID(id))
-			continue
-		}
-		b, _ := json.Marshal(msg)
-		e.nc.Publish(bus.SubjectReloaded, b)
+		e.js.PublishMsgAsync(&nats.Msg{Subject: bus.SubjectRuleState, Data: b}, jetstream.WithMsgID(id))
+		return
 	}
+	if c.Kind == rules.RuleRejected {
+		return // published by the host's rule.rejected event
+	}
+	msg := map[string]any{"rule": c.ID, "change": c.Kind.String(), "file": c.File, "worker": e.worker, "at": time.Now().UTC()}
+	if c.Kind == rules.RuleUpdated {
+		msg["version"] = c.Rule.Version
+	}
+	b, _ := json.Marshal(msg)
+	e.nc.Publish(bus.SubjectReloaded, b)
 }
 
 // StateRequest is the body of a ttp.control.rule.state request.
