@@ -57,7 +57,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&f.rulesSrc, "rules", "rules/ttp", `rule definitions: a directory, or "kv" for the shared KV bucket`)
 	fs.StringVar(&f.plugins, "plugins", "plugins", "directory of plugin modules, watched")
 	fs.StringVar(&f.metrics, "metrics", "127.0.0.1:9464", `address of /metrics, /healthz and /readyz ("" to disable)`)
-	fs.StringVar(&f.sync, "sync", "normal", "durability: normal (JetStream and SQLite sync on their interval) or always (fsync every write, about 30x slower)")
+	fs.StringVar(&f.sync, "sync", "normal", "durability: normal (JetStream and SQLite sync on their interval) or always (fsync every write; measured here: about half the throughput, see bus/SUBJECTS.md)")
 	fs.StringVar(&f.prefix, "prefix", bus.DefaultPrefix, "input subject prefix")
 	fs.StringVar(&f.lock, "lock", "", "lock file of approved plugin modules (sha256  name per line)")
 	fs.StringVar(&f.name, "name", "", "worker name in heartbeats (default host-pid)")
