@@ -229,7 +229,11 @@ func (r *Record) Reset(data []byte) error {
 	p := recordHeader
 	for i := 0; i < n; i++ {
 		r.offs[i] = uint32(p)
-		end, err := skipValue(data, p)
+		if end := skipCommon(data, p); end >= 0 {
+			p = end
+			continue
+		}
+		end, err := skipValue(data, p) // pairs, and the faults, which it names
 		if err != nil {
 			r.Fields = 0 // a failed Reset leaves an empty record, never a half-read one
 			return fmt.Errorf("record field %d: %w", i, err)
@@ -243,70 +247,128 @@ func (r *Record) Reset(data []byte) error {
 	return nil
 }
 
+// skipCommon returns the offset just past a well-formed value of every type but pairs, and -1
+// for anything else. Reset tries it first: it calls nothing and loops only over the entries
+// of a string list, and a Go wasm guest pays a termination check (an exit from the compiled
+// code into the host's Go, measured at about 30 ns) at every call and every loop iteration.
+func skipCommon(data []byte, p int) int {
+	if p >= len(data) {
+		return -1
+	}
+	rest := uint64(len(data) - p - 1)
+	switch data[p] {
+	case TagNull:
+		return p + 1
+	case TagBool:
+		if rest >= 1 {
+			return p + 2
+		}
+	case TagInt, TagFloat:
+		if rest >= 8 {
+			return p + 9
+		}
+	case TagString:
+		if rest >= 4 {
+			if l := uint64(binary.LittleEndian.Uint32(data[p+1:])); l <= rest-4 {
+				return p + 5 + int(l)
+			}
+		}
+	case TagNumberList:
+		if rest >= 4 {
+			if l := 8 * uint64(binary.LittleEndian.Uint32(data[p+1:])); l <= rest-4 {
+				return p + 5 + int(l)
+			}
+		}
+	case TagStringList:
+		if rest < 4 {
+			return -1
+		}
+		q, m := p+5, binary.LittleEndian.Uint32(data[p+1:])
+		for ; m > 0 && len(data)-q >= 4; m-- {
+			l := uint64(binary.LittleEndian.Uint32(data[q:]))
+			if l > uint64(len(data)-q-4) {
+				return -1
+			}
+			q += 4 + int(l)
+		}
+		if m == 0 {
+			return q
+		}
+	}
+	return -1
+}
+
 // skipValue returns the offset just past the value whose tag is at p.
+//
+// It is written without helper closures, with every bound checked in uint64 so no length
+// can overflow: a guest runs it on every field of every record, and a Go wasm guest pays for
+// each call and each loop iteration (under the host's termination checks, measured: closures
+// here made Reset of an 8-field record cost about twice as much).
 func skipValue(data []byte, p int) (int, error) {
 	if p >= len(data) {
 		return 0, malformed("truncated before a type tag")
 	}
 	tag := data[p]
 	p++
-	need := func(n int) (int, error) {
-		if n < 0 || p+n > len(data) || p+n < p {
-			return 0, malformed("tag %d: truncated", tag)
-		}
-		return p + n, nil
-	}
-	u32 := func() (int, error) {
-		if p+4 > len(data) {
-			return 0, malformed("tag %d: truncated length", tag)
-		}
-		n := int(binary.LittleEndian.Uint32(data[p:]))
-		p += 4
-		return n, nil
-	}
+	rest := uint64(len(data) - p)
 	switch tag {
 	case TagNull:
 		return p, nil
 	case TagBool:
-		return need(1)
+		if rest < 1 {
+			return 0, malformed("tag %d: truncated", tag)
+		}
+		return p + 1, nil
 	case TagInt, TagFloat:
-		return need(8)
+		if rest < 8 {
+			return 0, malformed("tag %d: truncated", tag)
+		}
+		return p + 8, nil
 	case TagString:
-		n, err := u32()
-		if err != nil {
-			return 0, err
+		if rest < 4 {
+			return 0, malformed("tag %d: truncated length", tag)
 		}
-		return need(n)
+		n := uint64(binary.LittleEndian.Uint32(data[p:]))
+		if n > rest-4 {
+			return 0, malformed("tag %d: truncated", tag)
+		}
+		return p + 4 + int(n), nil
 	case TagStringList, TagPairs:
-		n, err := u32()
-		if err != nil {
-			return 0, err
+		if rest < 4 {
+			return 0, malformed("tag %d: truncated length", tag)
 		}
+		n := uint64(binary.LittleEndian.Uint32(data[p:]))
+		p += 4
 		if tag == TagPairs {
 			n *= 2
 		}
-		if n > len(data) {
+		if n > uint64(len(data)) {
 			return 0, malformed("tag %d: %d entries in %d bytes", tag, n, len(data))
 		}
-		for i := 0; i < n; i++ {
-			l, err := u32()
-			if err != nil {
-				return 0, err
+		for ; n > 0; n-- {
+			if len(data)-p < 4 {
+				return 0, malformed("tag %d: truncated length", tag)
 			}
-			if p, err = need(l); err != nil {
-				return 0, err
+			l := uint64(binary.LittleEndian.Uint32(data[p:]))
+			p += 4
+			if l > uint64(len(data)-p) {
+				return 0, malformed("tag %d: truncated", tag)
 			}
+			p += int(l)
 		}
 		return p, nil
 	case TagNumberList:
-		n, err := u32()
-		if err != nil {
-			return 0, err
+		if rest < 4 {
+			return 0, malformed("tag %d: truncated length", tag)
 		}
-		if n > len(data)/8 {
+		n := uint64(binary.LittleEndian.Uint32(data[p:]))
+		if n > uint64(len(data)/8) {
 			return 0, malformed("number list of %d in %d bytes", n, len(data))
 		}
-		return need(8 * n)
+		if 8*n > rest-4 {
+			return 0, malformed("tag %d: truncated", tag)
+		}
+		return p + 4 + int(8*n), nil
 	}
 	return 0, malformed("unknown type tag %d", tag)
 }
@@ -379,37 +441,98 @@ func (r *Record) Len(i int) int {
 // Strings calls f with each entry of a string list field, in order, without allocating; f
 // returns false to stop. For a pairs field f sees keys and values alternately.
 func (r *Record) Strings(i int, f func(j int, s string) bool) {
+	l := r.StringList(i)
+	for j := 0; ; j++ {
+		s, ok := l.Next()
+		if !ok || !f(j, s) {
+			return
+		}
+	}
+}
+
+// StringList is a cursor over the entries of a string list field (or, for a pairs field,
+// its keys and values alternately). It exists beside Strings because a cursor needs no
+// callback: a guest's loop over it compiles to straight code, where a callback costs an
+// indirect call per entry, which a Go wasm guest pays dearly for. Next is kept small enough
+// to inline.
+type StringList struct {
+	rest []byte // from the next entry's length to the field's end or beyond
+	n    int
+}
+
+// StringList returns a cursor over field i, empty unless the field is a string list or
+// pairs.
+func (r *Record) StringList(i int) StringList {
 	t := r.Type(i)
 	if t != TagStringList && t != TagPairs {
-		return
+		return StringList{}
 	}
 	p := int(r.offs[i]) + 1
 	n := int(binary.LittleEndian.Uint32(r.data[p:]))
 	if t == TagPairs {
 		n *= 2
 	}
-	p += 4
-	for j := 0; j < n; j++ {
-		l := int(binary.LittleEndian.Uint32(r.data[p:]))
-		if !f(j, bytesString(r.data[p+4:p+4+l])) {
-			return
-		}
-		p += 4 + l
+	return StringList{rest: r.data[p+4:], n: n}
+}
+
+// Len returns the number of entries not yet read.
+func (l *StringList) Len() int { return l.n }
+
+// Next returns the next entry and true, or "" and false at the end. The string aliases the
+// record's bytes.
+func (l *StringList) Next() (s string, ok bool) {
+	if l.n > 0 {
+		n := int(binary.LittleEndian.Uint32(l.rest))
+		b := l.rest[4 : 4+n]
+		s, ok = unsafe.String(unsafe.SliceData(b), n), true
+		l.rest = l.rest[4+n:]
+		l.n--
 	}
+	return s, ok
+}
+
+// NumberList is a cursor over the entries of a number list field, for the same reason as
+// StringList.
+type NumberList struct {
+	rest []byte // the entries not yet read
+}
+
+// NumberList returns a cursor over field i, empty unless the field is a number list.
+func (r *Record) NumberList(i int) NumberList {
+	if r.Type(i) != TagNumberList {
+		return NumberList{}
+	}
+	p := int(r.offs[i]) + 1
+	return NumberList{rest: r.data[p+4 : p+4+8*int(binary.LittleEndian.Uint32(r.data[p:]))]}
+}
+
+// Len returns the number of entries not yet read.
+func (l *NumberList) Len() int { return len(l.rest) / 8 }
+
+// Next returns the next entry (NaN where the element was not a number) and true, or 0 and
+// false at the end.
+func (l *NumberList) Next() (f float64, ok bool) {
+	// Spelled out byte by byte: binary.LittleEndian.Uint64 costs this past the inliner's
+	// budget when compiled for wasm, and a call per entry is what the cursor avoids.
+	if r := l.rest; len(r) >= 8 {
+		f = math.Float64frombits(uint64(r[0]) | uint64(r[1])<<8 | uint64(r[2])<<16 | uint64(r[3])<<24 | uint64(r[4])<<32 | uint64(r[5])<<40 | uint64(r[6])<<48 | uint64(r[7])<<56)
+		l.rest, ok = r[8:], true
+	}
+	return
 }
 
 // StringAt returns entry j of a string list field ("" when out of range). It walks the list;
 // use Strings to visit every entry.
 func (r *Record) StringAt(i, j int) string {
-	var out string
-	r.Strings(i, func(k int, s string) bool {
-		if k == j {
-			out = s
-			return false
-		}
-		return true
-	})
-	return out
+	l := r.StringList(i)
+	if j < 0 || j >= l.Len() {
+		return ""
+	}
+	for ; j > 0; j-- {
+		l.Next()
+	}
+	s, _ := l.Next()
+	return s
 }
 
 // NumberAt returns entry j of a number list field (NaN when out of range or absent).

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"math"
 	"os"
+	"os/exec"
 	"reflect"
 	"strconv"
 	"strings"
@@ -842,5 +843,48 @@ func TestEventsDoc(t *testing.T) {
 	got := AppendRecord(nil, 0, paths, &Expand(ev)[0])
 	if hex.EncodeToString(got) != projHex {
 		t.Errorf("EVENTS.md Projection record:\n doc %s\nhost %x", projHex, got)
+	}
+}
+
+// FuzzSkipCommon: Reset's fast path agrees with skipValue wherever it answers, and answers
+// for every well-formed value but pairs.
+func FuzzSkipCommon(f *testing.F) {
+	for _, v := range loadVectors[recordVector](f, "records.json") {
+		f.Add(unhex(f, v.RecordHex)[recordHeader:])
+	}
+	f.Add([]byte{TagStringList, 2, 0, 0, 0, 1, 0, 0, 0, 'a', 0, 0, 0, 0})
+	f.Add([]byte{TagStringList, 255, 255, 255, 255, 0, 0, 0, 0})
+	f.Add([]byte{TagNumberList, 1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		for p := 0; p <= len(data); p++ {
+			fast := skipCommon(data, p)
+			slow, err := skipValue(data, p)
+			switch {
+			case fast >= 0 && (err != nil || slow != fast):
+				t.Fatalf("at %d: skipCommon %d, skipValue %d, %v", p, fast, slow, err)
+			case fast < 0 && err == nil && data[p] != TagPairs:
+				t.Fatalf("at %d: skipCommon refused a well-formed value of tag %d", p, data[p])
+			}
+		}
+	})
+}
+
+// TestCursorsInlineForWasm: the list cursors exist to save a Go wasm guest a call per entry
+// (each call and loop iteration costs a termination check there), which holds only while the
+// compiler inlines their Next methods for GOARCH=wasm.
+func TestCursorsInlineForWasm(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the compiler")
+	}
+	cmd := exec.Command("go", "build", "-gcflags=-m", "-o", os.DevNull, ".")
+	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	for _, fn := range []string{"(*StringList).Next", "(*NumberList).Next"} {
+		if !strings.Contains(string(out), "can inline "+fn) {
+			t.Errorf("%s is no longer inlined for wasm", fn)
+		}
 	}
 }

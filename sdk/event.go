@@ -64,15 +64,27 @@ func (e *Event) Bool(f Field) (v, ok bool) { return e.rec.Bool(e.index(f)) }
 // Len returns the number of entries of a list or pairs field (0 otherwise).
 func (e *Event) Len(f Field) int { return e.rec.Len(e.index(f)) }
 
+// stringList returns a cursor over field f when it has type tag t, else an empty one. The
+// iterators below call it inside their closures, which keeps them small enough to inline,
+// so a range over them allocates nothing.
+func (e *Event) stringList(f Field, t byte) abi.StringList {
+	if i := e.index(f); e.rec.Type(i) == t {
+		return e.rec.StringList(i)
+	}
+	return abi.StringList{}
+}
+
 // Strings iterates over a string list field ("payload.usernames", "payload.commands[].text"):
 // index and entry, in order. Other types yield nothing. An array with any string element is
 // a string list (numbers in shortest decimal form); an element lacking a "[]" path's field
 // gives "", so lists over the same array stay aligned.
 func (e *Event) Strings(f Field) iter.Seq2[int, string] {
-	i := e.index(f)
 	return func(yield func(int, string) bool) {
-		if e.rec.Type(i) == abi.TagStringList {
-			e.rec.Strings(i, yield)
+		for j, l := 0, e.stringList(f, abi.TagStringList); ; j++ {
+			s, ok := l.Next()
+			if !ok || !yield(j, s) {
+				return
+			}
 		}
 	}
 }
@@ -91,13 +103,10 @@ func (e *Event) StringAt(f Field, j int) string {
 // in order; NaN stands for an element that is not a number (or lacks a "[]" path's field).
 // Other types yield nothing.
 func (e *Event) Numbers(f Field) iter.Seq2[int, float64] {
-	i := e.index(f)
 	return func(yield func(int, float64) bool) {
-		if e.rec.Type(i) != abi.TagNumberList {
-			return
-		}
-		for j, n := 0, e.rec.Len(i); j < n; j++ {
-			if !yield(j, e.rec.NumberAt(i, j)) {
+		for j, l := 0, e.rec.NumberList(e.index(f)); ; j++ {
+			n, ok := l.Next()
+			if !ok || !yield(j, n) {
 				return
 			}
 		}
@@ -110,18 +119,13 @@ func (e *Event) NumberAt(f Field, j int) float64 { return e.rec.NumberAt(e.index
 // Pairs iterates over an object field read with a ".*" path ("payload.headers.*"): key and
 // value, keys in byte order, values as strings. Other types yield nothing.
 func (e *Event) Pairs(f Field) iter.Seq2[string, string] {
-	i := e.index(f)
 	return func(yield func(string, string) bool) {
-		if e.rec.Type(i) != abi.TagPairs {
-			return
-		}
-		var key string
-		e.rec.Strings(i, func(j int, s string) bool {
-			if j%2 == 0 {
-				key = s
-				return true
+		for l := e.stringList(f, abi.TagPairs); ; {
+			k, ok := l.Next()
+			v, _ := l.Next()
+			if !ok || !yield(k, v) {
+				return
 			}
-			return yield(key, s)
-		})
+		}
 	}
 }
