@@ -1,7 +1,6 @@
 package abi
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -66,17 +65,23 @@ func (e *FieldError) Unwrap() error { return e.Err }
 // present) is an object. Unknown top-level fields are ignored so producers can add metadata.
 func DecodeEvent(data []byte) (Event, error) {
 	var w struct {
-		SourceKind   *string         `json:"source_kind"`
-		SourceID     *string         `json:"source_id"`
-		AttackerUUID string          `json:"attacker_uuid"`
-		IdentityUUID string          `json:"identity_uuid"`
-		SessionID    string          `json:"session_id"`
-		DeckyID      string          `json:"decky_id"`
-		ObservedAt   string          `json:"observed_at"`
-		Payload      json.RawMessage `json:"payload"`
+		SourceKind   *string        `json:"source_kind"`
+		SourceID     *string        `json:"source_id"`
+		AttackerUUID string         `json:"attacker_uuid"`
+		IdentityUUID string         `json:"identity_uuid"`
+		SessionID    string         `json:"session_id"`
+		DeckyID      string         `json:"decky_id"`
+		ObservedAt   string         `json:"observed_at"`
+		Payload      map[string]any `json:"payload"`
 	}
+	// One pass: the payload is decoded with the rest (null leaves it nil). Decoding it from a
+	// json.RawMessage in a second Unmarshal validated and scanned its bytes twice more, which
+	// was a third of the daemon's decoding cost.
 	if err := json.Unmarshal(data, &w); err != nil {
 		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field == "payload" {
+			return Event{}, &FieldError{Field: "payload", Err: fmt.Errorf("want a JSON object, got JSON %s", te.Value)}
+		}
 		if errors.As(err, &te) && te.Field != "" {
 			return Event{}, &FieldError{Field: te.Field, Err: fmt.Errorf("want %s, got JSON %s", te.Type, te.Value)}
 		}
@@ -103,13 +108,6 @@ func DecodeEvent(data []byte) (Event, error) {
 		}
 		ev.ObservedAt = t
 	}
-	if p := bytes.TrimSpace(w.Payload); len(p) > 0 && !bytes.Equal(p, []byte("null")) {
-		if p[0] != '{' {
-			return Event{}, &FieldError{Field: "payload", Err: errors.New("want a JSON object")}
-		}
-		if err := json.Unmarshal(p, &ev.Payload); err != nil {
-			return Event{}, &FieldError{Field: "payload", Err: err}
-		}
-	}
+	ev.Payload = w.Payload
 	return ev, nil
 }

@@ -27,17 +27,12 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 // storeAdapter is the daemon's adapter, repeated here to keep bus free of store.
 type storeAdapter struct{ store.Store }
 
-func (s storeAdapter) Insert(ctx context.Context, ups []Upstream) (int, error) {
+func (s storeAdapter) Insert(ctx context.Context, ups []Upstream) ([][]abi.Tag, error) {
 	b := make([]store.Batch, len(ups))
 	for i, u := range ups {
 		b[i] = store.Batch{UpstreamKind: u.Kind, UpstreamID: u.ID, Tags: u.Tags}
 	}
-	res, err := s.InsertBatch(ctx, b)
-	n := 0
-	for _, r := range res {
-		n += len(r)
-	}
-	return n, err
+	return s.InsertBatch(ctx, b)
 }
 
 type rig struct {

@@ -9,8 +9,11 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -26,9 +29,11 @@ import (
 // insert, the unpublished tags of an upstream event, and the published mark.
 type TagStore interface {
 	// Insert stores the tags of every upstream event of the batch in one transaction and
-	// returns how many were new; a tag already stored is not inserted again.
-	Insert(ctx context.Context, batch []Upstream) (inserted int, err error)
-	// Unpublished returns the upstream event's tags not yet marked published.
+	// returns, for each, the tags that were new (in the order given); a tag already stored is
+	// not inserted again.
+	Insert(ctx context.Context, batch []Upstream) (inserted [][]abi.Tag, err error)
+	// Unpublished returns the upstream event's tags not yet marked published, ordered by
+	// tag_uuid.
 	Unpublished(ctx context.Context, kind, id string) ([]abi.Tag, error)
 	// MarkPublished marks tags published.
 	MarkPublished(ctx context.Context, tagUUIDs []string) error
@@ -142,7 +147,7 @@ func Streams(ctx context.Context, js jetstream.JetStream, cfg Config) error {
 	return nil
 }
 
-// Run consumes until ctx ends, then drains: the batch in progress is finished (stored,
+// Run consumes until ctx ends, then drains: the batches in progress are finished (stored,
 // published, acked) and every message still buffered is handed back at once (nak), so a
 // rolling restart delays nothing by the consumer's AckWait. The caller bounds the drain with
 // its own timeout.
@@ -181,9 +186,23 @@ func (w *Worker) Run(ctx context.Context) error {
 	defer cc.Stop()
 	// A batch, once taken, is finished even when shutdown comes in the middle of it.
 	work := context.WithoutCancel(ctx)
-	batch := make([]jetstream.Msg, 0, cfg.Batch)
+	// Three stages, one batch each, so that two cores stay busy: this goroutine decodes and
+	// tags a batch (on GOMAXPROCS goroutines) while the storer inserts and publishes the one
+	// before, and the finisher waits for the publications of the one before that, marks its
+	// tags published and acks it. Every batch passes the stages in order, so the order that
+	// makes a crash harmless holds for each; the channels hold one batch, which bounds the
+	// work in flight. The stages finish what they hold before Run returns.
+	prepared := make(chan []item, 1)
+	stored := make(chan *finishing, 1)
+	finished := make(chan struct{})
+	go w.storer(work, prepared, stored)
+	go w.finisher(work, stored, finished)
+	defer func() {
+		close(prepared)
+		<-finished
+	}()
 	for {
-		batch = batch[:0]
+		var batch []jetstream.Msg
 		select {
 		case <-ctx.Done():
 			cc.Drain() // the client's buffered messages reach the callback, which naks them
@@ -200,7 +219,8 @@ func (w *Worker) Run(ctx context.Context) error {
 				}
 			}
 		case m := <-msgs:
-			batch = append(batch, m)
+			batch = make([]jetstream.Msg, 1, cfg.Batch)
+			batch[0] = m
 		}
 	fill:
 		for len(batch) < cfg.Batch {
@@ -211,79 +231,115 @@ func (w *Worker) Run(ctx context.Context) error {
 				break fill
 			}
 		}
-		if err := w.process(work, batch); err != nil {
-			w.Stats.Errors.Add(1)
-			w.log.Error("batch failed; its messages will be redelivered", "messages", len(batch), "err", err)
-			for _, m := range batch {
-				m.NakWithDelay(time.Second)
-			}
+		items := make([]item, len(batch))
+		for i, m := range batch {
+			items[i].msg = m
+		}
+		w.Stats.Received.Add(int64(len(items)))
+		if err := w.prepare(work, items); err != nil {
+			w.failed(items, err)
+			continue
+		}
+		prepared <- items
+	}
+}
+
+// failed hands a batch back for redelivery after an error before its commit.
+func (w *Worker) failed(items []item, err error) {
+	w.Stats.Errors.Add(1)
+	w.log.Error("batch failed; its messages will be redelivered", "messages", len(items), "err", err)
+	for i := range items {
+		items[i].msg.NakWithDelay(time.Second)
+	}
+}
+
+// storer stores and publishes the batches Run prepares, until prepared is closed; then it
+// closes stored.
+func (w *Worker) storer(ctx context.Context, prepared <-chan []item, stored chan<- *finishing) {
+	defer close(stored)
+	for items := range prepared {
+		if err := w.process(ctx, items, stored); err != nil {
+			w.failed(items, err)
 		}
 	}
 }
 
 // item is one message of a batch on its way through.
 type item struct {
-	msg   jetstream.Msg
-	ev    abi.Event
-	tags  []abi.Tag
-	dead  bool
-	unpub []abi.Tag
+	msg  jetstream.Msg
+	ev   abi.Event
+	tags []abi.Tag
+	dead string // why the message goes to the dead letters, "" when it does not
 }
 
-// process runs one batch in the order that makes a crash harmless: tag; insert every tag in
-// one transaction (replays insert nothing); publish each upstream event's unpublished tags
-// with their Nats-Msg-Id (JetStream drops a republished duplicate); mark them published; ack.
-func (w *Worker) process(ctx context.Context, batch []jetstream.Msg) error {
-	items := make([]item, len(batch))
+// finishing is a batch whose tags are stored and whose publications are under way: what is
+// left is to wait for them, mark the tags published and ack the messages.
+type finishing struct {
+	futures []jetstream.PubAckFuture
+	marks   []string
+	acks    []jetstream.Msg
+}
+
+// process stores and publishes one prepared (decoded and tagged) batch in the order that
+// makes a crash harmless: insert every tag in one transaction (replays insert nothing); publish each upstream event's unpublished tags
+// with their Nats-Msg-Id (JetStream drops a republished duplicate); then hands the batch to
+// the finisher, which waits for the publications, marks the tags published and acks.
+//
+// Which tags are unpublished: on a message's first delivery, when the insert stored every
+// one of its tags, exactly those (nothing earlier can be waiting under the same upstream
+// event, or the insert would have found its tags), so the store is not asked; on a
+// redelivery, or when some tags were already stored (the same upstream event sent twice),
+// the store says, which also publishes what a crash left unmarked even when the event
+// yields no tag this time. Measured, asking for every message cost a fifth of the worker.
+func (w *Worker) process(ctx context.Context, items []item, handoff chan<- *finishing) error {
 	var ups []Upstream
-	for i, m := range batch {
-		w.Stats.Received.Add(1)
-		items[i].msg = m
-		data := m.Data()
-		if len(data) > w.cfg.MaxMessage {
-			if err := w.deadLetter(ctx, m, fmt.Sprintf("message of %d bytes over the %d-byte limit", len(data), w.cfg.MaxMessage)); err != nil {
+	var upItem []int // ups[j] belongs to items[upItem[j]]
+	for i := range items {
+		it := &items[i]
+		if it.dead != "" {
+			if err := w.deadLetter(ctx, it.msg, it.dead); err != nil {
 				return err
 			}
-			items[i].dead = true
 			continue
 		}
-		ev, err := abi.DecodeEvent(data)
-		if err != nil {
-			if err := w.deadLetter(ctx, m, err.Error()); err != nil {
-				return err
-			}
-			items[i].dead = true
-			continue
-		}
-		items[i].ev = ev
-		tags, err := w.d.Tag(ctx, ev, nil)
-		if err != nil {
-			return err // only cancellation: handler failures are swallowed by the Dispatcher
-		}
-		items[i].tags = tags
-		if len(tags) > 0 {
-			ups = append(ups, Upstream{Kind: ev.SourceKind, ID: ev.SourceID, Tags: tags})
+		if len(it.tags) > 0 {
+			ups = append(ups, Upstream{Kind: it.ev.SourceKind, ID: it.ev.SourceID, Tags: it.tags})
+			upItem = append(upItem, i)
 		}
 	}
+	var inserted [][]abi.Tag
 	if len(ups) > 0 {
-		n, err := w.store.Insert(ctx, ups)
-		if err != nil {
+		var err error
+		if inserted, err = w.store.Insert(ctx, ups); err != nil {
 			return fmt.Errorf("store: %w", err)
 		}
-		w.Stats.Inserted.Add(int64(n))
+		for _, in := range inserted {
+			w.Stats.Inserted.Add(int64(len(in)))
+		}
 		w.Stats.Commits.Add(1)
 		w.fault("after-commit")
 	}
-	var futures []jetstream.PubAckFuture
-	var marks []string
+	fin := &finishing{acks: make([]jetstream.Msg, 0, len(items))}
+	j := 0 // next entry of ups
 	for i := range items {
 		it := &items[i]
-		if it.dead || len(it.tags) == 0 {
-			continue
+		if it.dead != "" {
+			continue // acked by deadLetter
 		}
-		unpub, err := w.store.Unpublished(ctx, it.ev.SourceKind, it.ev.SourceID)
-		if err != nil {
-			return fmt.Errorf("store: %w", err)
+		fin.acks = append(fin.acks, it.msg)
+		var unpub []abi.Tag
+		switch {
+		case j < len(upItem) && upItem[j] == i && len(inserted[j]) == len(it.tags) && firstDelivery(it.msg):
+			unpub = inserted[j]
+			slices.SortFunc(unpub, func(a, b abi.Tag) int { return strings.Compare(a.TagUUID, b.TagUUID) })
+		case len(it.tags) > 0 || !firstDelivery(it.msg):
+			var err error
+			if unpub, err = w.store.Unpublished(ctx, it.ev.SourceKind, it.ev.SourceID); err != nil {
+				return fmt.Errorf("store: %w", err)
+			}
+		}
+		if j < len(upItem) && upItem[j] == i {
+			j++
 		}
 		if len(unpub) == 0 {
 			continue
@@ -292,12 +348,87 @@ func (w *Worker) process(ctx context.Context, batch []jetstream.Msg) error {
 		if err != nil {
 			return err
 		}
-		futures = append(futures, fs...)
+		fin.futures = append(fin.futures, fs...)
 		for _, t := range unpub {
-			marks = append(marks, t.TagUUID)
+			fin.marks = append(fin.marks, t.TagUUID)
 		}
 	}
-	for _, f := range futures {
+	handoff <- fin
+	return nil
+}
+
+// firstDelivery reports whether m is delivered for the first time; when its metadata cannot
+// be read it answers false, which costs a store query and never a lost publication.
+func firstDelivery(m jetstream.Msg) bool {
+	md, err := m.Metadata()
+	return err == nil && md.NumDelivered == 1
+}
+
+// prepare decodes and tags every message of a batch, the CPU-bound part of the worker, on as
+// many goroutines as GOMAXPROCS allows (the Dispatcher's pools hold that many instances per
+// plugin). It returns only cancellation: bad input is marked for the dead letters.
+func (w *Worker) prepare(ctx context.Context, items []item) error {
+	n := runtime.GOMAXPROCS(0)
+	if n == 1 || len(items) < 2*minChunk {
+		return w.prepareRange(ctx, items)
+	}
+	chunk := max((len(items)+n-1)/n, minChunk)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for g, lo := 1, chunk; lo < len(items); g, lo = g+1, lo+chunk {
+		wg.Add(1)
+		go func(part []item) {
+			defer wg.Done()
+			errs[g] = w.prepareRange(ctx, part)
+		}(items[lo:min(lo+chunk, len(items))])
+	}
+	errs[0] = w.prepareRange(ctx, items[:min(chunk, len(items))])
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// minChunk is the fewest messages worth a goroutine of their own.
+const minChunk = 16
+
+func (w *Worker) prepareRange(ctx context.Context, items []item) error {
+	for i := range items {
+		it := &items[i]
+		data := it.msg.Data()
+		if len(data) > w.cfg.MaxMessage {
+			it.dead = fmt.Sprintf("message of %d bytes over the %d-byte limit", len(data), w.cfg.MaxMessage)
+			continue
+		}
+		ev, err := abi.DecodeEvent(data)
+		if err != nil {
+			it.dead = err.Error()
+			continue
+		}
+		it.ev = ev
+		if it.tags, err = w.d.Tag(ctx, ev, nil); err != nil {
+			return err // only cancellation: handler failures are swallowed by the Dispatcher
+		}
+	}
+	return nil
+}
+
+// finisher completes the batches process hands it, in order, until handoff is closed; then
+// it closes done.
+func (w *Worker) finisher(ctx context.Context, handoff <-chan *finishing, done chan<- struct{}) {
+	defer close(done)
+	for fin := range handoff {
+		if err := w.finish(ctx, fin); err != nil {
+			w.Stats.Errors.Add(1)
+			w.log.Error("batch failed after its commit; its messages will be redelivered and find their tags stored",
+				"messages", len(fin.acks), "err", err)
+			for _, m := range fin.acks {
+				m.NakWithDelay(time.Second)
+			}
+		}
+	}
+}
+
+func (w *Worker) finish(ctx context.Context, fin *finishing) error {
+	for _, f := range fin.futures {
 		select {
 		case <-f.Ok():
 		case err := <-f.Err():
@@ -306,19 +437,16 @@ func (w *Worker) process(ctx context.Context, batch []jetstream.Msg) error {
 			return ctx.Err()
 		}
 	}
-	if len(futures) > 0 {
+	if len(fin.futures) > 0 {
 		w.fault("after-publish")
 	}
-	if len(marks) > 0 {
-		if err := w.store.MarkPublished(ctx, marks); err != nil {
+	if len(fin.marks) > 0 {
+		if err := w.store.MarkPublished(ctx, fin.marks); err != nil {
 			return fmt.Errorf("store: %w", err)
 		}
 	}
-	for i := range items {
-		if items[i].dead {
-			continue // acked by deadLetter
-		}
-		if err := items[i].msg.Ack(); err != nil {
+	for _, m := range fin.acks {
+		if err := m.Ack(); err != nil {
 			w.log.Warn("ack failed; the message will be redelivered and find its tags stored", "err", err)
 			continue
 		}

@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/decnet/ttp/abi"
 	"github.com/decnet/ttp/bus"
 	"github.com/decnet/ttp/host"
 	"github.com/decnet/ttp/rules"
@@ -127,17 +128,12 @@ func embeddedNATS(listen, dir string, syncAlways bool) (*server.Server, error) {
 // tagStore adapts store.Store to what the worker needs.
 type tagStore struct{ store.Store }
 
-func (s tagStore) Insert(ctx context.Context, ups []bus.Upstream) (int, error) {
+func (s tagStore) Insert(ctx context.Context, ups []bus.Upstream) ([][]abi.Tag, error) {
 	b := make([]store.Batch, len(ups))
 	for i, u := range ups {
 		b[i] = store.Batch{UpstreamKind: u.Kind, UpstreamID: u.ID, Tags: u.Tags}
 	}
-	res, err := s.InsertBatch(ctx, b)
-	n := 0
-	for _, r := range res {
-		n += len(r)
-	}
-	return n, err
+	return s.InsertBatch(ctx, b)
 }
 
 func serve(ctx context.Context, f serveFlags, stdout io.Writer, log *slog.Logger) error {
