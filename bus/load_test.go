@@ -58,6 +58,7 @@ import (
 
 	"github.com/decnet/ttp/abi"
 	"github.com/decnet/ttp/host"
+	"github.com/decnet/ttp/internal/workload"
 	"github.com/decnet/ttp/rules"
 	"github.com/decnet/ttp/store"
 	"github.com/decnet/ttp/store/storetest"
@@ -78,7 +79,7 @@ func TestLoad(t *testing.T) {
 	t.Logf("rules from ../rules/ttp; plugins: %v; worker batch %d, inflight %d; GOMAXPROCS %d",
 		plugins, cfg.withDefaults().Batch, cfg.withDefaults().InFlight, runtime.GOMAXPROCS(0))
 
-	mixes := map[string]func(*testing.T, *host.Dispatcher, int) *workload{"realistic": realisticMix, "worst": worstMix}
+	mixes := map[string]func(*testing.T, *host.Dispatcher, int) *prepared{"realistic": realisticMix, "worst": worstMix}
 	var results []loadResult
 	for _, mix := range envList("TTP_LOAD_MIXES", "realistic,worst") {
 		gen, ok := mixes[mix]
@@ -138,8 +139,8 @@ func TestLoad(t *testing.T) {
 	t.Log(b.String())
 }
 
-// workload is a prepared run: the events' JSON and subjects, made before the clock starts.
-type workload struct {
+// prepared is a run's events: their JSON and subjects, made before the clock starts.
+type prepared struct {
 	data               [][]byte
 	subjects           []string
 	tags               int64 // tags the dispatcher makes of them (checked against the store)
@@ -148,8 +149,8 @@ type workload struct {
 }
 
 // head returns the first n events of w.
-func (w *workload) head(n int) *workload {
-	h := &workload{data: w.data[:n], subjects: w.subjects[:n], perEvent: w.perEvent[:n]}
+func (w *prepared) head(n int) *prepared {
+	h := &prepared{data: w.data[:n], subjects: w.subjects[:n], perEvent: w.perEvent[:n]}
 	for _, k := range h.perEvent {
 		h.tags += int64(k)
 		if k == 0 {
@@ -161,7 +162,7 @@ func (w *workload) head(n int) *workload {
 
 type loadRun struct {
 	d     *host.Dispatcher
-	wl    *workload
+	wl    *prepared
 	store string
 	sync  bool
 	drain bool
@@ -371,7 +372,7 @@ func runLoad(t *testing.T, lr loadRun) loadResult {
 // publish sends the workload on js as an upstream producer does (async, a bounded window of
 // unacknowledged publishes), flat out or at rate events/s; with sent, it records each event's
 // publish time under the stream sequence its PubAck returns.
-func publish(ctx context.Context, js jetstream.JetStream, wl *workload, rate float64, sent []int64) error {
+func publish(ctx context.Context, js jetstream.JetStream, wl *prepared, rate float64, sent []int64) error {
 	type pending struct {
 		f  jetstream.PubAckFuture
 		at int64
@@ -505,8 +506,8 @@ type loadEvent struct {
 }
 
 // build encodes events and counts the tags the dispatcher makes of each.
-func build(t *testing.T, d *host.Dispatcher, evs []loadEvent) *workload {
-	wl := &workload{data: make([][]byte, len(evs)), subjects: make([]string, len(evs)), perEvent: make([]int32, len(evs))}
+func build(t *testing.T, d *host.Dispatcher, evs []loadEvent) *prepared {
+	wl := &prepared{data: make([][]byte, len(evs)), subjects: make([]string, len(evs)), perEvent: make([]int32, len(evs))}
 	var tags []abi.Tag
 	for i, e := range evs {
 		b, err := json.Marshal(e)
@@ -535,13 +536,13 @@ func build(t *testing.T, d *host.Dispatcher, evs []loadEvent) *workload {
 
 var loadEpoch = time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)
 
-// realisticMix: commands as rules/engine_test.go's benchCommands makes them (about 85% benign
+// realisticMix: commands of the shared workload (internal/workload: about 85% benign
 // administration, 15% attacker commands from the corpora's positives), each its own event,
 // from 500 attackers in 2,000 sessions, and one event in 50 a session.ended of 4 to 12 commands
 // of the same stream (which the behavioral plugin reads, and whose commands fan out).
-func realisticMix(t *testing.T, d *host.Dispatcher, n int) *workload {
-	rng := rand.New(rand.NewSource(42))
-	gen := newCommandGen(rng)
+func realisticMix(t *testing.T, d *host.Dispatcher, n int) *prepared {
+	rng := rand.New(rand.NewSource(workload.Seed)) // the workload's draws and the mix's, interleaved
+	gen := workload.New(rng, attackerCommands(t))
 	evs := make([]loadEvent, n)
 	for i := range evs {
 		at := loadEpoch.Add(time.Duration(i) * time.Millisecond)
@@ -552,14 +553,14 @@ func realisticMix(t *testing.T, d *host.Dispatcher, n int) *workload {
 			k := 4 + rng.Intn(9)
 			cmds, times := make([]any, k), make([]any, k)
 			for j := range cmds {
-				cmds[j], times[j] = gen.next(), j*(100+rng.Intn(2000))
+				cmds[j], times[j] = gen.Next(), j*(100+rng.Intn(2000))
 			}
 			e.SourceKind = abi.KindSession
 			e.Payload = map[string]any{"commands": cmds, "command_times_ms": times, "duration_ms": k * 1500,
 				"login_failures": rng.Intn(4), "login_success": true, "usernames": []string{"root"}, "client_version": "SSH-2.0-Go"}
 		} else {
 			e.SourceKind = abi.KindCommand
-			e.Payload = map[string]any{"command_text": gen.next()}
+			e.Payload = map[string]any{"command_text": gen.Next()}
 		}
 		evs[i] = e
 	}
@@ -569,9 +570,9 @@ func realisticMix(t *testing.T, d *host.Dispatcher, n int) *workload {
 // worstMix: every event a command that one rule with two emits fires and nothing else does,
 // each with its own source_id, so every event makes two tags, one envelope and two rule.fired
 // messages.
-func worstMix(t *testing.T, d *host.Dispatcher, n int) *workload {
+func worstMix(t *testing.T, d *host.Dispatcher, n int) *prepared {
 	var two []string
-	for _, c := range attackerCommands() {
+	for _, c := range attackerCommands(t) {
 		ev := abi.Event{SourceKind: abi.KindCommand, SourceID: "probe", ObservedAt: loadEpoch, Payload: map[string]any{"command_text": c}}
 		tags, err := d.Tag(context.Background(), ev, nil)
 		if err != nil {
@@ -597,94 +598,15 @@ func worstMix(t *testing.T, d *host.Dispatcher, n int) *workload {
 	return wl
 }
 
-// commandGen is rules/engine_test.go's benchCommands as a stream.
-type commandGen struct {
-	rng     *rand.Rand
-	attacks []string
-}
-
-func newCommandGen(rng *rand.Rand) *commandGen {
-	return &commandGen{rng: rng, attacks: attackerCommands()}
-}
-
-func (g *commandGen) next() string {
-	if len(g.attacks) > 0 && g.rng.Intn(100) < 15 {
-		return g.attacks[g.rng.Intn(len(g.attacks))]
+// attackerCommands is the workload's attacker side, the positives of ../testdata/corpus.
+func attackerCommands(t *testing.T) []string {
+	t.Helper()
+	attacks, err := workload.AttackerCommands("../testdata/corpus")
+	if err != nil {
+		t.Fatal(err)
 	}
-	tpl := benignTemplates[g.rng.Intn(len(benignTemplates))]
-	for _, k := range fillKeys {
-		vs := fills[k]
-		for strings.Contains(tpl, k) {
-			tpl = strings.Replace(tpl, k, vs[g.rng.Intn(len(vs))], 1)
-		}
-	}
-	return tpl
+	return attacks
 }
-
-// attackerCommands reads the positives of the precision corpora (../testdata/corpus).
-func attackerCommands() []string {
-	var out []string
-	entries, _ := os.ReadDir("../testdata/corpus")
-	for _, e := range entries {
-		data, _ := os.ReadFile("../testdata/corpus/" + e.Name())
-		in := false
-		for _, line := range strings.Split(string(data), "\n") {
-			switch {
-			case strings.HasPrefix(line, "positives:"):
-				in = true
-				continue
-			case len(line) > 0 && line[0] != ' ' && line[0] != '-' && line[0] != '#':
-				in = false
-			}
-			l := strings.TrimSpace(line)
-			l = strings.TrimPrefix(l, "- text:")
-			l = strings.TrimPrefix(l, "-")
-			l = strings.TrimSpace(l)
-			if in && len(l) > 2 && (l[0] == '\'' || l[0] == '"') {
-				out = append(out, strings.Trim(l, `'"`))
-			}
-		}
-	}
-	return out
-}
-
-// benignTemplates and fills are rules/engine_test.go's.
-var benignTemplates = []string{
-	"ls -la {dir}", "ls", "ls -lh", "cd {dir}", "cd ..", "pwd", "cat {file}", "less {file}", "tail -n {n} {log}",
-	"tail -f {log}", "head -{n} {file}", "vim {file}", "nano {file}", "grep -rn {word} {dir}", "grep -i error {log}",
-	"git status", "git pull", "git log --oneline -{n}", "git diff HEAD~1", "git checkout -b feature/{word}",
-	"git commit -am 'fix {word}'", "docker ps", "docker ps -a", "docker logs --tail {n} {svc}", "docker compose up -d",
-	"docker images", "kubectl get pods -n {word}", "kubectl describe pod {svc}-{n}", "systemctl status {svc}",
-	"systemctl restart {svc}", "journalctl -u {svc} --since today", "sudo apt update", "sudo apt install -y {pkg}",
-	"apt list --upgradable", "yum install -y {pkg}", "pip install {pkg}", "npm install", "npm run build", "make",
-	"make test", "go build ./...", "go test ./...", "python3 manage.py migrate", "python3 -m venv .venv",
-	"source .venv/bin/activate", "df -h", "du -sh {dir}", "mkdir -p {dir}/{word}", "cp {file} {file}.bak",
-	"mv {file} /tmp/{word}.txt", "rm -f /tmp/{word}.txt", "tar czf backup-{n}.tgz {dir}", "tar xzf {word}.tar.gz",
-	"unzip {word}.zip", "echo $PATH", "echo hello", "export EDITOR=vim", "clear", "exit", "date", "uptime",
-	"ssh deploy@{host}", "scp", "ping -c 3 {host}", "dig {host}", "nslookup {host}", "curl -I https://{host}/health",
-	"mysql -u app -p {word}", "psql -U postgres -c 'select 1'", "redis-cli ping", "crontab -l", "sudo -i",
-	"su - {word}", "chown -R www-data:www-data {dir}", "chmod 644 {file}", "openssl x509 -in cert.pem -noout -dates",
-	"certbot renew --dry-run", "nginx -t", "htop", "free", "history", "which python3", "man {pkg}", "{pkg} --version",
-	"sed -i 's/{word}/{word}2/g' {file}", "awk '{print $1}' {log} | sort | uniq -c | sort -rn | head",
-	"find {dir} -name '*.log' -mtime +7", "wc -l {file}", "diff {file} {file}.bak", "ln -s {dir} current",
-	"touch {file}", "stat {file}", "file {file}", "md5sum {file}", "sha256sum {word}.tar.gz", "env | grep -i lang",
-	"alias ll='ls -la'", "screen -r", "tmux attach", "rsync -av {dir}/ backup:{dir}/", "zip -r {word}.zip {dir}",
-	"ansible-playbook site.yml --check", "terraform plan", "helm list -A", "lsblk", "mount | grep {word}",
-}
-
-var fills = map[string][]string{
-	"{dir}":  {"/var/www/html", "/home/deploy/app", "/opt/app", "/srv/data", "~/projects/api", "/etc/nginx/sites-available", "."},
-	"{file}": {"config.yaml", "app.py", "README.md", "docker-compose.yml", ".env.example", "main.go", "index.html", "nginx.conf"},
-	"{log}":  {"/var/log/nginx/access.log", "/var/log/syslog", "app.log", "/var/log/nginx/error.log"},
-	"{n}":    {"5", "10", "20", "50", "100"},
-	"{word}": {"api", "billing", "staging", "release", "users", "cache", "worker", "frontend"},
-	"{svc}":  {"nginx", "postgresql", "redis", "app", "worker", "docker"},
-	"{pkg}":  {"htop", "jq", "git", "build-essential", "requests", "curl", "tmux", "nodejs"},
-	"{host}": {"example.com", "10.0.0.12", "db.internal", "api.example.org"},
-}
-
-// fillKeys is fills' keys in a fixed order, so a seed makes the same stream every run.
-var fillKeys = []string{"{dir}", "{file}", "{log}", "{n}", "{word}", "{svc}", "{pkg}", "{host}"}
 
 func syncModes() []string {
 	switch s := envStr("TTP_LOAD_SYNC", "normal"); s {

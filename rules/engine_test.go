@@ -2,7 +2,6 @@ package rules
 
 import (
 	"fmt"
-	"math/rand"
 	"os"
 	"reflect"
 	"regexp/syntax"
@@ -11,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/decnet/ttp/abi"
+	"github.com/decnet/ttp/internal/workload"
 )
 
 func loadShipped(tb testing.TB) *RuleSet {
@@ -58,7 +58,7 @@ func corpusCommands(tb testing.TB) []string {
 
 func TestEngineEqualsNaive(t *testing.T) {
 	set := loadShipped(t)
-	cmds := append(corpusCommands(t), benchCommands(2000)...)
+	cmds := append(corpusCommands(t), benchCommands(t, 2000)...)
 	if len(cmds) < 1000 {
 		t.Fatalf("only %d commands to compare", len(cmds))
 	}
@@ -199,98 +199,23 @@ func TestEvalAllocs(t *testing.T) {
 	}
 }
 
-// benchCommands generates a deterministic stream of realistic honeypot commands: about 85%
-// benign administration and about 15% attacker commands drawn from the shipped corpora'
-// positives.
-func benchCommands(n int) []string {
-	rng := rand.New(rand.NewSource(42))
-	attacks := attackerCommands()
-	out := make([]string, 0, n)
-	for len(out) < n {
-		if len(attacks) > 0 && rng.Intn(100) < 15 {
-			out = append(out, attacks[rng.Intn(len(attacks))])
-			continue
-		}
-		tpl := benignTemplates[rng.Intn(len(benignTemplates))]
-		out = append(out, fillTemplate(tpl, rng))
+// benchCommands returns the first n commands of the shared workload (internal/workload): about
+// 85% benign administration and 15% attacker commands from the corpora's positives, the same
+// stream on every run, so that benchmark runs compare like with like.
+func benchCommands(tb testing.TB, n int) []string {
+	tb.Helper()
+	attacks, err := workload.AttackerCommands("../testdata/corpus")
+	if err != nil {
+		tb.Fatal(err)
 	}
-	return out
-}
-
-func attackerCommands() []string {
-	var out []string
-	entries, _ := os.ReadDir("../testdata/corpus")
-	for _, e := range entries {
-		data, _ := os.ReadFile("../testdata/corpus/" + e.Name())
-		in := false
-		for _, line := range strings.Split(string(data), "\n") {
-			switch {
-			case strings.HasPrefix(line, "positives:"):
-				in = true
-				continue
-			case len(line) > 0 && line[0] != ' ' && line[0] != '-' && line[0] != '#':
-				in = false
-			}
-			l := strings.TrimSpace(line)
-			l = strings.TrimPrefix(l, "- text:")
-			l = strings.TrimPrefix(l, "-")
-			l = strings.TrimSpace(l)
-			if in && len(l) > 2 && (l[0] == '\'' || l[0] == '"') {
-				out = append(out, strings.Trim(l, `'"`))
-			}
-		}
-	}
-	return out
-}
-
-var benignTemplates = []string{
-	"ls -la {dir}", "ls", "ls -lh", "cd {dir}", "cd ..", "pwd", "cat {file}", "less {file}", "tail -n {n} {log}",
-	"tail -f {log}", "head -{n} {file}", "vim {file}", "nano {file}", "grep -rn {word} {dir}", "grep -i error {log}",
-	"git status", "git pull", "git log --oneline -{n}", "git diff HEAD~1", "git checkout -b feature/{word}",
-	"git commit -am 'fix {word}'", "docker ps", "docker ps -a", "docker logs --tail {n} {svc}", "docker compose up -d",
-	"docker images", "kubectl get pods -n {word}", "kubectl describe pod {svc}-{n}", "systemctl status {svc}",
-	"systemctl restart {svc}", "journalctl -u {svc} --since today", "sudo apt update", "sudo apt install -y {pkg}",
-	"apt list --upgradable", "yum install -y {pkg}", "pip install {pkg}", "npm install", "npm run build", "make",
-	"make test", "go build ./...", "go test ./...", "python3 manage.py migrate", "python3 -m venv .venv",
-	"source .venv/bin/activate", "df -h", "du -sh {dir}", "mkdir -p {dir}/{word}", "cp {file} {file}.bak",
-	"mv {file} /tmp/{word}.txt", "rm -f /tmp/{word}.txt", "tar czf backup-{n}.tgz {dir}", "tar xzf {word}.tar.gz",
-	"unzip {word}.zip", "echo $PATH", "echo hello", "export EDITOR=vim", "clear", "exit", "date", "uptime",
-	"ssh deploy@{host}", "scp", "ping -c 3 {host}", "dig {host}", "nslookup {host}", "curl -I https://{host}/health",
-	"mysql -u app -p {word}", "psql -U postgres -c 'select 1'", "redis-cli ping", "crontab -l", "sudo -i",
-	"su - {word}", "chown -R www-data:www-data {dir}", "chmod 644 {file}", "openssl x509 -in cert.pem -noout -dates",
-	"certbot renew --dry-run", "nginx -t", "htop", "free", "history", "which python3", "man {pkg}", "{pkg} --version",
-	"sed -i 's/{word}/{word}2/g' {file}", "awk '{print $1}' {log} | sort | uniq -c | sort -rn | head",
-	"find {dir} -name '*.log' -mtime +7", "wc -l {file}", "diff {file} {file}.bak", "ln -s {dir} current",
-	"touch {file}", "stat {file}", "file {file}", "md5sum {file}", "sha256sum {word}.tar.gz", "env | grep -i lang",
-	"alias ll='ls -la'", "screen -r", "tmux attach", "rsync -av {dir}/ backup:{dir}/", "zip -r {word}.zip {dir}",
-	"ansible-playbook site.yml --check", "terraform plan", "helm list -A", "lsblk", "mount | grep {word}",
-}
-
-var fills = map[string][]string{
-	"{dir}":  {"/var/www/html", "/home/deploy/app", "/opt/app", "/srv/data", "~/projects/api", "/etc/nginx/sites-available", "."},
-	"{file}": {"config.yaml", "app.py", "README.md", "docker-compose.yml", ".env.example", "main.go", "index.html", "nginx.conf"},
-	"{log}":  {"/var/log/nginx/access.log", "/var/log/syslog", "app.log", "/var/log/nginx/error.log"},
-	"{n}":    {"5", "10", "20", "50", "100"},
-	"{word}": {"api", "billing", "staging", "release", "users", "cache", "worker", "frontend"},
-	"{svc}":  {"nginx", "postgresql", "redis", "app", "worker", "docker"},
-	"{pkg}":  {"htop", "jq", "git", "build-essential", "requests", "curl", "tmux", "nodejs"},
-	"{host}": {"example.com", "10.0.0.12", "db.internal", "api.example.org"},
-}
-
-func fillTemplate(tpl string, rng *rand.Rand) string {
-	for k, vs := range fills {
-		for strings.Contains(tpl, k) {
-			tpl = strings.Replace(tpl, k, vs[rng.Intn(len(vs))], 1)
-		}
-	}
-	return tpl
+	return workload.Commands(workload.Seed, n, attacks)
 }
 
 // The benchmarks the issue's figure comes from: the prefiltered engine against the naive loop
 // over the same compiled regexps, per command, on 10,000 realistic commands.
 func benchEngine(b *testing.B, eval func(*RuleSet, *abi.Event, []abi.TagDraft) []abi.TagDraft) {
 	set := loadShipped(b)
-	cmds := benchCommands(10000)
+	cmds := benchCommands(b, 10000)
 	evs := make([]*abi.Event, len(cmds))
 	for i, c := range cmds {
 		evs[i] = commandEvent(c)
@@ -323,7 +248,7 @@ func BenchmarkEngineNoFire(b *testing.B) {
 func BenchmarkRule(b *testing.B) {
 	set := loadShipped(b)
 	e := set.engines[abi.KindCommand]
-	cmds := benchCommands(10000)
+	cmds := benchCommands(b, 10000)
 	cands := make([][]string, len(e.rules))
 	for _, c := range cmds {
 		hits := make([]uint64, e.words)
