@@ -127,24 +127,23 @@ func NewWorker(nc *nats.Conn, js jetstream.JetStream, d *host.Dispatcher, store 
 	return w
 }
 
-// Streams creates the input and output streams when they do not exist.
+// Streams makes sure the input and output streams exist. A missing stream is created with
+// ttp's defaults; an existing one keeps the configuration its operator gave it (max age, max
+// bytes, replicas, duplicate window...), since every start of every worker and of `ttp
+// publish` runs this and must not undo an operator's settings. The input stream belongs to
+// the deception network and is otherwise left alone; the output stream is updated only when
+// its subjects do not capture one of ours, with those subjects added and nothing else changed,
+// because a publication on a subject it does not capture would be lost.
 func Streams(ctx context.Context, js jetstream.JetStream, cfg Config) error {
 	cfg = cfg.withDefaults()
-	if _, err := js.Stream(ctx, cfg.InStream); errors.Is(err, jetstream.ErrStreamNotFound) {
-		if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: cfg.InStream, Subjects: []string{cfg.Prefix + ">"},
-			MaxMsgSize: int32(max(cfg.MaxMessage*4, 1<<20)), Description: "upstream deception-network events"}); err != nil {
-			return fmt.Errorf("bus: stream %s: %w", cfg.InStream, err)
-		}
-	} else if err != nil {
-		return fmt.Errorf("bus: stream %s: %w", cfg.InStream, err)
+	in := jetstream.StreamConfig{Name: cfg.InStream, Subjects: []string{cfg.Prefix + ">"},
+		MaxMsgSize: int32(max(cfg.MaxMessage*4, 1<<20)), Description: "upstream deception-network events"}
+	if err := ensureStream(ctx, js, in, false); err != nil {
+		return err
 	}
-	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: cfg.OutStream,
-		Subjects:    []string{SubjectTagged, SubjectFiredPrefix + ">", SubjectDeadLetter, SubjectRuleState},
-		Duplicates:  2 * time.Minute,
-		Description: "ttp output: tagged envelopes, rule.fired, dead letters, rule state changes"}); err != nil {
-		return fmt.Errorf("bus: stream %s: %w", cfg.OutStream, err)
-	}
-	return nil
+	out := jetstream.StreamConfig{Name: cfg.OutStream, Subjects: outputSubjects(), Duplicates: 2 * time.Minute,
+		Description: "ttp output: tagged envelopes, rule.fired, dead letters, rule state changes"}
+	return ensureStream(ctx, js, out, true)
 }
 
 // Run consumes until ctx ends, then drains: the batches in progress are finished (stored,
