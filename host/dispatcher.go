@@ -187,50 +187,87 @@ func (d *Dispatcher) Tag(ctx context.Context, ev abi.Event, out []abi.Tag) ([]ab
 	d.Stats.Events.Add(1)
 	snap := d.acquire()
 	defer snap.release()
-	now := d.now()
-	var tr *evalTrace // nil when tracing is off: then nothing below calls otel
-	if d.tracer != nil {
-		tr = d.startEval(ctx, ev.SourceKind, ev.SourceID, len(out))
+	p := evalPass{ctx: ctx, snap: snap, now: d.now()}
+	if d.tracer != nil { // p.tr nil when tracing is off: then nothing below calls otel
+		p.tr = d.startEval(ctx, ev.SourceKind, ev.SourceID, len(out))
 	}
-	var stats FinishStats
-	var drafts []abi.TagDraft
-	for _, e := range abi.Expand(ev) {
-		d.Stats.Evaluated.Add(1)
-		d.noteKind(snap, e.SourceKind)
-		for _, h := range snap.Handlers {
-			if !h.Handles(e.SourceKind) {
-				continue
+	var err error
+	if ev.SourceKind == abi.KindSession {
+		// Only a session fans out (abi.Expand): it and each of its commands are evaluated in
+		// turn, in place in the slice Expand returns.
+		evs := abi.Expand(ev)
+		for i := range evs {
+			if out, err = d.eval(&p, &evs[i], out); err != nil {
+				break
 			}
-			var err error
-			if tr == nil {
-				drafts, err = h.Tag(ctx, snap.Rules.Set, &e, drafts[:0])
-			} else {
-				drafts, err = tr.call(h, snap.Rules.Set, &e, drafts[:0])
-			}
-			if err != nil {
-				if ctx.Err() != nil {
-					if tr != nil {
-						tr.end(out)
-					}
-					return out, ctx.Err()
-				}
-				d.Stats.HandlerErrors.Add(1)
-				if n, ok := d.limiter.allow(h.Producer(), now); ok {
-					d.log.Warn("handler failed; its tags for this event are lost", "producer", h.Producer(), "source_kind", e.SourceKind, "source_id", e.SourceID, "err", err, "suppressed", n)
-				}
-				continue
-			}
-			n := len(out)
-			out = Finish(snap.Rules, &e, h.Producer(), drafts, now, out, &stats)
-			d.Stats.Tags.Add(int64(len(out) - n))
 		}
+	} else {
+		// Every other event is evaluated alone, as Expand would return it, without the
+		// one-element slice Expand allocates for it: most events are commands and take this path.
+		out, err = d.evalAlone(&p, ev, out)
 	}
-	d.Stats.Disabled.Add(int64(stats.Disabled))
-	d.Stats.EvidenceStripped.Add(int64(stats.EvidenceStripped))
-	if tr != nil {
-		tr.end(out)
+	if err != nil { // the context ended the event early
+		if p.tr != nil {
+			p.tr.end(out)
+		}
+		return out, err
+	}
+	d.Stats.Disabled.Add(int64(p.stats.Disabled))
+	d.Stats.EvidenceStripped.Add(int64(p.stats.EvidenceStripped))
+	if p.tr != nil {
+		p.tr.end(out)
 	}
 	return out, ctx.Err()
+}
+
+// evalPass is what the events of one upstream event (it and its fan-out) share while they are
+// evaluated: the snapshot, the clock reading, the trace, the counts and the drafts buffer.
+type evalPass struct {
+	ctx    context.Context
+	snap   *Snapshot
+	now    time.Time
+	tr     *evalTrace // nil when tracing is off
+	stats  FinishStats
+	drafts []abi.TagDraft // reused from handler to handler
+}
+
+// evalAlone is eval of an event that does not fan out. It takes the event by value so that
+// only this path pays for the copy the handlers' pointer needs.
+func (d *Dispatcher) evalAlone(p *evalPass, e abi.Event, out []abi.Tag) ([]abi.Tag, error) {
+	return d.eval(p, &e, out)
+}
+
+// eval runs every handler of e's kind on e and appends the finished tags to out. It returns
+// an error only when the context ended: a handler's own failure is logged, counted and
+// skipped.
+func (d *Dispatcher) eval(p *evalPass, e *abi.Event, out []abi.Tag) ([]abi.Tag, error) {
+	d.Stats.Evaluated.Add(1)
+	d.noteKind(p.snap, e.SourceKind)
+	for _, h := range p.snap.Handlers {
+		if !h.Handles(e.SourceKind) {
+			continue
+		}
+		var err error
+		if p.tr == nil {
+			p.drafts, err = h.Tag(p.ctx, p.snap.Rules.Set, e, p.drafts[:0])
+		} else {
+			p.drafts, err = p.tr.call(h, p.snap.Rules.Set, e, p.drafts[:0])
+		}
+		if err != nil {
+			if p.ctx.Err() != nil {
+				return out, p.ctx.Err()
+			}
+			d.Stats.HandlerErrors.Add(1)
+			if n, ok := d.limiter.allow(h.Producer(), p.now); ok {
+				d.log.Warn("handler failed; its tags for this event are lost", "producer", h.Producer(), "source_kind", e.SourceKind, "source_id", e.SourceID, "err", err, "suppressed", n)
+			}
+			continue
+		}
+		n := len(out)
+		out = Finish(p.snap.Rules, e, h.Producer(), p.drafts, p.now, out, &p.stats)
+		d.Stats.Tags.Add(int64(len(out) - n))
+	}
+	return out, nil
 }
 
 // noteKind logs once per kind an event that nothing can tag: INFO for a kind abi does not
