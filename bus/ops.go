@@ -3,6 +3,7 @@ package bus
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"time"
 
@@ -11,6 +12,19 @@ import (
 
 	"github.com/decnet/ttp/host"
 )
+
+// DefaultWorkerName is the name a worker goes by when none is configured: "<hostname>-<pid>",
+// unique among the workers of one bus and telling an operator where to look. It is the one
+// default for everything that names the worker (heartbeats, the daemon's plugin and rule
+// events, trace resources), so that they can be matched with each other. A host whose name
+// cannot be read goes by "ttp" instead.
+func DefaultWorkerName() string {
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		h = "ttp"
+	}
+	return fmt.Sprintf("%s-%d", h, os.Getpid())
+}
 
 // Heartbeat is what ttp.worker.heartbeat carries every interval.
 type Heartbeat struct {

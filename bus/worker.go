@@ -56,7 +56,7 @@ type Config struct {
 	Batch      int           // messages per store commit; default 256
 	InFlight   int           // messages buffered ahead of processing (back-pressure); default 2048
 	AckWait    time.Duration // redelivery after a silent worker; default 30 s
-	Name       string        // worker name in heartbeats; default host name and pid
+	Name       string        // worker name in heartbeats; default DefaultWorkerName()
 	Fault      string        // crash injection for tests: "after-commit:N" or "after-publish:N"
 }
 
@@ -86,8 +86,7 @@ func (c Config) withDefaults() Config {
 		c.AckWait = 30 * time.Second
 	}
 	if c.Name == "" {
-		h, _ := os.Hostname()
-		c.Name = fmt.Sprintf("%s-%d", h, os.Getpid())
+		c.Name = DefaultWorkerName()
 	}
 	return c
 }

@@ -209,7 +209,9 @@ evidence_fields: [command_text]
 	mu.Lock()
 	defer mu.Unlock()
 	all := bytes.Join(got, nil)
-	for _, want := range []string{"ttp.eval", "ttp.rule.fire", "ttp.rule.state", "c-otlp-1", "T1082", "disabled", "service.name"} {
+	// No --name: the resource still names the worker, as its heartbeats do.
+	for _, want := range []string{"ttp.eval", "ttp.rule.fire", "ttp.rule.state", "c-otlp-1", "T1082", "disabled", "service.name",
+		"service.instance.id", bus.DefaultWorkerName()} {
 		if !bytes.Contains(all, []byte(want)) {
 			t.Errorf("collector never got %q (%d requests, paths %v)", want, len(got), paths)
 		}

@@ -61,7 +61,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&f.sync, "sync", "normal", "durability: normal (JetStream and SQLite sync on their interval) or always (fsync every write; measured here: about half the throughput, see bus/SUBJECTS.md)")
 	fs.StringVar(&f.prefix, "prefix", bus.DefaultPrefix, "input subject prefix")
 	fs.StringVar(&f.lock, "lock", "", "lock file of approved plugin modules (sha256  name per line)")
-	fs.StringVar(&f.name, "name", "", "worker name in heartbeats (default host-pid)")
+	fs.StringVar(&f.name, "name", "", "worker name in heartbeats, plugin and rule events and traces (default hostname-pid)")
 	fs.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&f.replay, "replay", "", "after start, publish this JSONL file of events (the demo of make run)")
@@ -136,8 +136,19 @@ func (s tagStore) Insert(ctx context.Context, ups []bus.Upstream) ([][]abi.Tag, 
 	return s.InsertBatch(ctx, b)
 }
 
+// workerName returns the name this worker goes by: --name, else bus.DefaultWorkerName().
+// serve resolves it once, before anything uses it, so that heartbeats, plugin and rule events
+// and trace resources all carry the same name and none carries an empty one.
+func workerName(flagValue string) string {
+	if flagValue != "" {
+		return flagValue
+	}
+	return bus.DefaultWorkerName()
+}
+
 func serve(ctx context.Context, f serveFlags, stdout io.Writer, log *slog.Logger) error {
 	started := time.Now()
+	f.name = workerName(f.name)
 	if err := os.MkdirAll(f.data, 0o755); err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
@@ -327,7 +338,7 @@ func serve(ctx context.Context, f serveFlags, stdout io.Writer, log *slog.Logger
 	}()
 
 	_, status := ready()
-	log.Info("ttp serve running", "nats", natsWhere, "store", redact(storeURL), "rules", f.rulesSrc, "plugins", f.plugins,
+	log.Info("ttp serve running", "worker", f.name, "nats", natsWhere, "store", redact(storeURL), "rules", f.rulesSrc, "plugins", f.plugins,
 		"metrics", f.metrics, "sync", f.sync, "startup", time.Since(started).Round(time.Millisecond))
 	for _, line := range strings.Split(strings.TrimSpace(status), "\n") {
 		log.Info("ready: " + line)
