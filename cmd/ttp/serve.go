@@ -41,7 +41,7 @@ const DefaultNATSAddr = "127.0.0.1:4223"
 type serveFlags struct {
 	config, data, natsURL, listen, storeURL, rulesSrc, plugins, metrics, sync, prefix string
 	lock, name, logFormat, logLevel, replay, fault, otlp                              string
-	batch, inflight, poolSize                                                         int
+	batch, inflight, poolSize, maxMessage                                             int
 	drain, deadline                                                                   time.Duration
 	print                                                                             bool
 }
@@ -70,6 +70,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&f.otlp, "otlp", "", "export OpenTelemetry spans to this OTLP/HTTP endpoint (http://collector:4318, or host:port for plain HTTP)")
 	fs.IntVar(&f.batch, "batch", 256, "messages per store commit")
 	fs.IntVar(&f.inflight, "inflight", 2048, "messages buffered ahead of processing (back-pressure bound)")
+	fs.IntVar(&f.maxMessage, "max-message", defaultMaxMessage, "largest input message in bytes, 1024 to 64 MiB; a larger one is dead-lettered")
 	fs.IntVar(&f.poolSize, "pool", 0, "instances per plugin (default GOMAXPROCS)")
 	fs.DurationVar(&f.drain, "drain-timeout", 10*time.Second, "on SIGTERM, time allowed to finish in-flight events")
 	fs.DurationVar(&f.deadline, "deadline", host.DefaultDeadline, "per-call deadline of every plugin")
@@ -82,11 +83,34 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := applyConfig(fs, f.config); err != nil {
 		return err
 	}
+	if err := checkMaxMessage(f.maxMessage); err != nil {
+		return err
+	}
 	log, err := newLogger(stderr, f.logFormat, f.logLevel)
 	if err != nil {
 		return err
 	}
 	return serve(ctx, f, stdout, log)
+}
+
+// Bounds of --max-message. Below 1 KiB ordinary events would be dead-lettered; above 64 MiB
+// a worker buffering --inflight such messages could hold more memory than any host has, and
+// NATS itself refuses far smaller payloads (the embedded server 8 MiB, nats-server 1 MiB by
+// default).
+const (
+	defaultMaxMessage = 256 << 10 // bus.Config's default
+	minMaxMessage     = 1 << 10
+	maxMaxMessage     = 64 << 20
+)
+
+// checkMaxMessage rejects a --max-message (flag, TTP_MAX_MESSAGE or config file) out of
+// bounds at start-up, naming the flag, rather than leaving the worker to dead-letter every
+// event or to buffer unbounded ones.
+func checkMaxMessage(n int) error {
+	if n < minMaxMessage || n > maxMaxMessage {
+		return fmt.Errorf("serve: --max-message %d: want %d (1 KiB) to %d (64 MiB) bytes", n, minMaxMessage, maxMaxMessage)
+	}
+	return nil
 }
 
 func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
@@ -180,7 +204,7 @@ func serve(ctx context.Context, f serveFlags, stdout io.Writer, log *slog.Logger
 	if err != nil {
 		return err
 	}
-	bcfg := bus.Config{Prefix: f.prefix, Batch: f.batch, InFlight: f.inflight, Name: f.name, Fault: f.fault}
+	bcfg := bus.Config{Prefix: f.prefix, Batch: f.batch, InFlight: f.inflight, MaxMessage: f.maxMessage, Name: f.name, Fault: f.fault}
 	if bcfg.Fault == "" {
 		bcfg.Fault = os.Getenv("TTP_FAULT")
 	}
