@@ -9,6 +9,10 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+
 	"github.com/decnet/ttp/abi"
 )
 
@@ -141,6 +145,32 @@ func BenchmarkReference(b *testing.B) {
 			}
 		}
 	})
+	// The guest alone, called straight through wazero (no deadline timer, no record encoding,
+	// no reply decoding), in a runtime with and without WithCloseOnContextDone: the difference
+	// is what the termination checks cost a Go guest, which exits to the host's Go at every
+	// function entry and loop iteration (RATIONALE.md, "What a deadline costs a Go guest").
+	for _, checked := range []bool{true, false} {
+		name := "guest-checked"
+		if !checked {
+			name = "guest-unchecked"
+		}
+		b.Run(name, func(b *testing.B) {
+			tag, stack := rawReference(b, checked, &ev)
+			arg := [2]uint64{stack[0], stack[1]}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				stack[0], stack[1] = arg[0], arg[1]
+				if err := tag.CallWithStack(ctx, stack); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			if uint32(stack[0]) != 30 { // one draft with one number: the reply TestReferenceTwins checks
+				b.Fatalf("reply of %d bytes", uint32(stack[0]))
+			}
+		})
+	}
 	b.Run("bare", func(b *testing.B) {
 		inst, lim := refInstance(b, "bare", false)
 		var out []abi.ReplyDraft
@@ -153,4 +183,59 @@ func BenchmarkReference(b *testing.B) {
 			}
 		}
 	})
+}
+
+// rawReference instantiates the reference lifter in a runtime of its own, configured with
+// the benchmark's rule, and writes ev's record into its input buffer: it returns ttp_tag and
+// the stack to call it with.
+func rawReference(tb testing.TB, checked bool, ev *abi.Event) (api.Function, []uint64) {
+	tb.Helper()
+	ctx := context.Background()
+	wasm, err := os.ReadFile(filepath.Join(buildReference(tb), "lifter.wasm"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	r := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().WithCloseOnContextDone(checked))
+	tb.Cleanup(func() { r.Close(ctx) })
+	wasi_snapshot_preview1.MustInstantiate(ctx, r)
+	mod, err := r.InstantiateWithConfig(ctx, wasm, wazero.NewModuleConfig().WithName("").WithStartFunctions("_initialize"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	mem := mod.Memory()
+	call := func(name string, args ...uint64) uint64 {
+		res, err := mod.ExportedFunction(name).Call(ctx, args...)
+		if err != nil {
+			tb.Fatalf("%s: %v", name, err)
+		}
+		if len(res) == 0 {
+			return 0
+		}
+		return res[0]
+	}
+	write := func(b []byte) uint64 {
+		ptr := call("ttp_alloc", uint64(len(b)))
+		if !mem.Write(uint32(ptr), b) {
+			tb.Fatal("ttp_alloc returned a buffer outside memory")
+		}
+		return ptr
+	}
+	res := call("ttp_describe")
+	raw, _ := mem.Read(uint32(res>>32), uint32(res))
+	man, err := abi.DecodeManifest(raw)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	pl, err := plans(man)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	req, _ := json.Marshal(abi.ConfigureRequest{Rules: []abi.RuleConfig{{ID: "R9031", Kind: "lifter:reference_x", AppliesTo: []string{"session"},
+		Emits: []abi.EmitConfig{{TechniqueID: "T1059", Tactic: "execution", Confidence: 0.6}}}}})
+	res = call("ttp_configure", write(req), uint64(len(req)))
+	if raw, _ := mem.Read(uint32(res>>32), uint32(res)); string(raw) != "{}" {
+		tb.Fatalf("configure: %s", raw)
+	}
+	rec := abi.AppendRecord(nil, 0, pl[0], ev)
+	return mod.ExportedFunction("ttp_tag"), []uint64{write(rec), uint64(len(rec))}
 }
