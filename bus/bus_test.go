@@ -237,3 +237,75 @@ func TestRepublishAfterCrash(t *testing.T) {
 	}
 	_ = fmt.Sprint()
 }
+
+// redelivered is a message as the storer sees it, delivered a given number of times; only
+// the methods the storer and finisher call are implemented.
+type redelivered struct {
+	jetstream.Msg
+	data      []byte
+	delivered uint64
+	acked     bool
+}
+
+func (m *redelivered) Data() []byte { return m.data }
+func (m *redelivered) Ack() error   { m.acked = true; return nil }
+func (m *redelivered) Metadata() (*jetstream.MsgMetadata, error) {
+	return &jetstream.MsgMetadata{NumDelivered: m.delivered}, nil
+}
+
+// TestLeftoversPublished: tags a crash left stored but unpublished go out when their event
+// is redelivered, even when the event makes no tag this time (its rule disabled in between);
+// a first delivery that makes no tag asks the store nothing.
+func TestLeftoversPublished(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		delivered uint64
+		envelopes int
+	}{
+		{"redelivery", 2, 1},
+		{"first delivery", 1, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			r := newRig(t, Config{})
+			ev, err := abi.DecodeEvent([]byte(uname))
+			if err != nil {
+				t.Fatal(err)
+			}
+			loaded, err := rules.LoadDir("../rules/ttp")
+			if err != nil {
+				t.Fatal(err)
+			}
+			x := rules.NewIndex()
+			x.Replace(loaded, nil)
+			d := host.NewDispatcher(host.StaticSnapshot(x.Load()), host.WithLogger(quiet))
+			tags, err := d.Tag(ctx, ev, nil)
+			if err != nil || len(tags) == 0 {
+				t.Fatalf("tags %v, %v", tags, err)
+			}
+			// The crash: committed, never published.
+			if _, err := r.store.InsertTags(ctx, ev.SourceKind, ev.SourceID, tags); err != nil {
+				t.Fatal(err)
+			}
+			w := NewWorker(r.nc, r.js, d, storeAdapter{r.store}, Config{}, quiet)
+			m := &redelivered{data: []byte(uname), delivered: tc.delivered}
+			handoff := make(chan *finishing, 1)
+			if err := w.process(ctx, []item{{msg: m, ev: ev}}, handoff); err != nil {
+				t.Fatal(err)
+			}
+			if err := w.finish(ctx, <-handoff); err != nil {
+				t.Fatal(err)
+			}
+			if !m.acked {
+				t.Error("message not acked")
+			}
+			if env := r.streamMsgs(t, SubjectTagged); len(env) != tc.envelopes {
+				t.Fatalf("%d envelopes, want %d", len(env), tc.envelopes)
+			}
+			un, _ := r.store.Unpublished(ctx, ev.SourceKind, ev.SourceID)
+			if want := len(tags) * (1 - tc.envelopes); len(un) != want {
+				t.Errorf("%d tags still unpublished, want %d", len(un), want)
+			}
+		})
+	}
+}
