@@ -54,6 +54,16 @@
 // reused across calls. In steady state a Tag call allocates nothing unless the lifter does.
 // JSON is used only where it is paid once: the manifest at load, the rules at configure.
 //
+// # What costs time in a guest
+//
+// The host enforces each call's deadline with wazero's termination checks, and in a Go guest
+// they run at nearly every function call and every loop iteration, as an exit from the
+// compiled code into the host (about 30 ns each here; RATIONALE.md, "What a deadline costs a
+// Go guest"). A lifter is fast when it makes few calls and short loops per event: read a field
+// once, range over Strings and Numbers (their cursors inline, so a range costs one check an
+// entry), and test the cheapest predicates first. Byte-by-byte scans such as strings.Contains
+// pay one check a byte.
+//
 // Package sdk imports only package abi and the standard library, so a plugin never drags the
 // host's runtime into its .wasm.
 package sdk
