@@ -281,7 +281,7 @@ func (i *extismInstance) Configure(ctx context.Context, req *abi.ConfigureReques
 func (i *extismInstance) Tag(ctx context.Context, kindIndex int, ev *abi.Event, lim abi.ReplyLimits, out []abi.ReplyDraft) ([]abi.ReplyDraft, error) {
 	i.input = i.appendTagInput(i.input[:0], kindIndex, ev)
 	if len(i.input) > abi.MaxRecord {
-		return out, fmt.Errorf("tag input of %d bytes over the %d-byte limit", len(i.input), abi.MaxRecord)
+		return out, fmt.Errorf("%w: tag input of %d bytes over %d", ErrRecordTooLarge, len(i.input), abi.MaxRecord)
 	}
 	reply, err := i.call(ctx, extismTag, i.input)
 	if err != nil {

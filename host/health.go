@@ -32,6 +32,7 @@ type Health struct {
 	Timeouts    atomic.Int64
 	Quarantines atomic.Int64
 	Skipped     atomic.Int64 // calls not made while quarantined
+	Oversized   atomic.Int64 // calls not made: the event's record was over abi.MaxRecord
 	nanos       atomic.Int64 // total call time, for the mean
 	slowest     atomic.Int64
 }

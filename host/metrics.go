@@ -12,9 +12,9 @@ type Collector struct {
 	d *Dispatcher
 	h *Host
 
-	events, evaluated, tags, errors, stripped, disabled, unknown                 *prometheus.Desc
-	calls, failures, timeouts, quarantines, skipped, quarantined, rules, slowest *prometheus.Desc
-	rejected                                                                     *prometheus.Desc
+	events, evaluated, tags, errors, stripped, disabled, unknown                            *prometheus.Desc
+	calls, failures, timeouts, quarantines, skipped, oversized, quarantined, rules, slowest *prometheus.Desc
+	rejected                                                                                *prometheus.Desc
 }
 
 // NewCollector returns a collector over d and h (h may be nil when no plugins run).
@@ -36,6 +36,7 @@ func NewCollector(d *Dispatcher, h *Host) *Collector {
 		timeouts:    desc("plugin_timeouts_total", "Plugin calls that exceeded their deadline.", "plugin"),
 		quarantines: desc("plugin_quarantines_total", "Times the plugin was quarantined.", "plugin"),
 		skipped:     desc("plugin_skipped_total", "Calls not made because the plugin was quarantined.", "plugin"),
+		oversized:   desc("plugin_oversized_total", "Calls not made because the event's record was over the ABI's 1 MiB limit.", "plugin"),
 		quarantined: desc("plugin_quarantined", "1 while the plugin is quarantined.", "plugin"),
 		rules:       desc("plugin_rules", "Rules the plugin owns (0: loaded but idle).", "plugin"),
 		slowest:     desc("plugin_slowest_call_seconds", "Longest plugin call observed.", "plugin"),
@@ -46,7 +47,7 @@ func NewCollector(d *Dispatcher, h *Host) *Collector {
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.events, c.evaluated, c.tags, c.errors, c.stripped, c.disabled, c.unknown,
-		c.calls, c.failures, c.timeouts, c.quarantines, c.skipped, c.quarantined, c.rules, c.slowest, c.rejected} {
+		c.calls, c.failures, c.timeouts, c.quarantines, c.skipped, c.oversized, c.quarantined, c.rules, c.slowest, c.rejected} {
 		ch <- d
 	}
 }
@@ -76,6 +77,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.timeouts, &h.Timeouts, p.Producer)
 		counter(c.quarantines, &h.Quarantines, p.Producer)
 		counter(c.skipped, &h.Skipped, p.Producer)
+		counter(c.oversized, &h.Oversized, p.Producer)
 		q := 0.0
 		if p.Quarantined {
 			q = 1

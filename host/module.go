@@ -62,6 +62,12 @@ var (
 	ErrBadReply  = errors.New("plugin reply undecodable")
 )
 
+// ErrRecordTooLarge is returned when an event's projection for a plugin is over
+// abi.MaxRecord: the call is not made. It is the event's size, not the plugin's fault, so it
+// neither counts toward quarantine nor discards the instance (the daemon accepts messages up
+// to --max-message, which may be larger than a record).
+var ErrRecordTooLarge = errors.New("event projection over the record limit")
+
 // allowedImports are the WASI preview 1 functions a plugin may import: what a Go (or other)
 // runtime needs to start. No directory is preopened and no socket exists, so even these give
 // no file or network access.

@@ -515,3 +515,26 @@ ttp_rejections_total{kind="rule"} 0
 		t.Error(err)
 	}
 }
+
+// TestOversizedEventNotAFailure: an event whose projection is over abi.MaxRecord is not sent
+// to the plugin, and however many come in a row they neither count as failures nor quarantine
+// it (the daemon may accept larger messages than a record); the engine still tags them.
+func TestOversizedEventNotAFailure(t *testing.T) {
+	hs := newHarness(t, tinyRule(t, "R9001", 0.8, "marker"), mustRule(t, "R0001", ruleR0001))
+	if err := hs.h.LoadPlugin(context.Background(), wat("tiny_v1")); err != nil {
+		t.Fatal(err)
+	}
+	big := abi.Event{SourceKind: "command", SourceID: "big", Payload: map[string]any{"command_text": "uname -a " + strings.Repeat("x", abi.MaxRecord)}}
+	for i := 0; i < 2*QuarantineAfter; i++ {
+		if got := byProducer(hs.tag(t, big)); len(got["engine"]) != 1 || len(got["tiny@1.0.0"]) != 0 {
+			t.Fatalf("oversized event: tags by producer %v", got)
+		}
+	}
+	health := hs.h.Plugins()[0].Health
+	if q, _, _ := health.Quarantined(); q || health.Failures.Load() != 0 || health.Oversized.Load() != 2*QuarantineAfter {
+		t.Fatalf("quarantined=%v failures=%d oversized=%d", q, health.Failures.Load(), health.Oversized.Load())
+	}
+	if got := byProducer(hs.tag(t, unameEvent)); len(got["tiny@1.0.0"]) != 1 {
+		t.Fatalf("after oversized events the plugin does not tag: %v", got)
+	}
+}

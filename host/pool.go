@@ -150,6 +150,10 @@ func (p *Pool) Tag(ctx context.Context, _ *rules.RuleSet, ev *abi.Event, out []a
 		case ctx.Err() != nil:
 			go p.replace(s.inst) // the runtime closed the instance with the context
 			return out, ctx.Err()
+		case errors.Is(err, ErrRecordTooLarge):
+			p.put(s) // never called: neither the instance nor the plugin failed
+			p.health.Oversized.Add(1)
+			return out, err
 		case errors.Is(err, abi.ErrGuest):
 			p.put(s) // the plugin answered with an error: a failure, but the instance is sound
 		default:

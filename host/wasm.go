@@ -362,7 +362,7 @@ func (i *wasmInstance) Configure(ctx context.Context, req *abi.ConfigureRequest)
 func (i *wasmInstance) Tag(ctx context.Context, kindIndex int, ev *abi.Event, lim abi.ReplyLimits, out []abi.ReplyDraft) ([]abi.ReplyDraft, error) {
 	i.record = abi.AppendRecord(i.record[:0], kindIndex, i.module.plans[kindIndex], ev)
 	if len(i.record) > abi.MaxRecord {
-		return out, fmt.Errorf("record of %d bytes over the %d-byte limit", len(i.record), abi.MaxRecord)
+		return out, fmt.Errorf("%w: record of %d bytes over %d", ErrRecordTooLarge, len(i.record), abi.MaxRecord)
 	}
 	if err := i.input(ctx, i.record); err != nil {
 		return out, err
