@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -74,19 +75,32 @@ func NewPool(ctx context.Context, m Module, owned []*rules.Rule, cfg PoolConfig)
 		p.req.Rules[i] = rc
 		p.lim.Emits[i] = len(r.Emits)
 	}
-	var rejected []abi.RuleRejection
-	for n := 0; n < cfg.Size; n++ {
-		inst, rej, err := p.newInstance(ctx)
-		if err != nil {
-			p.closeIdle(ctx)
-			return nil, nil, err
+	// The instances are made and configured side by side: each is independent, and a Go
+	// guest spends most of a warm load starting its runtime and parsing its configuration.
+	insts := make([]Instance, cfg.Size)
+	rejs := make([][]abi.RuleRejection, cfg.Size)
+	errs := make([]error, cfg.Size)
+	var wg sync.WaitGroup
+	for n := range insts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			insts[n], rejs[n], errs[n] = p.newInstance(ctx)
+		}()
+	}
+	wg.Wait()
+	if i := slices.IndexFunc(errs, func(e error) bool { return e != nil }); i >= 0 {
+		for _, inst := range insts {
+			if inst != nil {
+				inst.Close(ctx)
+			}
 		}
-		if n == 0 {
-			rejected = rej
-		}
+		return nil, nil, errs[i]
+	}
+	for _, inst := range insts {
 		p.idle <- &slot{inst: inst}
 	}
-	return p, rejected, nil
+	return p, rejs[0], nil
 }
 
 func (p *Pool) newInstance(ctx context.Context) (Instance, []abi.RuleRejection, error) {
