@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -320,15 +321,24 @@ func (h *Host) LoadPluginDir(ctx context.Context, dir string) error {
 	if err != nil {
 		return fmt.Errorf("host: plugins: %w", err)
 	}
-	var errs []error
-	for _, e := range entries {
+	// Up to GOMAXPROCS modules load at once: compiling (or reading from the cache) and
+	// starting instances is CPU work that needs no lock, so a daemon with six plugins starts
+	// about twice as fast on two cores. Pools are swapped in one at a time (LoadPlugin locks).
+	errs := make([]error, len(entries))
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	var wg sync.WaitGroup
+	for i, e := range entries {
 		if e.IsDir() || !strings.HasSuffix(e.Name(), ".wasm") {
 			continue
 		}
-		if err := h.LoadPlugin(ctx, filepath.Join(dir, e.Name())); err != nil {
-			errs = append(errs, err)
-		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			errs[i] = h.LoadPlugin(ctx, filepath.Join(dir, e.Name()))
+		}()
 	}
+	wg.Wait()
 	return errors.Join(errs...)
 }
 
