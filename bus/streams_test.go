@@ -60,7 +60,7 @@ func TestStreamsKeepOperatorSettings(t *testing.T) {
 			}
 			want := custom
 			if tc.existing == nil {
-				want = jetstream.StreamConfig{Duplicates: 2 * time.Minute, MaxBytes: -1, // no limit
+				want = jetstream.StreamConfig{Duplicates: 2 * time.Minute, MaxAge: DefaultOutMaxAge, MaxBytes: -1, // no byte limit
 					Description: "ttp output: tagged envelopes, rule.fired, dead letters, rule state changes"}
 			}
 			if got.MaxAge != want.MaxAge || got.Duplicates != want.Duplicates || got.MaxBytes != want.MaxBytes || got.Description != want.Description {
@@ -140,4 +140,24 @@ func sameSet(a, b []string) bool {
 	slices.Sort(a)
 	slices.Sort(b)
 	return slices.Equal(a, b)
+}
+
+// TestStreamsBounded: the streams ttp creates have a maximum age, so the zero-configuration
+// daemon does not keep every acked event for ever.
+func TestStreamsBounded(t *testing.T) {
+	srv := natstest.Start(t)
+	_, js := srv.Connect(t)
+	ctx := context.Background()
+	if err := Streams(ctx, js, Config{}); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]time.Duration{DefaultInStream: DefaultInMaxAge, DefaultOutStream: DefaultOutMaxAge} {
+		s, err := js.Stream(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := s.CachedInfo().Config.MaxAge; got != want {
+			t.Errorf("%s: max age %v, want %v", name, got, want)
+		}
+	}
 }

@@ -5,7 +5,11 @@
 // envelopes are written down in SUBJECTS.md.
 package bus
 
-import "github.com/decnet/ttp/abi"
+import (
+	"time"
+
+	"github.com/decnet/ttp/abi"
+)
 
 // Default names. The input prefix is configurable because the deception network owns it.
 const (
@@ -13,6 +17,15 @@ const (
 	DefaultInStream  = "DECNET"
 	DefaultOutStream = "TTP"
 	DefaultDurable   = "ttp-workers"
+
+	// DefaultInMaxAge and DefaultOutMaxAge bound the streams ttp creates, so that the
+	// zero-configuration daemon does not fill its disk: an acked input event stays in a
+	// limits-retention stream until its age runs out. A week of input covers any worker
+	// outage one would wait out (an event older than that is gone before it is tagged); a
+	// month of output covers consumers that replay it, while the tag store keeps every tag.
+	// They apply only when ttp creates a stream; an existing stream keeps its own settings.
+	DefaultInMaxAge  = 7 * 24 * time.Hour
+	DefaultOutMaxAge = 30 * 24 * time.Hour
 
 	SubjectTagged      = "ttp.tagged"
 	SubjectFiredPrefix = "ttp.rule.fired."

@@ -136,11 +136,11 @@ func NewWorker(nc *nats.Conn, js jetstream.JetStream, d *host.Dispatcher, store 
 func Streams(ctx context.Context, js jetstream.JetStream, cfg Config) error {
 	cfg = cfg.withDefaults()
 	in := jetstream.StreamConfig{Name: cfg.InStream, Subjects: []string{cfg.Prefix + ">"},
-		MaxMsgSize: int32(max(cfg.MaxMessage*4, 1<<20)), Description: "upstream deception-network events"}
+		MaxMsgSize: int32(max(cfg.MaxMessage*4, 1<<20)), MaxAge: DefaultInMaxAge, Description: "upstream deception-network events"}
 	if err := ensureStream(ctx, js, in, false); err != nil {
 		return err
 	}
-	out := jetstream.StreamConfig{Name: cfg.OutStream, Subjects: outputSubjects(), Duplicates: 2 * time.Minute,
+	out := jetstream.StreamConfig{Name: cfg.OutStream, Subjects: outputSubjects(), Duplicates: 2 * time.Minute, MaxAge: DefaultOutMaxAge,
 		Description: "ttp output: tagged envelopes, rule.fired, dead letters, rule state changes"}
 	return ensureStream(ctx, js, out, true)
 }
