@@ -298,12 +298,10 @@ func skipCommon(data []byte, p int) int {
 	return -1
 }
 
-// skipValue returns the offset just past the value whose tag is at p.
-//
-// It is written without helper closures, with every bound checked in uint64 so no length
-// can overflow: a guest runs it on every field of every record, and a Go wasm guest pays for
-// each call and each loop iteration (under the host's termination checks, measured: closures
-// here made Reset of an 8-field record cost about twice as much).
+// skipValue returns the offset just past the value whose tag is at p, or an error naming
+// what is wrong with it. Reset calls it for what skipCommon does not take (pairs and
+// malformed values); the reply decoder for every value. Every bound is checked in uint64, so
+// no length can overflow.
 func skipValue(data []byte, p int) (int, error) {
 	if p >= len(data) {
 		return 0, malformed("truncated before a type tag")

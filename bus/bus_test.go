@@ -272,13 +272,7 @@ func TestLeftoversPublished(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			loaded, err := rules.LoadDir("../rules/ttp")
-			if err != nil {
-				t.Fatal(err)
-			}
-			x := rules.NewIndex()
-			x.Replace(loaded, nil)
-			d := host.NewDispatcher(host.StaticSnapshot(x.Load()), host.WithLogger(quiet))
+			d := r.w.d // the rig's worker's Dispatcher, over the shipped rules
 			tags, err := d.Tag(ctx, ev, nil)
 			if err != nil || len(tags) == 0 {
 				t.Fatalf("tags %v, %v", tags, err)

@@ -27,6 +27,10 @@ const (
 	DefaultInMaxAge  = 7 * 24 * time.Hour
 	DefaultOutMaxAge = 30 * 24 * time.Hour
 
+	// DefaultMaxMessage is the largest input message a worker tags when its configuration
+	// says nothing (`ttp serve --max-message`); a larger one goes to the dead letters.
+	DefaultMaxMessage = 256 << 10
+
 	SubjectTagged      = "ttp.tagged"
 	SubjectFiredPrefix = "ttp.rule.fired."
 	SubjectReloaded    = "ttp.rule.reloaded"

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -96,21 +95,11 @@ func TestServeMaxMessage(t *testing.T) {
 		}
 		defer sub.Unsubscribe()
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	f := serveFlags{data: filepath.Join(dir, "data"), natsURL: srv.ClientURL(), rulesSrc: "../../rules/ttp", plugins: filepath.Join(dir, "none"),
-		sync: "normal", prefix: bus.DefaultPrefix, batch: 16, inflight: 64, drain: 5 * time.Second, deadline: 500 * time.Millisecond,
-		maxMessage: 2048}
-	done := make(chan error, 1)
-	go func() { done <- serve(ctx, f, io.Discard, slog.New(slog.NewTextHandler(io.Discard, nil))) }()
-	for start := time.Now(); ; time.Sleep(20 * time.Millisecond) {
-		if _, err := js.Stream(ctx, bus.DefaultInStream); err == nil {
-			break
-		}
-		if time.Since(start) > 30*time.Second {
-			t.Fatal("daemon did not create its streams")
-		}
-	}
+	f := testServeFlags(dir, srv.ClientURL(), "../../rules/ttp")
+	f.maxMessage = 2048
+	daemon := startInProcess(t, f)
+	daemon.waitStreams(t, js)
+	ctx := context.Background()
 	// 3000 bytes: under bus.Config's 256 KiB default, over --max-message.
 	big := `{"source_kind":"command","source_id":"big","payload":{"command_text":"uname -a ` + strings.Repeat("a", 3000) + `"}}`
 	small := `{"source_kind":"command","source_id":"small","payload":{"command_text":"uname -a"}}`
@@ -141,13 +130,5 @@ func TestServeMaxMessage(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("the event under --max-message was not tagged")
 	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("serve: %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("serve did not exit")
-	}
+	daemon.stop(t)
 }

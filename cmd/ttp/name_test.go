@@ -1,10 +1,7 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -33,20 +30,7 @@ func TestWorkerName(t *testing.T) {
 // non-empty worker name.
 func TestServeWorkerName(t *testing.T) {
 	dir := t.TempDir()
-	rulesDir := filepath.Join(dir, "rules")
-	os.Mkdir(rulesDir, 0o755)
-	rule := `id: R0001
-name: uname
-applies_to: [command]
-match: {kind: pattern, pattern: '\buname\b'}
-emits:
-  - {technique_id: T1082, tactic: discovery, confidence: 0.8}
-precision: H
-evidence_fields: [command_text]
-`
-	if err := os.WriteFile(filepath.Join(rulesDir, "R0001.yaml"), []byte(rule), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	rulesDir := unameRulesDir(t, dir)
 	srv := natstest.Start(t)
 	nc, _ := srv.Connect(t)
 	beats := make(chan *nats.Msg, 16)
@@ -60,12 +44,7 @@ evidence_fields: [command_text]
 	}
 	nc.Flush()
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	f := serveFlags{data: filepath.Join(dir, "data"), natsURL: srv.ClientURL(), rulesSrc: rulesDir, plugins: filepath.Join(dir, "none"),
-		sync: "normal", prefix: bus.DefaultPrefix, batch: 16, inflight: 64, drain: 5 * time.Second, deadline: 500 * time.Millisecond}
-	done := make(chan error, 1)
-	go func() { done <- serve(ctx, f, io.Discard, slog.New(slog.NewTextHandler(io.Discard, nil))) }()
+	daemon := startInProcess(t, testServeFlags(dir, srv.ClientURL(), rulesDir))
 
 	var hb bus.Heartbeat
 	select {
@@ -73,7 +52,7 @@ evidence_fields: [command_text]
 		if err := json.Unmarshal(m.Data, &hb); err != nil {
 			t.Fatal(err)
 		}
-	case err := <-done:
+	case err := <-daemon.done:
 		t.Fatalf("serve: %v", err)
 	case <-time.After(60 * time.Second):
 		t.Fatal("no heartbeat")
@@ -83,7 +62,7 @@ evidence_fields: [command_text]
 	}
 
 	// A rule changed, and a rule that does not parse.
-	if err := os.WriteFile(filepath.Join(rulesDir, "R0001.yaml"), []byte(strings.Replace(rule, "0.8", "0.7", 1)), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(rulesDir, "R0001.yaml"), []byte(strings.Replace(unameRule, "0.8", "0.7", 1)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(rulesDir, "R0099.yaml"), []byte("id: R0099\nname\n"), 0o644); err != nil {
@@ -105,13 +84,5 @@ evidence_fields: [command_text]
 			t.Fatalf("rule events seen: %v, want updated and rule.rejected", seen)
 		}
 	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("serve: %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("serve did not exit")
-	}
+	daemon.stop(t)
 }

@@ -9,8 +9,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -130,28 +128,11 @@ func TestServeOTLP(t *testing.T) {
 	defer collector.Close()
 
 	dir := t.TempDir()
-	rulesDir := filepath.Join(dir, "rules")
-	os.Mkdir(rulesDir, 0o755)
-	rule := `id: R0001
-name: uname
-applies_to: [command]
-match: {kind: pattern, pattern: '\buname\b'}
-emits:
-  - {technique_id: T1082, tactic: discovery, confidence: 0.8}
-precision: H
-evidence_fields: [command_text]
-`
-	if err := os.WriteFile(filepath.Join(rulesDir, "R0001.yaml"), []byte(rule), 0o644); err != nil {
-		t.Fatal(err)
-	}
 	srv := natstest.Start(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	f := serveFlags{data: filepath.Join(dir, "data"), natsURL: srv.ClientURL(), rulesSrc: rulesDir, plugins: filepath.Join(dir, "none"),
-		sync: "normal", prefix: bus.DefaultPrefix, batch: 16, inflight: 64, drain: 5 * time.Second, deadline: 500 * time.Millisecond,
-		otlp: collector.URL}
-	done := make(chan error, 1)
-	go func() { done <- serve(ctx, f, io.Discard, slog.New(slog.NewTextHandler(io.Discard, nil))) }()
+	f := testServeFlags(dir, srv.ClientURL(), unameRulesDir(t, dir))
+	f.otlp = collector.URL
+	daemon := startInProcess(t, f)
+	ctx := context.Background()
 
 	nc, js := srv.Connect(t)
 	tagged := make(chan struct{}, 1)
@@ -165,14 +146,7 @@ evidence_fields: [command_text]
 		t.Fatal(err)
 	}
 	defer sub.Unsubscribe()
-	for start := time.Now(); ; time.Sleep(20 * time.Millisecond) {
-		if _, err := js.Stream(ctx, bus.DefaultInStream); err == nil {
-			break
-		}
-		if time.Since(start) > 30*time.Second {
-			t.Fatal("daemon did not create its streams")
-		}
-	}
+	daemon.waitStreams(t, js)
 	ev := `{"source_kind":"command","source_id":"c-otlp-1","observed_at":"2026-11-27T04:12:01Z","payload":{"command_text":"uname -a"}}`
 	if _, err := js.Publish(ctx, bus.SubjectFor(bus.DefaultPrefix, "command"), []byte(ev)); err != nil {
 		t.Fatal(err)
@@ -197,15 +171,7 @@ evidence_fields: [command_text]
 			t.Fatal("state change not applied")
 		}
 	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("serve: %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("serve did not exit")
-	}
+	daemon.stop(t)
 	mu.Lock()
 	defer mu.Unlock()
 	all := bytes.Join(got, nil)

@@ -58,7 +58,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&f.rulesSrc, "rules", "rules/ttp", `rule definitions: a directory, or "kv" for the shared KV bucket`)
 	fs.StringVar(&f.plugins, "plugins", "plugins", "directory of plugin modules, watched")
 	fs.StringVar(&f.metrics, "metrics", "127.0.0.1:9464", `address of /metrics, /healthz and /readyz ("" to disable)`)
-	fs.StringVar(&f.sync, "sync", "normal", "durability: normal (JetStream and SQLite sync on their interval) or always (fsync every write; measured here: about half the throughput, see bus/SUBJECTS.md)")
+	fs.StringVar(&f.sync, "sync", "normal", "durability: normal (JetStream and SQLite sync on their interval) or always (fsync every write: about 1.5 fsyncs an event, so the disk sets the cost; see bus/SUBJECTS.md)")
 	fs.StringVar(&f.prefix, "prefix", bus.DefaultPrefix, "input subject prefix")
 	fs.StringVar(&f.lock, "lock", "", "lock file of approved plugin modules (sha256  name per line)")
 	fs.StringVar(&f.name, "name", "", "worker name in heartbeats, plugin and rule events and traces (default hostname-pid)")
@@ -98,7 +98,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 // NATS itself refuses far smaller payloads (the embedded server 8 MiB, nats-server 1 MiB by
 // default).
 const (
-	defaultMaxMessage = 256 << 10 // bus.Config's default
+	defaultMaxMessage = bus.DefaultMaxMessage
 	minMaxMessage     = 1 << 10
 	maxMaxMessage     = 64 << 20
 )
