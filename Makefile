@@ -6,7 +6,7 @@ PKGS    := ./...
 RACE    := ./rules/... ./host/... ./bus/... ./store/...
 FUZZTIME ?= 10s
 
-.PHONY: all build test bench run lint fuzz clean testdata plugins conform crashtest
+.PHONY: all build test bench run lint fuzz clean testdata plugins conform crashtest guestchecks
 
 all: build
 
@@ -34,6 +34,12 @@ lint:
 # Benchmarks; compare runs with benchstat (go run golang.org/x/perf/cmd/benchstat@latest old new).
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 6 ./rules/ | tee bench.txt
+	$(GO) test -run '^$$' -bench Reference -benchmem -count 6 ./host/ | tee -a bench.txt
+
+# How many termination checks one call of the reference guests runs, by function (installs
+# Debian's binaryen when wasm-opt is missing). RATIONALE.md, "What a deadline costs a Go guest".
+guestchecks:
+	bash host/testdata/reference/checks.sh
 
 # The daemon on its embedded defaults in a fresh data directory, fed the bundled sample through
 # the bus; tags are printed as they are published, until Ctrl-C.
@@ -56,6 +62,9 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzRecordReset$$' -fuzztime $(FUZZTIME) ./abi/
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeReply$$' -fuzztime $(FUZZTIME) ./abi/
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeManifest$$' -fuzztime $(FUZZTIME) ./abi/
+	$(GO) test -run '^$$' -fuzz '^FuzzSkipCommon$$' -fuzztime $(FUZZTIME) ./abi/
+	$(GO) test -run '^$$' -fuzz '^FuzzPunycode$$' -fuzztime $(FUZZTIME) ./plugins/email/
+	$(GO) test -run '^$$' -fuzz '^FuzzText$$' -fuzztime $(FUZZTIME) ./plugins/email/
 
 # Regenerate committed fixtures made by other tools: the hand-written WAT test modules
 # (installs Debian's wabt when wat2wasm is missing).

@@ -250,7 +250,7 @@ func (r *Record) Reset(data []byte) error {
 // skipCommon returns the offset just past a well-formed value of every type but pairs, and -1
 // for anything else. Reset tries it first: it calls nothing and loops only over the entries
 // of a string list, and a Go wasm guest pays a termination check (an exit from the compiled
-// code into the host's Go, measured at about 30 ns) at every call and every loop iteration.
+// code into the host's Go, measured at about 37 ns) at nearly every taken branch.
 func skipCommon(data []byte, p int) int {
 	if p >= len(data) {
 		return -1

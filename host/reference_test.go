@@ -3,9 +3,12 @@ package host
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
+	"strings"
 	"sync"
 	"testing"
 
@@ -18,7 +21,10 @@ import (
 
 // The reference figures of the ABI (issue note and RATIONALE.md): one ~400-byte session event
 // through the same eight predicates, read from the record by index (abi), decoded from JSON
-// with encoding/json inside the guest (json), and the empty call (bare).
+// with encoding/json inside the guest (json), the same record read by the sdk with no
+// predicates (fields), and the empty call (bare); then the guest alone, called straight
+// through wazero with and without termination checks, and an empty function the same two
+// ways. TestGuestChecks (make guestchecks) counts the checks behind the difference.
 
 var refOnce sync.Once
 var refDir string
@@ -35,7 +41,7 @@ func buildReference(tb testing.TB) string {
 		if refErr != nil {
 			return
 		}
-		for _, name := range []string{"lifter", "jsontwin", "bare"} {
+		for _, name := range []string{"lifter", "jsontwin", "bare", "fields", "floor"} {
 			cmd := exec.Command("go", "build", "-buildmode=c-shared", "-o", filepath.Join(refDir, name+".wasm"), "./testdata/reference/"+name)
 			cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
 			if out, err := cmd.CombinedOutput(); err != nil {
@@ -171,23 +177,66 @@ func BenchmarkReference(b *testing.B) {
 			}
 		})
 	}
-	b.Run("bare", func(b *testing.B) {
-		inst, lim := refInstance(b, "bare", false)
-		var out []abi.ReplyDraft
-		b.ReportAllocs()
-		b.ResetTimer()
-		for i := 0; i < b.N; i++ {
-			var err error
-			if out, err = inst.Tag(ctx, 0, &ev, lim, out[:0]); err != nil {
+	// An empty function called straight through wazero, with and without
+	// WithCloseOnContextDone: what the option costs a call before any guest code runs (wazero
+	// starts a goroutine per call to watch the context, whatever the context).
+	for _, checked := range []bool{true, false} {
+		name := "wazero-call-checked"
+		if !checked {
+			name = "wazero-call-unchecked"
+		}
+		b.Run(name, func(b *testing.B) {
+			r := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().WithCloseOnContextDone(checked))
+			defer r.Close(ctx)
+			mod, err := r.Instantiate(ctx, emptyModule)
+			if err != nil {
 				b.Fatal(err)
 			}
-		}
-	})
+			f, stack := mod.ExportedFunction("f"), make([]uint64, 1)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if err := f.CallWithStack(ctx, stack); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+	// Through the host like abi: bare reads nothing; fields declares the lifter's fields, so
+	// its record is the same, and tests nothing (the sdk's share of abi); floor reads them as
+	// the lifter does but tests only lengths and comparisons (the least a lifter of this
+	// shape costs), and answers with the same draft.
+	for _, guest := range []struct {
+		name   string
+		drafts int
+	}{{"bare", 0}, {"fields", 0}, {"floor", 1}} {
+		b.Run(guest.name, func(b *testing.B) {
+			inst, lim := refInstance(b, guest.name, false)
+			var out []abi.ReplyDraft
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				var err error
+				if out, err = inst.Tag(ctx, 0, &ev, lim, out[:0]); err != nil || len(out) != guest.drafts {
+					b.Fatal(err, out)
+				}
+			}
+		})
+	}
 }
 
-// rawReference instantiates the reference lifter in a runtime of its own, configured with
-// the benchmark's rule, and writes ev's record into its input buffer: it returns ttp_tag and
-// the stack to call it with.
+// emptyModule is (module (func (export "f"))), assembled by hand: 31 bytes are not worth a
+// committed fixture.
+var emptyModule = []byte{
+	0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // magic, version 1
+	0x01, 0x04, 0x01, 0x60, 0x00, 0x00, // type section: () -> ()
+	0x03, 0x02, 0x01, 0x00, // function section: one function of type 0
+	0x07, 0x05, 0x01, 0x01, 'f', 0x00, 0x00, // export section: "f" = function 0
+	0x0a, 0x04, 0x01, 0x02, 0x00, 0x0b, // code section: no locals, end
+}
+
+// rawReference instantiates the reference lifter in a runtime of its own, with or without
+// termination checks, and prepares it as prepareReference does.
 func rawReference(tb testing.TB, checked bool, ev *abi.Event) (api.Function, []uint64) {
 	tb.Helper()
 	ctx := context.Background()
@@ -202,6 +251,14 @@ func rawReference(tb testing.TB, checked bool, ev *abi.Event) (api.Function, []u
 	if err != nil {
 		tb.Fatal(err)
 	}
+	return prepareReference(tb, mod, ev)
+}
+
+// prepareReference configures an instantiated reference guest with the benchmark's rule and
+// writes ev's record into its input buffer: it returns ttp_tag and the stack to call it with.
+func prepareReference(tb testing.TB, mod api.Module, ev *abi.Event) (api.Function, []uint64) {
+	tb.Helper()
+	ctx := context.Background()
 	mem := mod.Memory()
 	call := func(name string, args ...uint64) uint64 {
 		res, err := mod.ExportedFunction(name).Call(ctx, args...)
@@ -238,4 +295,109 @@ func rawReference(tb testing.TB, checked bool, ev *abi.Event) (api.Function, []u
 	}
 	rec := abi.AppendRecord(nil, 0, pl[0], ev)
 	return mod.ExportedFunction("ttp_tag"), []uint64{write(rec), uint64(len(rec))}
+}
+
+// TestGuestChecks counts the loop headers, and so the termination checks, one call of each
+// reference guest runs on the benchmark's event. It needs guests instrumented by binaryen's
+// wasm-opt --log-execution, which host/testdata/reference/checks.sh (make guestchecks)
+// builds; without them it skips. wasm-opt logs every function entry and every loop header
+// through an imported env.log_execution(id); the disassembly tells which ids are loops.
+func TestGuestChecks(t *testing.T) {
+	dir := os.Getenv("TTP_GUEST_CHECKS")
+	if dir == "" {
+		t.Skip("needs instrumented guests: make guestchecks")
+	}
+	ev := abi.Expand(refEvent)[0]
+	total := map[string]int{}
+	for _, g := range []string{"bare", "fields", "floor", "lifter"} {
+		wat, err := os.ReadFile(filepath.Join(dir, g+".log.wat"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		loops := loopHeaders(string(wat))
+		if len(loops) == 0 {
+			t.Fatalf("%s: no loop header logged in the disassembly", g)
+		}
+		wasm, err := os.ReadFile(filepath.Join(dir, g+".log.wasm"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		counts, reply := countedCall(t, wasm, &ev)
+		byFunc := map[string]int{}
+		for id, n := range counts {
+			if fn, ok := loops[id]; ok {
+				byFunc[fn] += n
+				total[g] += n
+			}
+		}
+		fns := make([]string, 0, len(byFunc))
+		for fn := range byFunc {
+			fns = append(fns, fn)
+		}
+		sort.Slice(fns, func(i, j int) bool {
+			return byFunc[fns[i]] > byFunc[fns[j]] || byFunc[fns[i]] == byFunc[fns[j]] && fns[i] < fns[j]
+		})
+		t.Logf("%s: %d loop headers (termination checks) in one call, reply of %d bytes", g, total[g], reply)
+		for _, fn := range fns {
+			t.Logf("  %5d  %s", byFunc[fn], fn)
+		}
+	}
+	if !(total["bare"] > 0 && total["bare"] < total["fields"] && total["fields"] < total["floor"] && total["floor"] < total["lifter"]) {
+		t.Errorf("checks per call: bare %d, fields %d, floor %d, lifter %d; want 0 < bare < fields < floor < lifter",
+			total["bare"], total["fields"], total["floor"], total["lifter"])
+	}
+}
+
+// loopHeaders maps each log id that wasm-opt --log-execution put at the top of a loop to
+// the function holding it, read from wasm-dis output: the call's id is on the line after
+// `(call $log_execution`, and a loop's call is on the line after `(loop`.
+func loopHeaders(wat string) map[uint32]string {
+	out := map[uint32]string{}
+	lines := strings.Split(wat, "\n")
+	fn := ""
+	for i, l := range lines {
+		if rest, ok := strings.CutPrefix(l, " (func $"); ok {
+			fn, _, _ = strings.Cut(rest, " ")
+		}
+		if strings.Contains(l, "(call $log_execution") && i > 0 && i+1 < len(lines) && strings.Contains(lines[i-1], "(loop") {
+			var id uint32
+			if _, err := fmt.Sscanf(strings.TrimSpace(lines[i+1]), "(i32.const %d)", &id); err == nil {
+				out[id] = fn
+			}
+		}
+	}
+	return out
+}
+
+// countedCall instantiates an instrumented guest, configures it with the benchmark's rule,
+// warms it with five calls and returns how often each log id ran in the sixth, with the
+// reply's length.
+func countedCall(t *testing.T, wasm []byte, ev *abi.Event) (map[uint32]int, uint32) {
+	ctx := context.Background()
+	counts := map[uint32]int{}
+	counting := false
+	r := wazero.NewRuntime(ctx)
+	t.Cleanup(func() { r.Close(ctx) })
+	wasi_snapshot_preview1.MustInstantiate(ctx, r)
+	if _, err := r.NewHostModuleBuilder("env").NewFunctionBuilder().WithFunc(func(id uint32) {
+		if counting {
+			counts[id]++
+		}
+	}).Export("log_execution").Instantiate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mod, err := r.InstantiateWithConfig(ctx, wasm, wazero.NewModuleConfig().WithName("").WithStartFunctions("_initialize"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tag, stack := prepareReference(t, mod, ev)
+	arg := [2]uint64{stack[0], stack[1]}
+	for i := 0; i < 6; i++ {
+		counting = i == 5
+		stack[0], stack[1] = arg[0], arg[1]
+		if err := tag.CallWithStack(ctx, stack); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return counts, uint32(stack[0])
 }
