@@ -63,6 +63,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeReply$$' -fuzztime $(FUZZTIME) ./abi/
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeManifest$$' -fuzztime $(FUZZTIME) ./abi/
 	$(GO) test -run '^$$' -fuzz '^FuzzSkipCommon$$' -fuzztime $(FUZZTIME) ./abi/
+	$(GO) test -run '^$$' -fuzz '^FuzzAppendRecord$$' -fuzztime $(FUZZTIME) ./abi/
 	$(GO) test -run '^$$' -fuzz '^FuzzPunycode$$' -fuzztime $(FUZZTIME) ./plugins/email/
 	$(GO) test -run '^$$' -fuzz '^FuzzText$$' -fuzztime $(FUZZTIME) ./plugins/email/
 

@@ -138,6 +138,43 @@ func (p Path) LookupString(ev *Event) (string, bool) {
 	return s, ok
 }
 
+// lookupEach reads a "[]" path up to its first "[]" segment: the array there and the segments
+// to read from each element. ok is false exactly when Lookup's is.
+func (p Path) lookupEach(ev *Event) (arr []any, rest []pathSeg, ok bool) {
+	if ev.Payload == nil {
+		return nil, nil, false
+	}
+	var cur any = ev.Payload
+	for i, sg := range p.segs[1:] {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return nil, nil, false
+		}
+		if cur, ok = m[sg.name]; !ok {
+			return nil, nil, false
+		}
+		if sg.each {
+			arr, ok := cur.([]any)
+			return arr, p.segs[i+2:], ok
+		}
+	}
+	return nil, nil, false // not a "[]" path
+}
+
+// project reads the rest of a "[]" path from one element of its array: the element itself
+// when nothing is left, nil when the element lacks it.
+func project(el any, rest []pathSeg) any {
+	if len(rest) == 0 {
+		return el
+	}
+	em, ok := el.(map[string]any)
+	if !ok {
+		return nil
+	}
+	v, _ := lookupIn(em, rest)
+	return v
+}
+
 func lookupIn(obj map[string]any, segs []pathSeg) (any, bool) {
 	var cur any = obj
 	for i, sg := range segs {

@@ -72,6 +72,16 @@ func AppendRecord(buf []byte, kindIndex int, paths []Path, ev *Event) []byte {
 	buf = append(buf, recordVersion, byte(kindIndex))
 	buf = binary.LittleEndian.AppendUint16(buf, uint16(len(paths)))
 	for i := range paths {
+		if paths[i].list {
+			// Streamed from the array: Lookup would build a []any per path and event.
+			arr, rest, ok := paths[i].lookupEach(ev)
+			if !ok {
+				buf = append(buf, TagNull)
+				continue
+			}
+			buf = appendList(buf, arr, rest)
+			continue
+		}
 		v, ok := paths[i].Lookup(ev)
 		if !ok {
 			buf = append(buf, TagNull)
@@ -124,38 +134,7 @@ func appendValue(buf []byte, v any) []byte {
 		}
 		return buf
 	case []any:
-		strs := false
-		for _, el := range x {
-			if _, ok := el.(string); ok {
-				strs = true
-				break
-			}
-		}
-		if strs {
-			buf = append(buf, TagStringList)
-			buf = binary.LittleEndian.AppendUint32(buf, uint32(len(x)))
-			for _, el := range x {
-				buf = appendScalarString(buf, el)
-			}
-			return buf
-		}
-		buf = append(buf, TagNumberList)
-		buf = binary.LittleEndian.AppendUint32(buf, uint32(len(x)))
-		for _, el := range x {
-			f := math.NaN()
-			switch n := el.(type) {
-			case float64:
-				f = n
-			case bool:
-				if n {
-					f = 1
-				} else {
-					f = 0
-				}
-			}
-			buf = binary.LittleEndian.AppendUint64(buf, math.Float64bits(f))
-		}
-		return buf
+		return appendList(buf, x, nil)
 	case map[string]any:
 		buf = append(buf, TagPairs)
 		buf = binary.LittleEndian.AppendUint32(buf, uint32(len(x)))
@@ -185,14 +164,59 @@ func sortedKeys(m map[string]any) []string {
 
 // appendScalarString writes a scalar as a string entry: strings as they are, numbers in Go's
 // shortest form, booleans as true/false, anything else as "".
+// appendList encodes an array, each element projected through rest (a "[]" path's segments
+// after the array; none for a plain array): a string list if any projected element is a
+// string, else a number list.
+func appendList(buf []byte, arr []any, rest []pathSeg) []byte {
+	strs := false
+	for _, el := range arr {
+		if _, ok := project(el, rest).(string); ok {
+			strs = true
+			break
+		}
+	}
+	if strs {
+		buf = append(buf, TagStringList)
+		buf = binary.LittleEndian.AppendUint32(buf, uint32(len(arr)))
+		for _, el := range arr {
+			buf = appendScalarString(buf, project(el, rest))
+		}
+		return buf
+	}
+	buf = append(buf, TagNumberList)
+	buf = binary.LittleEndian.AppendUint32(buf, uint32(len(arr)))
+	for _, el := range arr {
+		f := math.NaN()
+		switch n := project(el, rest).(type) {
+		case float64:
+			f = n
+		case bool:
+			if n {
+				f = 1
+			} else {
+				f = 0
+			}
+		}
+		buf = binary.LittleEndian.AppendUint64(buf, math.Float64bits(f))
+	}
+	return buf
+}
+
 func appendScalarString(buf []byte, v any) []byte {
 	switch x := v.(type) {
 	case string:
 		return appendString(buf, x)
 	case float64:
-		return appendString(buf, strconv.FormatFloat(x, 'g', -1, 64))
+		at := len(buf)
+		buf = binary.LittleEndian.AppendUint32(buf, 0)
+		buf = strconv.AppendFloat(buf, x, 'g', -1, 64)
+		binary.LittleEndian.PutUint32(buf[at:], uint32(len(buf)-at-4))
+		return buf
 	case bool:
-		return appendString(buf, strconv.FormatBool(x))
+		if x {
+			return appendString(buf, "true")
+		}
+		return appendString(buf, "false")
 	}
 	return appendString(buf, "")
 }

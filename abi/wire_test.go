@@ -888,3 +888,87 @@ func TestCursorsInlineForWasm(t *testing.T) {
 		}
 	}
 }
+
+// listPaths are "[]" paths of every shape the streamed projection must get right: a last
+// segment, a nested field, a nested array, and a plain array path for contrast.
+var listPaths = []string{
+	"payload.commands[].text", "payload.commands[]", "payload.downloads[].url",
+	"payload.a[].b.c", "payload.a[].b[].c", "payload.a[]", "payload.usernames",
+}
+
+// materialized encodes a record the way AppendRecord did before it streamed "[]" paths:
+// Lookup builds the projected []any, appendValue encodes it.
+func materialized(paths []Path, ev *Event) []byte {
+	buf := []byte{recordVersion, 0}
+	buf = binary.LittleEndian.AppendUint16(buf, uint16(len(paths)))
+	for i := range paths {
+		v, ok := paths[i].Lookup(ev)
+		if !ok {
+			buf = append(buf, TagNull)
+			continue
+		}
+		buf = appendValue(buf, v)
+	}
+	return buf
+}
+
+func TestAppendRecordStreamsLists(t *testing.T) {
+	var paths []Path
+	for _, p := range listPaths {
+		paths = append(paths, MustParsePath(p))
+	}
+	for _, payload := range []string{
+		`{"commands": [{"text": "uname -a"}, {"text": 3}, {"id": "x"}, "bare", null, {"text": true}]}`,
+		`{"commands": [{"text": 1.5}, {"text": false}, {}], "downloads": [{"url": "http://a/b"}, 7]}`,
+		`{"a": [{"b": {"c": "x"}}, {"b": [{"c": 1}, {"c": "y"}]}, {"b": {"c": 2}}, 3]}`,
+		`{"a": [1, true, "s", null, 2.5e300]}`, `{"a": []}`, `{"a": {}}`, `{"a": null}`, `{"commands": "not a list"}`,
+		`{"usernames": ["root", 0, false]}`, `{}`,
+	} {
+		ev, err := DecodeEvent([]byte(`{"source_kind": "session", "source_id": "s1", "payload": ` + payload + `}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := AppendRecord(nil, 0, paths, &ev), materialized(paths, &ev); !bytes.Equal(got, want) {
+			t.Errorf("payload %s:\n got %x\nwant %x", payload, got, want)
+		}
+	}
+}
+
+// TestAppendRecordAllocs: encoding a record into a buffer with room allocates nothing, "[]"
+// paths and numbers in string lists included (they used to cost a []any per path and a
+// string per number).
+func TestAppendRecordAllocs(t *testing.T) {
+	var paths []Path
+	for _, p := range []string{"payload.commands[].text", "payload.command_times_ms", "payload.downloads[].url", "payload.mixed", "payload.duration_ms"} {
+		paths = append(paths, MustParsePath(p))
+	}
+	ev, err := DecodeEvent([]byte(`{"source_kind": "session", "source_id": "s1", "payload": {"commands": [{"text": "uname -a"}, {"text": "id"}],
+		"command_times_ms": [0, 120.5], "downloads": [{"url": "http://a/b"}], "mixed": ["a", 1.5, true], "duration_ms": 1400}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 0, 4096)
+	if n := testing.AllocsPerRun(100, func() { buf = AppendRecord(buf[:0], 0, paths, &ev) }); n != 0 {
+		t.Errorf("AppendRecord allocates %v times a record", n)
+	}
+}
+
+// FuzzAppendRecord: for any event, the streamed projection of "[]" paths encodes exactly what
+// the materialized one does.
+func FuzzAppendRecord(f *testing.F) {
+	f.Add(`{"commands": [{"text": "uname -a"}, "x", 3], "a": [{"b": [{"c": 1}]}]}`)
+	f.Add(`{"downloads": [{"url": 1e400}], "a": [true, {"b": {"c": null}}]}`)
+	var paths []Path
+	for _, p := range listPaths {
+		paths = append(paths, MustParsePath(p))
+	}
+	f.Fuzz(func(t *testing.T, payload string) {
+		ev, err := DecodeEvent([]byte(`{"source_kind": "session", "source_id": "s1", "payload": ` + payload + `}`))
+		if err != nil {
+			return
+		}
+		if got, want := AppendRecord(nil, 0, paths, &ev), materialized(paths, &ev); !bytes.Equal(got, want) {
+			t.Fatalf("payload %s:\n got %x\nwant %x", payload, got, want)
+		}
+	})
+}
