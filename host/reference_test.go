@@ -22,9 +22,10 @@ import (
 // The reference figures of the ABI (issue note and RATIONALE.md): one ~400-byte session event
 // through the same eight predicates, read from the record by index (abi), decoded from JSON
 // with encoding/json inside the guest (json), the same record read by the sdk with no
-// predicates (fields), and the empty call (bare); then the guest alone, called straight
-// through wazero with and without termination checks, and an empty function the same two
-// ways. TestGuestChecks (make guestchecks) counts the checks behind the difference.
+// predicates (fields) and with only trivial ones (floor), and the empty call (bare); then the
+// guest alone, called straight through wazero with and without termination checks, and an
+// empty function the same two ways. TestGuestChecks (make guestchecks) counts the checks
+// behind the difference.
 
 var refOnce sync.Once
 var refDir string
