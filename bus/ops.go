@@ -38,6 +38,7 @@ type Heartbeat struct {
 	Envelopes    int64     `json:"envelopes"`
 	Tags         int64     `json:"tags"`
 	Errors       int64     `json:"errors"`
+	AckFailures  int64     `json:"ack_failures"`
 }
 
 // Heartbeats publishes a heartbeat with the worker's counters every interval until ctx ends.
@@ -48,7 +49,8 @@ func Heartbeats(ctx context.Context, nc *nats.Conn, w *Worker, d *host.Dispatche
 	beat := func() {
 		hb := Heartbeat{Worker: w.cfg.Name, PID: os.Getpid(), At: time.Now().UTC(), UptimeS: time.Since(start).Seconds(),
 			Received: w.Stats.Received.Load(), Acked: w.Stats.Acked.Load(), DeadLettered: w.Stats.DeadLettered.Load(),
-			Envelopes: w.Stats.Envelopes.Load(), Tags: d.Stats.Tags.Load(), Errors: w.Stats.Errors.Load()}
+			Envelopes: w.Stats.Envelopes.Load(), Tags: d.Stats.Tags.Load(), Errors: w.Stats.Errors.Load(),
+			AckFailures: w.Stats.AckFailures.Load()}
 		b, _ := json.Marshal(hb)
 		nc.Publish(SubjectHeartbeat, b)
 	}
@@ -65,8 +67,8 @@ func Heartbeats(ctx context.Context, nc *nats.Conn, w *Worker, d *host.Dispatche
 
 // Collector exports the worker's counters to Prometheus, read at scrape time.
 type Collector struct {
-	w                                                           *Worker
-	received, acked, dead, envelopes, commits, errors, inserted *prometheus.Desc
+	w                                                                        *Worker
+	received, acked, dead, envelopes, commits, errors, inserted, ackFailures *prometheus.Desc
 }
 
 // NewCollector returns a collector over w.
@@ -80,12 +82,14 @@ func NewCollector(w *Worker) *Collector {
 		commits:   d("commits_total", "Store transactions committed."),
 		errors:    d("batch_errors_total", "Batches that failed and were left for redelivery."),
 		inserted:  d("inserted_total", "Tags inserted."),
+		ackFailures: d("ack_failures_total",
+			"Acks that failed; the message is redelivered after AckWait and finds its tags stored and published."),
 	}
 }
 
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.received, c.acked, c.dead, c.envelopes, c.commits, c.errors, c.inserted} {
+	for _, d := range []*prometheus.Desc{c.received, c.acked, c.dead, c.envelopes, c.commits, c.errors, c.inserted, c.ackFailures} {
 		ch <- d
 	}
 }
@@ -97,7 +101,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		d *prometheus.Desc
 		v int64
 	}{{c.received, s.Received.Load()}, {c.acked, s.Acked.Load()}, {c.dead, s.DeadLettered.Load()}, {c.envelopes, s.Envelopes.Load()},
-		{c.commits, s.Commits.Load()}, {c.errors, s.Errors.Load()}, {c.inserted, s.Inserted.Load()}} {
+		{c.commits, s.Commits.Load()}, {c.errors, s.Errors.Load()}, {c.inserted, s.Inserted.Load()}, {c.ackFailures, s.AckFailures.Load()}} {
 		ch <- prometheus.MustNewConstMetric(x.d, prometheus.CounterValue, float64(x.v))
 	}
 }

@@ -100,6 +100,9 @@ type WorkerStats struct {
 	Envelopes    atomic.Int64
 	Commits      atomic.Int64
 	Errors       atomic.Int64
+	// AckFailures counts acks that failed (the connection dropped between publish and ack,
+	// say): the message is redelivered after AckWait and finds its tags stored and published.
+	AckFailures atomic.Int64
 }
 
 // Worker consumes, tags, stores and publishes.
@@ -444,6 +447,7 @@ func (w *Worker) finish(ctx context.Context, fin *finishing) error {
 	}
 	for _, m := range fin.acks {
 		if err := m.Ack(); err != nil {
+			w.Stats.AckFailures.Add(1)
 			w.log.Warn("ack failed; the message will be redelivered and find its tags stored", "err", err)
 			continue
 		}
@@ -514,6 +518,7 @@ func (w *Worker) deadLetter(ctx context.Context, m jetstream.Msg, reason string)
 	w.Stats.DeadLettered.Add(1)
 	w.log.Warn("dead-lettered", "subject", m.Subject(), "size", len(data), "reason", reason)
 	if err := m.Ack(); err != nil {
+		w.Stats.AckFailures.Add(1)
 		return err
 	}
 	w.Stats.Acked.Add(1)
