@@ -40,7 +40,7 @@ const DefaultNATSAddr = "127.0.0.1:4223"
 
 type serveFlags struct {
 	config, data, natsURL, listen, storeURL, rulesSrc, plugins, metrics, sync, prefix string
-	lock, name, logFormat, logLevel, replay, fault, otlp                              string
+	lock, name, logFormat, logLevel, replay, fault, otlp, cache                       string
 	batch, inflight, poolSize, maxMessage                                             int
 	drain, deadline                                                                   time.Duration
 	print                                                                             bool
@@ -57,6 +57,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&f.storeURL, "store", "", "tag store: a SQLite path or postgres://... (default DATA/ttp.db)")
 	fs.StringVar(&f.rulesSrc, "rules", "rules/ttp", `rule definitions: a directory, or "kv" for the shared KV bucket`)
 	fs.StringVar(&f.plugins, "plugins", "plugins", "directory of plugin modules, watched")
+	fs.StringVar(&f.cache, "cache", "", "compilation cache of plugin modules, shared by restarts (default DATA/wazero-cache; a module in it loads in about 0.15 s instead of 1.5-2 s)")
 	fs.StringVar(&f.metrics, "metrics", "127.0.0.1:9464", `address of /metrics, /healthz and /readyz ("" to disable)`)
 	fs.StringVar(&f.sync, "sync", "normal", "durability: normal (JetStream and SQLite sync on their interval) or always (fsync every write: about 1.5 fsyncs an event, so the disk sets the cost; see bus/SUBJECTS.md)")
 	fs.StringVar(&f.prefix, "prefix", bus.DefaultPrefix, "input subject prefix")
@@ -227,7 +228,11 @@ func serve(ctx context.Context, f serveFlags, stdout io.Writer, log *slog.Logger
 	defer st.Close()
 
 	// The host, its rules and plugins.
-	compiler, err := host.NewCompiler(filepath.Join(f.data, "wazero-cache"))
+	cache := f.cache
+	if cache == "" {
+		cache = filepath.Join(f.data, "wazero-cache")
+	}
+	compiler, err := host.NewCompiler(cache)
 	if err != nil {
 		return err
 	}
