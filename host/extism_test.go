@@ -377,7 +377,10 @@ func TestExtismDeadline(t *testing.T) {
 	for _, warm := range []bool{false, true} {
 		inst := newInst()
 		if warm {
-			if _, err := inst.Tag(context.Background(), 0, &unameEvent, lim, nil); err != nil {
+			// As a pool does: configure first, a load-time call with the long deadline, in
+			// which the SDK runs the guest's _initialize (under -race on a busy machine that
+			// can take longer than a tag call's 50 ms).
+			if _, err := inst.Configure(context.Background(), &abi.ConfigureRequest{Rules: []abi.RuleConfig{{ID: "R9001", Kind: "lifter:tiny_marker"}}}); err != nil {
 				t.Fatal(err)
 			}
 		}
