@@ -144,21 +144,33 @@ func (p Path) lookupEach(ev *Event) (arr []any, rest []pathSeg, ok bool) {
 	if ev.Payload == nil {
 		return nil, nil, false
 	}
-	var cur any = ev.Payload
-	for i, sg := range p.segs[1:] {
+	v, each, rest, ok := walk(ev.Payload, p.segs[1:])
+	if !ok || !each {
+		return nil, nil, false
+	}
+	return v.([]any), rest, true
+}
+
+// walk follows segs through the objects from obj and stops after the first "[]" segment
+// (each true, v the array there, rest the segments after it) or at the end of segs.
+func walk(obj map[string]any, segs []pathSeg) (v any, each bool, rest []pathSeg, ok bool) {
+	var cur any = obj
+	for i, sg := range segs {
 		m, ok := cur.(map[string]any)
 		if !ok {
-			return nil, nil, false
+			return nil, false, nil, false
 		}
 		if cur, ok = m[sg.name]; !ok {
-			return nil, nil, false
+			return nil, false, nil, false
 		}
 		if sg.each {
-			arr, ok := cur.([]any)
-			return arr, p.segs[i+2:], ok
+			if _, ok := cur.([]any); !ok {
+				return nil, false, nil, false
+			}
+			return cur, true, segs[i+1:], true
 		}
 	}
-	return nil, nil, false // not a "[]" path
+	return cur, false, nil, true
 }
 
 // project reads the rest of a "[]" path from one element of its array: the element itself
@@ -175,36 +187,17 @@ func project(el any, rest []pathSeg) any {
 	return v
 }
 
+// lookupIn reads segs from obj; a "[]" segment collects the rest of the path across its
+// array, one entry per element.
 func lookupIn(obj map[string]any, segs []pathSeg) (any, bool) {
-	var cur any = obj
-	for i, sg := range segs {
-		m, ok := cur.(map[string]any)
-		if !ok {
-			return nil, false
-		}
-		cur, ok = m[sg.name]
-		if !ok {
-			return nil, false
-		}
-		if sg.each {
-			arr, ok := cur.([]any)
-			if !ok {
-				return nil, false
-			}
-			out := make([]any, len(arr))
-			for j, el := range arr {
-				if i == len(segs)-1 {
-					out[j] = el
-					continue
-				}
-				em, ok := el.(map[string]any)
-				if !ok {
-					continue
-				}
-				out[j], _ = lookupIn(em, segs[i+1:])
-			}
-			return out, true
-		}
+	v, each, rest, ok := walk(obj, segs)
+	if !ok || !each {
+		return v, ok
 	}
-	return cur, true
+	arr := v.([]any)
+	out := make([]any, len(arr))
+	for j, el := range arr {
+		out[j] = project(el, rest)
+	}
+	return out, true
 }

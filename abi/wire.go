@@ -23,7 +23,7 @@ const ABIVersion = 1
 
 // Limits every host enforces.
 const (
-	MaxRecord         = 1 << 20 // largest record the host writes (it fails the call beyond)
+	MaxRecord         = 1 << 20 // largest record the host writes (beyond it the call is not made)
 	MaxReply          = 1 << 20 // output cap: a larger reply is a failure of the call
 	MaxFieldsPerKind  = 255
 	MaxEvidenceKeys   = 255
@@ -67,8 +67,8 @@ func malformed(format string, args ...any) error {
 
 // AppendRecord appends to buf the record of ev for one projection: the values of paths, in
 // order, each with its type tag. kindIndex is the position of ev's kind in the manifest.
-// Scalar fields allocate nothing beyond growing buf; "[]" and ".*" paths and numbers written
-// as strings do.
+// Scalar and "[]" fields allocate nothing beyond growing buf (TestAppendRecordAllocs); ".*"
+// objects may, to sort their keys.
 func AppendRecord(buf []byte, kindIndex int, paths []Path, ev *Event) []byte {
 	buf = append(buf, recordVersion, byte(kindIndex))
 	buf = binary.LittleEndian.AppendUint16(buf, uint16(len(paths)))
@@ -163,32 +163,20 @@ func sortedKeys(m map[string]any) []string {
 	return keys
 }
 
-// appendScalarString writes a scalar as a string entry: strings as they are, numbers in Go's
-// shortest form, booleans as true/false, anything else as "".
 // appendList encodes an array, each element projected through rest (a "[]" path's segments
 // after the array; none for a plain array): a string list if any projected element is a
-// string, else a number list.
+// string, else a number list. It writes the number list and starts over as a string list at
+// the first string, so each element is projected once in the usual cases: all numbers, or a
+// string first.
 func appendList(buf []byte, arr []any, rest []pathSeg) []byte {
-	strs := false
-	for _, el := range arr {
-		if _, ok := project(el, rest).(string); ok {
-			strs = true
-			break
-		}
-	}
-	if strs {
-		buf = append(buf, TagStringList)
-		buf = binary.LittleEndian.AppendUint32(buf, uint32(len(arr)))
-		for _, el := range arr {
-			buf = appendScalarString(buf, project(el, rest))
-		}
-		return buf
-	}
+	start := len(buf)
 	buf = append(buf, TagNumberList)
 	buf = binary.LittleEndian.AppendUint32(buf, uint32(len(arr)))
 	for _, el := range arr {
 		f := math.NaN()
 		switch n := project(el, rest).(type) {
+		case string:
+			return appendStringList(buf[:start], arr, rest)
 		case float64:
 			f = n
 		case bool:
@@ -203,6 +191,19 @@ func appendList(buf []byte, arr []any, rest []pathSeg) []byte {
 	return buf
 }
 
+// appendStringList is appendList's string list: numbers in shortest form, booleans as
+// true/false, other elements as "".
+func appendStringList(buf []byte, arr []any, rest []pathSeg) []byte {
+	buf = append(buf, TagStringList)
+	buf = binary.LittleEndian.AppendUint32(buf, uint32(len(arr)))
+	for _, el := range arr {
+		buf = appendScalarString(buf, project(el, rest))
+	}
+	return buf
+}
+
+// appendScalarString writes a scalar as a string entry: strings as they are, numbers in Go's
+// shortest form, booleans as true/false, anything else as "".
 func appendScalarString(buf []byte, v any) []byte {
 	switch x := v.(type) {
 	case string:
@@ -214,10 +215,7 @@ func appendScalarString(buf []byte, v any) []byte {
 		binary.LittleEndian.PutUint32(buf[at:], uint32(len(buf)-at-4))
 		return buf
 	case bool:
-		if x {
-			return appendString(buf, "true")
-		}
-		return appendString(buf, "false")
+		return appendString(buf, strconv.FormatBool(x))
 	}
 	return appendString(buf, "")
 }

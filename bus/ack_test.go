@@ -2,14 +2,18 @@ package bus
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/decnet/ttp/internal/natstest"
 )
 
 // ackResult is a message whose Ack returns err; nothing else of it is used.
@@ -41,5 +45,56 @@ func TestAckFailureCounted(t *testing.T) {
 ttp_bus_ack_failures_total 1
 `), "ttp_bus_ack_failures_total"); err != nil {
 		t.Error(err)
+	}
+}
+
+// silentFuture is a publication whose PubAck never comes.
+type silentFuture struct{ jetstream.PubAckFuture }
+
+func (silentFuture) Ok() <-chan *jetstream.PubAck { return nil }
+func (silentFuture) Err() <-chan error            { return nil }
+
+// TestFinishBoundsPubAckWait: a batch whose PubAck never arrives fails after AckWait (and is
+// handed back by the finisher) instead of stalling the worker; none of its messages is acked.
+func TestFinishBoundsPubAckWait(t *testing.T) {
+	w := &Worker{cfg: Config{AckWait: 20 * time.Millisecond}, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	fin := &finishing{futures: []jetstream.PubAckFuture{silentFuture{}}, acks: []jetstream.Msg{ackResult{}}}
+	done := make(chan error, 1)
+	go func() { done <- w.finish(context.Background(), fin) }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "no PubAck") {
+			t.Errorf("finish: %v, want the missing PubAck", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("finish waits for ever on a PubAck that never comes")
+	}
+	if got := w.Stats.Acked.Load(); got != 0 {
+		t.Errorf("acked %d messages of a batch whose publication was not confirmed", got)
+	}
+}
+
+// badMsg is an input message that is dead-lettered, whose ack fails.
+type badMsg struct{ ackResult }
+
+func (badMsg) Data() []byte                              { return []byte("{not json") }
+func (badMsg) Subject() string                           { return "decnet.attacker.command" }
+func (badMsg) Metadata() (*jetstream.MsgMetadata, error) { return nil, errors.New("no metadata") }
+
+// TestDeadLetterAckFailure: a dead letter whose ack fails is counted like any failed ack and
+// does not fail its batch (which would send every good message of it round again).
+func TestDeadLetterAckFailure(t *testing.T) {
+	srv := natstest.Start(t)
+	_, js := srv.Connect(t)
+	if _, err := js.CreateStream(context.Background(), jetstream.StreamConfig{Name: "DEAD", Subjects: []string{SubjectDeadLetter}}); err != nil {
+		t.Fatal(err)
+	}
+	w := &Worker{js: js, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	if err := w.deadLetter(context.Background(), badMsg{ackResult{err: nats.ErrConnectionClosed}}, "bad JSON"); err != nil {
+		t.Fatalf("deadLetter: %v", err)
+	}
+	if w.Stats.DeadLettered.Load() != 1 || w.Stats.AckFailures.Load() != 1 || w.Stats.Acked.Load() != 0 {
+		t.Errorf("dead-lettered %d, ack failures %d, acked %d; want 1, 1, 0",
+			w.Stats.DeadLettered.Load(), w.Stats.AckFailures.Load(), w.Stats.Acked.Load())
 	}
 }

@@ -428,16 +428,23 @@ func (w *Worker) finisher(ctx context.Context, handoff <-chan *finishing, done c
 }
 
 func (w *Worker) finish(ctx context.Context, fin *finishing) error {
-	for _, f := range fin.futures {
-		select {
-		case <-f.Ok():
-		case err := <-f.Err():
-			return fmt.Errorf("publish: %w", err)
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
 	if len(fin.futures) > 0 {
+		// A PubAck that never comes (the client sets no async publish timeout) must not stall
+		// the pipeline: after AckWait the batch is handed back, its messages being due for
+		// redelivery by then anyway.
+		timeout := time.NewTimer(w.cfg.AckWait)
+		defer timeout.Stop()
+		for _, f := range fin.futures {
+			select {
+			case <-f.Ok():
+			case err := <-f.Err():
+				return fmt.Errorf("publish: %w", err)
+			case <-timeout.C:
+				return fmt.Errorf("publish: no PubAck within %v", w.cfg.AckWait)
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
 		w.fault("after-publish")
 	}
 	if len(fin.marks) > 0 {
@@ -518,8 +525,11 @@ func (w *Worker) deadLetter(ctx context.Context, m jetstream.Msg, reason string)
 	w.Stats.DeadLettered.Add(1)
 	w.log.Warn("dead-lettered", "subject", m.Subject(), "size", len(data), "reason", reason)
 	if err := m.Ack(); err != nil {
+		// As in finish: the message comes back after AckWait and is dead-lettered again
+		// (under the same Msg-Id); the rest of the batch goes on.
 		w.Stats.AckFailures.Add(1)
-		return err
+		w.log.Warn("ack of a dead-lettered message failed; it will be redelivered", "err", err)
+		return nil
 	}
 	w.Stats.Acked.Add(1)
 	return nil

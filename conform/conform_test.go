@@ -107,3 +107,14 @@ func TestLoadVectors(t *testing.T) {
 		t.Errorf("unknown key: %v", err)
 	}
 }
+
+// TestExtismJudgedOnVectorCalls: an Extism module has no percentile (its memory, and so the
+// memory check's calls, cannot be observed), so the deadline check judges its slowest vector
+// call rather than passing on an unmeasured percentile of zero.
+func TestExtismJudgedOnVectorCalls(t *testing.T) {
+	rep := run(t, "../host/testdata/extism/tinyx.wasm")
+	r := result(rep, "calls well inside")
+	if !r.Passed || !strings.HasPrefix(r.Detail, "slowest vector call") || rep.Slowest <= 0 {
+		t.Errorf("deadline check on an Extism module: %+v (slowest %v)", r, rep.Slowest)
+	}
+}

@@ -74,3 +74,16 @@ func TestExpandAloneOutsideSessions(t *testing.T) {
 		}
 	}
 }
+
+// TestPoolProducerAllocs: the Dispatcher names a pool's producer (name@version) on every call
+// it makes to it; the name is built once, not per event.
+func TestPoolProducerAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates on its own")
+	}
+	p := newTestPool(t, loadModule(t, wat("tiny_v1"), Limits{}), tinyRule(t, "R9001", 0.8, "marker"))
+	var got string
+	if n := testing.AllocsPerRun(100, func() { got = p.Producer() }); n != 0 || got != "tiny@1.0.0" {
+		t.Errorf("Producer() = %q with %v allocations a call", got, n)
+	}
+}

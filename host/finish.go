@@ -1,6 +1,7 @@
 package host
 
 import (
+	"slices"
 	"time"
 
 	"github.com/decnet/ttp/abi"
@@ -65,7 +66,7 @@ func Finish(snap *rules.Snapshot, ev *abi.Event, producer string, drafts []abi.T
 func keepEvidence(ev map[string]any, allowed []string, stats *FinishStats) map[string]any {
 	strip := 0
 	for k := range ev {
-		if !contains(allowed, k) {
+		if !slices.Contains(allowed, k) {
 			strip++
 		}
 	}
@@ -78,18 +79,9 @@ func keepEvidence(ev map[string]any, allowed []string, stats *FinishStats) map[s
 	}
 	out := make(map[string]any, len(ev)-strip)
 	for k, v := range ev {
-		if contains(allowed, k) {
+		if slices.Contains(allowed, k) {
 			out[k] = v
 		}
 	}
 	return out
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -322,8 +323,9 @@ func (h *Host) LoadPluginDir(ctx context.Context, dir string) error {
 		return fmt.Errorf("host: plugins: %w", err)
 	}
 	// Up to GOMAXPROCS modules load at once: compiling (or reading from the cache) and
-	// starting instances is CPU work that needs no lock, so a daemon with six plugins starts
-	// about twice as fast on two cores. Pools are swapped in one at a time (LoadPlugin locks).
+	// describing is CPU work that needs no lock, so a daemon with six plugins starts about
+	// twice as fast on two cores. Pools are built and swapped in one at a time, under
+	// LoadPlugin's lock.
 	errs := make([]error, len(entries))
 	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
 	var wg sync.WaitGroup
@@ -375,7 +377,7 @@ func (h *Host) ApplyRules(ctx context.Context, changes ...rules.Change) error {
 	var reverts []rules.Change
 	for _, p := range h.plugins {
 		want := owned(after, p.module.Manifest())
-		if sameRules(want, p.pool.Rules()) {
+		if slices.Equal(want, p.pool.Rules()) {
 			continue
 		}
 		pool, err := h.buildPool(ctx, p.file, p.module, want, rulesByID(owned(before, p.module.Manifest())), p.health)
@@ -419,22 +421,10 @@ func reconcile(want []*rules.Rule, pool *Pool, prev map[string]*rules.Rule) []ru
 	return out
 }
 
-func sameRules(a, b []*rules.Rule) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 // FollowRules keeps the host in step with a rule store until ctx ends or the store closes.
-// observe, when not nil, sees every change after it is applied (initial states included), so
-// the daemon can publish it and trace it.
-func (h *Host) FollowRules(ctx context.Context, store rules.Store, observe func(rules.Change)) error {
+// observe, when not nil, sees every change after it is applied, and the states the store
+// held at start (initial true), so the daemon can publish and trace them.
+func (h *Host) FollowRules(ctx context.Context, store rules.Store, observe func(c rules.Change, initial bool)) error {
 	sub, err := store.Subscribe(ctx)
 	if err != nil {
 		return err
@@ -453,7 +443,7 @@ func (h *Host) FollowRules(ctx context.Context, store rules.Store, observe func(
 	}
 	if observe != nil {
 		for id, st := range states {
-			observe(rules.Change{Kind: rules.StateChanged, ID: id, State: st, File: "initial"})
+			observe(rules.Change{Kind: rules.StateChanged, ID: id, State: st}, true)
 		}
 	}
 	for {
@@ -468,6 +458,7 @@ func (h *Host) FollowRules(ctx context.Context, store rules.Store, observe func(
 		case rules.RuleRejected:
 			h.log.Error("rule rejected; previous version stays live", "rule", c.ID, "file", c.File, "err", c.Err)
 			h.emit(Event{Kind: "rule.rejected", Rule: c.ID, Err: c.Err})
+			continue
 		case rules.RuleUpdated:
 			h.log.Info("rule loaded", "rule", c.ID, "version", c.Rule.Version, "file", c.File)
 		case rules.RuleDeleted:
@@ -475,13 +466,11 @@ func (h *Host) FollowRules(ctx context.Context, store rules.Store, observe func(
 		case rules.StateChanged:
 			h.log.Info("rule state", "rule", c.ID, "state", c.State.Mode, "confidence_max", c.State.ConfidenceMax, "expires_at", c.State.ExpiresAt, "reason", c.State.Reason)
 		}
-		if c.Kind != rules.RuleRejected {
-			if err := h.ApplyRules(ctx, c); err != nil {
-				h.log.Error("rules: change not applied", "rule", c.ID, "err", err)
-			}
+		if err := h.ApplyRules(ctx, c); err != nil {
+			h.log.Error("rules: change not applied", "rule", c.ID, "err", err)
 		}
 		if observe != nil {
-			observe(c)
+			observe(c, false)
 		}
 	}
 }

@@ -27,7 +27,8 @@ type Instance interface {
 	Configure(ctx context.Context, req *abi.ConfigureRequest) (*abi.ConfigureReply, error)
 	// Tag runs the plugin on one event of a kind its manifest declares (kindIndex into
 	// Manifest().Kinds) and appends its decoded, validated drafts to out. lim bounds what a
-	// reply may name. Any error means the instance must be discarded.
+	// reply may name. After an error the instance must be discarded, except ErrRecordTooLarge
+	// (the call was not made) and abi.ErrGuest (the plugin answered with an error reply).
 	Tag(ctx context.Context, kindIndex int, ev *abi.Event, lim abi.ReplyLimits, out []abi.ReplyDraft) ([]abi.ReplyDraft, error)
 	Close(ctx context.Context) error
 }

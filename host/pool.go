@@ -20,14 +20,15 @@ import (
 // calls. A definition change makes a new Pool from the same compiled Module (no recompile);
 // the old one finishes its in-flight calls and closes when drained.
 type Pool struct {
-	module Module
-	man    *abi.Manifest
-	rules  []*rules.Rule // configured rules; a reply's rule index points here
-	req    *abi.ConfigureRequest
-	lim    abi.ReplyLimits
-	size   int
-	health *Health
-	log    *slog.Logger
+	module   Module
+	man      *abi.Manifest
+	producer string        // man.Producer(), built once: the Dispatcher asks for it on every call
+	rules    []*rules.Rule // configured rules; a reply's rule index points here
+	req      *abi.ConfigureRequest
+	lim      abi.ReplyLimits
+	size     int
+	health   *Health
+	log      *slog.Logger
 
 	idle     chan *slot
 	inflight atomic.Int64
@@ -63,7 +64,7 @@ func NewPool(ctx context.Context, m Module, owned []*rules.Rule, cfg PoolConfig)
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	p := &Pool{module: m, man: m.Manifest(), rules: owned, size: cfg.Size, health: cfg.Health, log: cfg.Log,
+	p := &Pool{module: m, man: m.Manifest(), producer: m.Manifest().Producer(), rules: owned, size: cfg.Size, health: cfg.Health, log: cfg.Log,
 		idle: make(chan *slot, cfg.Size), done: make(chan struct{})}
 	p.req = &abi.ConfigureRequest{Rules: make([]abi.RuleConfig, len(owned))}
 	p.lim = abi.ReplyLimits{Emits: make([]int, len(owned)), EvidenceKeys: len(p.man.EvidenceKeys)}
@@ -121,7 +122,7 @@ func (p *Pool) newInstance(ctx context.Context) (Instance, []abi.RuleRejection, 
 }
 
 // Producer implements Handler: name@version.
-func (p *Pool) Producer() string { return p.man.Producer() }
+func (p *Pool) Producer() string { return p.producer }
 
 // Manifest returns the plugin's manifest.
 func (p *Pool) Manifest() *abi.Manifest { return p.man }

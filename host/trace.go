@@ -29,9 +29,9 @@ import (
 // makes no otel call at all: two nil checks per event and one per handler call (about a dozen instructions)
 // are all that tracing adds to the path. Even otel's no-op tracer allocates a context per span
 // and the attribute options, on a path where the engine spends about 2 µs and 8 allocations
-// an event. BenchmarkDispatcherTracingOff and BenchmarkDispatcherNoTracingOption measure it:
-// the same allocations, and under callgrind the same instructions inside Dispatcher.Tag as
-// before tracing existed (about 7,770 an event, within the ±50 of one run to the next).
+// an event. BenchmarkDispatcherTracingOff measures it: the same allocations, and under
+// callgrind the same instructions inside Dispatcher.Tag as before tracing existed (about
+// 7,770 an event, within the ±50 of one run to the next).
 
 // tracerName is the instrumentation scope of the Dispatcher's spans.
 const tracerName = "github.com/decnet/ttp/host"

@@ -284,7 +284,7 @@ func serve(ctx context.Context, f serveFlags, stdout io.Writer, log *slog.Logger
 		bg.Add(1)
 		go func() {
 			defer bg.Done()
-			if err := h.FollowRules(runCtx, s, func(c rules.Change) { pub.ruleChange(runCtx, c) }); err != nil && runCtx.Err() == nil {
+			if err := h.FollowRules(runCtx, s, func(c rules.Change, initial bool) { pub.ruleChange(runCtx, c, initial) }); err != nil && runCtx.Err() == nil {
 				log.Error("rule follower stopped", "err", err)
 			}
 		}()
@@ -547,10 +547,10 @@ func (e *events) host(ev host.Event) {
 // ruleChange publishes a rule change on the bus: ttp.rule.reloaded for definitions, and
 // ttp.rule.state (on the output stream, with a Nats-Msg-Id from the KV revision so that the
 // one change every worker sees is one message) for states, each state change traced.
-func (e *events) ruleChange(ctx context.Context, c rules.Change) {
+func (e *events) ruleChange(ctx context.Context, c rules.Change, initial bool) {
 	if c.Kind == rules.StateChanged {
 		e.trace.ruleState(ctx, c.ID, c.State)
-		if c.File == "initial" {
+		if initial {
 			return // loaded at start-up, not a change
 		}
 		b, _ := json.Marshal(map[string]any{"rule": c.ID, "state": c.State, "rev": c.Rev})
@@ -558,11 +558,11 @@ func (e *events) ruleChange(ctx context.Context, c rules.Change) {
 		if c.Rev == 0 {
 			id = fmt.Sprintf("state:%s:%s", c.ID, b)
 		}
-		e.js.PublishMsgAsync(&nats.Msg{Subject: bus.SubjectRuleState, Data: b}, jetstream.WithMsgID(id))
+		if _, err := e.js.PublishMsgAsync(&nats.Msg{Subject: bus.SubjectRuleState, Data: b}, jetstream.WithMsgID(id)); err != nil {
+			// The state itself is in the KV bucket and applied; only its notice is lost.
+			e.log.Warn("ttp.rule.state not published", "rule", c.ID, "rev", c.Rev, "err", err)
+		}
 		return
-	}
-	if c.Kind == rules.RuleRejected {
-		return // published by the host's rule.rejected event
 	}
 	msg := map[string]any{"rule": c.ID, "change": c.Kind.String(), "file": c.File, "worker": e.worker, "at": time.Now().UTC()}
 	if c.Kind == rules.RuleUpdated {

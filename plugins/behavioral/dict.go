@@ -73,26 +73,32 @@ func (d *dictionary) addKeywords(words []string) keywords {
 	return keywords{id: len(d.kwLists) - 1, words: words}
 }
 
-// build makes the lookup tables from the lists.
-func (d *dictionary) build() {
+// indexWords lists the distinct words of lists, each with where it occurs (list, position)
+// and a mask of the first 64 lists holding it: the tables build makes for verbs and keywords.
+func indexWords(lists [][]string) (words []string, refs [][]ref, mask []uint64) {
 	ids := map[string]int{}
-	d.vwords, d.vrefs, d.vmask = nil, nil, nil
-	for l, words := range d.verbLists {
-		for i, w := range words {
+	for l, list := range lists {
+		for i, w := range list {
 			id, ok := ids[w]
 			if !ok {
-				id = len(d.vwords)
+				id = len(words)
 				ids[w] = id
-				d.vwords = append(d.vwords, w)
-				d.vrefs = append(d.vrefs, nil)
-				d.vmask = append(d.vmask, 0)
+				words = append(words, w)
+				refs = append(refs, nil)
+				mask = append(mask, 0)
 			}
-			d.vrefs[id] = append(d.vrefs[id], ref{int32(l), int32(i)})
+			refs[id] = append(refs[id], ref{int32(l), int32(i)})
 			if l < 64 {
-				d.vmask[id] |= 1 << l
+				mask[id] |= 1 << l
 			}
 		}
 	}
+	return words, refs, mask
+}
+
+// build makes the lookup tables from the lists.
+func (d *dictionary) build() {
+	d.vwords, d.vrefs, d.vmask = indexWords(d.verbLists)
 	n := 16
 	for n < 2*len(d.vwords) {
 		n *= 2
@@ -110,24 +116,7 @@ func (d *dictionary) build() {
 		d.vslots[j], d.vhash[j] = int32(i), h
 	}
 
-	clear(ids)
-	d.kwords, d.krefs, d.kmask = nil, nil, nil
-	for l, words := range d.kwLists {
-		for i, w := range words {
-			id, ok := ids[w]
-			if !ok {
-				id = len(d.kwords)
-				ids[w] = id
-				d.kwords = append(d.kwords, w)
-				d.krefs = append(d.krefs, nil)
-				d.kmask = append(d.kmask, 0)
-			}
-			d.krefs[id] = append(d.krefs[id], ref{int32(l), int32(i)})
-			if l < 64 {
-				d.kmask[id] |= 1 << l
-			}
-		}
-	}
+	d.kwords, d.krefs, d.kmask = indexWords(d.kwLists)
 	d.ac = buildAutomaton(d.kwords)
 	d.built = true
 }

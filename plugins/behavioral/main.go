@@ -26,6 +26,7 @@ package main
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 
@@ -314,13 +315,8 @@ func (c *conf) categories(name string, allowed ...string) []category {
 		c.fail("params.%s: at most 64 entries, got %d", name, len(m))
 		return nil
 	}
-	names := make([]string, 0, len(m))
-	for k := range m {
-		names = append(names, k)
-	}
-	sort.Strings(names)
 	out := make([]category, 0, len(m))
-	for _, n := range names {
+	for _, n := range sortedKeys(m) {
 		where := "params." + name + "." + n
 		body, ok := m[n].(map[string]any)
 		if !ok {
@@ -340,7 +336,7 @@ func (c *conf) categories(name string, allowed ...string) []category {
 				cat.emits = c.emitsOf(where, t)
 				continue
 			}
-			if !contains(allowed, k) {
+			if !slices.Contains(allowed, k) {
 				c.fail("%s.%s: unknown key (known: technique, %s)", where, k, strings.Join(allowed, ", "))
 				continue
 			}
@@ -398,15 +394,6 @@ func stringList(v any) ([]string, bool) {
 		return out, true
 	}
 	return nil, false
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // emit adds one draft per emits entry in set (all entries when set has every bit), calling

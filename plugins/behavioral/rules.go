@@ -299,7 +299,7 @@ func (d *downloadExec) detect(s *session, r *sdk.Rule[params], out *sdk.Drafts) 
 		}
 	}
 	for k, u := range s.urls {
-		if f := urlFile(u); f != "" && contains(executed, f) {
+		if f := urlFile(u); f != "" && slices.Contains(executed, f) {
 			if h := urlHost(u); h != "" {
 				hosts = appendUnique(hosts, h)
 			}
@@ -636,7 +636,7 @@ func (sc *scan) detect(s *session, r *sdk.Rule[params], out *sdk.Drafts) {
 			args := s.args(g)
 			real := false
 			for _, a := range args {
-				if !contains(sc.ignoreArgs, a) {
+				if !slices.Contains(sc.ignoreArgs, a) {
 					real = true
 				}
 			}

@@ -307,7 +307,7 @@ func (p *automationParams) tag(ev *sdk.Event, rule int, out *sdk.Drafts) {
 		strong++
 	}
 	for _, g := range ev.Strings(fGlobals) {
-		if i := p.globalMarkers.first(g); i >= 0 && !has(sig, p.globalSig[i]) {
+		if i := p.globalMarkers.first(g); i >= 0 && !slices.Contains(sig, p.globalSig[i]) {
 			sig = append(sig, p.globalSig[i])
 			strong++
 		}
@@ -870,15 +870,6 @@ func (m *markerSet) first(s string) int {
 func containsFold(list []string, s string) bool {
 	for _, x := range list {
 		if strings.EqualFold(x, s) {
-			return true
-		}
-	}
-	return false
-}
-
-func has(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
 			return true
 		}
 	}

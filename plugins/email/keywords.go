@@ -1,6 +1,7 @@
 package main
 
 import (
+	"slices"
 	"strings"
 	"unicode/utf8"
 	"unsafe"
@@ -24,7 +25,7 @@ type kwRange struct{ lo, hi uint16 }
 func newKWSet(list []string) *kwSet {
 	k := &kwSet{words: make([]string, 0, len(list))}
 	for _, w := range list {
-		if w != "" && !containsString(k.words, w) {
+		if w != "" && !slices.Contains(k.words, w) {
 			k.words = append(k.words, w)
 		}
 	}
@@ -50,15 +51,6 @@ func newKWSet(list []string) *kwSet {
 		}
 	}
 	return k
-}
-
-func containsString(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // match sets found[i] (len(found) >= len(k.words)) for every keyword i present in text, whose

@@ -110,11 +110,6 @@ func TestSpraying(t *testing.T) {
 				math.Abs(d.Confidence-0.75) > 1e-9 || !reflect.DeepEqual(d.Evidence, tc.evidence) {
 				t.Errorf("draft %+v, want evidence %v", d, tc.evidence)
 			}
-			for _, v := range d.Evidence {
-				if s, ok := v.(string); ok && (strings.Contains(s, ".") || strings.Contains(s, "admin")) {
-					t.Errorf("evidence carries %q", s)
-				}
-			}
 		})
 	}
 }

@@ -26,6 +26,7 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -238,7 +239,7 @@ func (p *abuseParams) tag(ev *sdk.Event, ip string, rule int, out *sdk.Drafts) {
 		cats := catBuf[:0]
 		for j, ej := range emitsOf {
 			if ej == e {
-				if l := p.label[int(ev.NumberAt(fAbuseCategories, j))]; !has(cats, l) {
+				if l := p.label[int(ev.NumberAt(fAbuseCategories, j))]; !slices.Contains(cats, l) {
 					cats = append(cats, l)
 				}
 			}
@@ -453,14 +454,14 @@ func (p *foxParams) tag(ev *sdk.Event, ip string, rule int, out *sdk.Drafts) {
 		best, count, threat := -1.0, 0, ""
 		for _, x := range es {
 			ei, ok := p.emitOf[x.threatType]
-			if !ok || ei != e || !(x.confidence >= p.minConfidence) || !has(p.iocTypes, x.iocType) || !about(x.ioc, ip) {
+			if !ok || ei != e || !(x.confidence >= p.minConfidence) || !slices.Contains(p.iocTypes, x.iocType) || !about(x.ioc, ip) {
 				continue
 			}
 			count++
 			if x.confidence > best {
 				best, threat = x.confidence, x.threatType
 			}
-			if x.malware != "" && !has(fams, x.malware) {
+			if x.malware != "" && !slices.Contains(fams, x.malware) {
 				fams = append(fams, x.malware)
 			}
 		}
@@ -479,16 +480,15 @@ func (p *foxParams) tag(ev *sdk.Event, ip string, rule int, out *sdk.Drafts) {
 // ---- R0058: agreement across providers ----
 
 type agreementParams struct {
-	minProviders       int
-	bump               float64
-	abuseMinScore      int64
-	skipWhitelisted    bool
-	greyConfidence     float64
-	feodoOnline        float64
-	feodoOffline       float64
-	foxMinConfidence   float64
-	providerNames      [4]string
-	providerConfidence [4]float64
+	minProviders     int
+	bump             float64
+	abuseMinScore    int64
+	skipWhitelisted  bool
+	greyConfidence   float64
+	feodoOnline      float64
+	feodoOffline     float64
+	foxMinConfidence float64
+	providerNames    [4]string
 }
 
 func configureAgreement(r *sdk.Rule[params]) (*agreementParams, error) {
@@ -580,15 +580,6 @@ func clamp01(f float64) float64 {
 		return 1
 	}
 	return f
-}
-
-func has(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // scales checks that every named value is in [0, 1], naming the first that is not (in name
