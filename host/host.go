@@ -46,6 +46,8 @@ type Host struct {
 
 	mu      sync.Mutex
 	plugins map[string]*plugin // by file base name
+	settled bool               // the initial load is over: report rules that lose their plugin
+	orphans string             // the last reported RulesWithoutPlugin, as logged
 
 	pluginRejections, ruleRejections atomic.Int64
 }
@@ -174,6 +176,7 @@ func (h *Host) publishLocked(retire ...func()) {
 		handlers = append(handlers, h.plugins[n].pool)
 	}
 	old := h.d.Swap(StaticSnapshot(h.index.Load(), handlers...))
+	h.reportOrphansLocked()
 	if old != nil {
 		old.AfterRelease(retire...)
 	} else {
@@ -260,6 +263,14 @@ func (h *Host) LoadPlugin(ctx context.Context, path string) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	old := h.plugins[file]
+	for other, p := range h.plugins {
+		if other != file && p.module.Manifest().Name == m.Manifest().Name {
+			m.Close(ctx)
+			err := fmt.Errorf("host: %s: %w: %s is loaded from %s", path, ErrDuplicateName, m.Manifest().Producer(), other)
+			h.emit(Event{Kind: "plugin.rejected", Plugin: file, Err: err})
+			return err
+		}
+	}
 	health := NewHealth(h.now)
 	var prev map[string]*rules.Rule
 	if old != nil && old.module.Manifest().Name == m.Manifest().Name {
@@ -506,4 +517,83 @@ func (h *Host) Close() {
 		delete(h.plugins, f)
 	}
 	h.publishLocked(fs...)
+}
+
+// RulesWithoutPlugin returns, by match kind, the ids of the plugin-owned rules that no loaded
+// plugin claims: they are in the index but tag nothing. A plugin file deleted, refused (a
+// duplicate name, a failed compile) or never built leaves its rules here; /readyz, the
+// metrics and the log say so instead of the rules falling silent.
+func (h *Host) RulesWithoutPlugin() map[string][]string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.orphansLocked()
+}
+
+func (h *Host) orphansLocked() map[string][]string {
+	var out map[string][]string
+	for _, r := range h.index.Load().Set.Rules() {
+		if r.IsPattern() {
+			continue
+		}
+		claimed := false
+		for _, p := range h.plugins {
+			if p.module.Manifest().Owns(r.Match.Kind) {
+				claimed = true
+				break
+			}
+		}
+		if !claimed {
+			if out == nil {
+				out = map[string][]string{}
+			}
+			out[r.Match.Kind] = append(out[r.Match.Kind], r.ID)
+		}
+	}
+	return out
+}
+
+// Settle ends the initial load (rules first, then the plugin directory): from now on every
+// change that leaves rules without a plugin, or gives them one back, is logged once. It logs
+// the current state when rules are already without a plugin.
+func (h *Host) Settle() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.settled = true
+	h.orphans = ""
+	h.reportOrphansLocked()
+}
+
+func (h *Host) reportOrphansLocked() {
+	if !h.settled {
+		return
+	}
+	text := formatOrphans(h.orphansLocked())
+	if text == h.orphans {
+		return
+	}
+	if text == "" {
+		h.log.Info("every plugin-owned rule has its plugin again")
+	} else {
+		h.log.Warn("rules without a plugin tag nothing until one that claims their kind is loaded", "rules", text)
+	}
+	h.orphans = text
+}
+
+// formatOrphans writes RulesWithoutPlugin as "kind: R1 R2; kind2: R3", kinds sorted.
+func formatOrphans(m map[string][]string) string {
+	kinds := make([]string, 0, len(m))
+	for k := range m {
+		kinds = append(kinds, k)
+	}
+	sort.Strings(kinds)
+	var b strings.Builder
+	for i, k := range kinds {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		ids := slices.Clone(m[k])
+		sort.Strings(ids)
+		b.WriteString(k + ": " + strings.Join(ids, " "))
+	}
+	return b.String()
 }

@@ -14,7 +14,7 @@ type Collector struct {
 
 	events, evaluated, tags, errors, stripped, disabled, unknown                            *prometheus.Desc
 	calls, failures, timeouts, quarantines, skipped, oversized, quarantined, rules, slowest *prometheus.Desc
-	rejected                                                                                *prometheus.Desc
+	rejected, orphans                                                                       *prometheus.Desc
 }
 
 // NewCollector returns a collector over d and h (h may be nil when no plugins run).
@@ -41,13 +41,14 @@ func NewCollector(d *Dispatcher, h *Host) *Collector {
 		rules:       desc("plugin_rules", "Rules the plugin owns (0: loaded but idle).", "plugin"),
 		slowest:     desc("plugin_slowest_call_seconds", "Longest plugin call observed.", "plugin"),
 		rejected:    desc("rejections_total", "Plugins and rule definitions rejected at load (the previous version stayed live).", "kind"),
+		orphans:     desc("rules_without_plugin", "Plugin-owned rules that no loaded plugin claims: they tag nothing.", "kind"),
 	}
 }
 
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.events, c.evaluated, c.tags, c.errors, c.stripped, c.disabled, c.unknown,
-		c.calls, c.failures, c.timeouts, c.quarantines, c.skipped, c.oversized, c.quarantined, c.rules, c.slowest, c.rejected} {
+		c.calls, c.failures, c.timeouts, c.quarantines, c.skipped, c.oversized, c.quarantined, c.rules, c.slowest, c.rejected, c.orphans} {
 		ch <- d
 	}
 }
@@ -70,7 +71,17 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	counter(c.rejected, &c.h.pluginRejections, "plugin")
 	counter(c.rejected, &c.h.ruleRejections, "rule")
+	for kind, ids := range c.h.RulesWithoutPlugin() {
+		ch <- prometheus.MustNewConstMetric(c.orphans, prometheus.GaugeValue, float64(len(ids)), kind)
+	}
+	// One series per producer: the host refuses a second module of a name, and should two
+	// ever carry one label the first is kept, so a scrape never fails as a whole.
+	seen := make(map[string]bool, 8)
 	for _, p := range c.h.Plugins() {
+		if seen[p.Producer] {
+			continue
+		}
+		seen[p.Producer] = true
 		h := p.Health
 		counter(c.calls, &h.Calls, p.Producer)
 		counter(c.failures, &h.Failures, p.Producer)

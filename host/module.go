@@ -53,6 +53,10 @@ var (
 	ErrForbiddenImport = errors.New("import outside the allowlist")
 	ErrNotLocked       = errors.New("module not approved by the lock file")
 	ErrConfigure       = errors.New("plugin refused its configuration")
+	// ErrDuplicateName: two files carry a module of one manifest name. The second is refused
+	// like any invalid module, so a copied file cannot take another plugin's rules or its
+	// metrics' labels.
+	ErrDuplicateName = errors.New("a module of this name is already loaded from another file")
 )
 
 // Call failures, the ones that count toward quarantine.

@@ -538,3 +538,54 @@ func TestOversizedEventNotAFailure(t *testing.T) {
 		t.Fatalf("after oversized events the plugin does not tag: %v", got)
 	}
 }
+
+// TestDuplicateNameRefused: a copy of one plugin under another file name (cp canary.wasm
+// credential.wasm) is refused like any invalid module, the first stays the only one of its
+// name, the metrics still gather, and the rules a missing plugin leaves behind are reported.
+func TestDuplicateNameRefused(t *testing.T) {
+	hs := newHarness(t, tinyRule(t, "R9001", 0.8, "marker"))
+	hs.h.Settle()
+	if got := hs.h.RulesWithoutPlugin(); len(got["lifter:tiny_marker"]) != 1 {
+		t.Fatalf("before load: rules without plugin %v, want R9001", got)
+	}
+	if !strings.Contains(hs.logs.String(), "rules without a plugin") {
+		t.Errorf("no log line for the rule without a plugin:\n%s", hs.logs.String())
+	}
+	ctx := context.Background()
+	if err := hs.h.LoadPlugin(ctx, wat("tiny_v1")); err != nil {
+		t.Fatal(err)
+	}
+	if got := hs.h.RulesWithoutPlugin(); len(got) != 0 {
+		t.Fatalf("after load: rules without plugin %v, want none", got)
+	}
+	wasm, err := os.ReadFile(wat("tiny_v1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	copyPath := filepath.Join(t.TempDir(), "zz-copy.wasm")
+	if err := os.WriteFile(copyPath, wasm, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := hs.h.LoadPlugin(ctx, copyPath); !errors.Is(err, ErrDuplicateName) {
+		t.Fatalf("copy loaded: err %v, want ErrDuplicateName", err)
+	}
+	if ps := hs.h.Plugins(); len(ps) != 1 || ps[0].File != "tiny_v1.wasm" {
+		t.Fatalf("plugins %+v, want tiny_v1.wasm alone", ps)
+	}
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(NewCollector(hs.d, hs.h))
+	if _, err := reg.Gather(); err != nil {
+		t.Fatalf("gather: %v", err)
+	}
+	hs.h.UnloadPlugin(wat("tiny_v1"))
+	if got := hs.h.RulesWithoutPlugin(); len(got["lifter:tiny_marker"]) != 1 {
+		t.Fatalf("after unload: rules without plugin %v, want R9001", got)
+	}
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP ttp_rules_without_plugin Plugin-owned rules that no loaded plugin claims: they tag nothing.
+# TYPE ttp_rules_without_plugin gauge
+ttp_rules_without_plugin{kind="lifter:tiny_marker"} 1
+`), "ttp_rules_without_plugin"); err != nil {
+		t.Error(err)
+	}
+}

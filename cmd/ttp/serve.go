@@ -309,6 +309,7 @@ func serve(ctx context.Context, f serveFlags, stdout io.Writer, log *slog.Logger
 	} else {
 		log.Warn("no plugins directory; only the built-in engine runs", "dir", f.plugins)
 	}
+	h.Settle()
 
 	// Control: rule state through request/reply, one answer per request (queue group).
 	ctl, err := nc.QueueSubscribe(bus.SubjectControl, "ttp-control", func(m *nats.Msg) { controlRuleState(runCtx, m, stateStore, h) })
@@ -324,6 +325,11 @@ func serve(ctx context.Context, f serveFlags, stdout io.Writer, log *slog.Logger
 		var b strings.Builder
 		ok := nc.IsConnected()
 		fmt.Fprintf(&b, "nats: connected=%v\nrules: %d\n", nc.IsConnected(), len(h.Index().Load().Set.Rules()))
+		// A rule without its plugin degrades its kind only; the worker stays ready because
+		// failing readiness would take every other kind's tags down with it (README).
+		for kind, ids := range h.RulesWithoutPlugin() {
+			fmt.Fprintf(&b, "DEGRADED: kind %s: rules %s have no loaded plugin and tag nothing\n", kind, strings.Join(ids, " "))
+		}
 		for _, p := range h.Plugins() {
 			fmt.Fprintf(&b, "plugin %s (%s): %d rules", p.File, p.Producer, p.Rules)
 			if p.Rules == 0 {
