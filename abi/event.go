@@ -1,10 +1,14 @@
 package abi
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Source kinds known to this version of the contract. Events of other kinds are accepted
@@ -51,6 +55,10 @@ type Event struct {
 // ErrMissingField is wrapped by DecodeEvent when a required field is absent or empty.
 var ErrMissingField = errors.New("missing required field")
 
+// ErrInvalidUTF8 is wrapped by DecodeEvent when an identity field holds bytes that are not
+// UTF-8: ids are compared as text, so such an id could not be kept apart from another.
+var ErrInvalidUTF8 = errors.New("not valid UTF-8 (an id must be text; encode binary ids, e.g. in hex)")
+
 // FieldError names the event field that made an event invalid.
 type FieldError struct {
 	Field string
@@ -79,6 +87,10 @@ func DecodeEvent(data []byte) (Event, error) {
 	// was a third of the daemon's decoding cost.
 	if err := json.Unmarshal(data, &w); err != nil {
 		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && strings.HasPrefix(te.Value, "number ") {
+			// A number no float64 holds (1e400): name where it is, not "want an object".
+			return Event{}, &FieldError{Field: numberOutOfRange(data), Err: fmt.Errorf("%s is out of range of a double", te.Value)}
+		}
 		if errors.As(err, &te) && te.Field == "payload" {
 			return Event{}, &FieldError{Field: "payload", Err: fmt.Errorf("want a JSON object, got JSON %s", te.Value)}
 		}
@@ -92,6 +104,15 @@ func DecodeEvent(data []byte) (Event, error) {
 	}
 	if w.SourceID == nil || *w.SourceID == "" {
 		return Event{}, &FieldError{Field: "source_id", Err: ErrMissingField}
+	}
+	// encoding/json turns invalid UTF-8 into U+FFFD: two events whose ids differ only in
+	// invalid bytes would get one identity and the second's tags would be dropped as a
+	// replay. Such an event is refused (dead-lettered with this reason), never merged.
+	for _, f := range [...]struct{ name, v string }{{"source_id", *w.SourceID}, {"attacker_uuid", w.AttackerUUID},
+		{"identity_uuid", w.IdentityUUID}, {"session_id", w.SessionID}, {"decky_id", w.DeckyID}} {
+		if strings.ContainsRune(f.v, utf8.RuneError) && !utf8.Valid(data) {
+			return Event{}, &FieldError{Field: f.name, Err: ErrInvalidUTF8}
+		}
 	}
 	ev := Event{
 		SourceKind:   *w.SourceKind,
@@ -110,4 +131,64 @@ func DecodeEvent(data []byte) (Event, error) {
 	}
 	ev.Payload = w.Payload
 	return ev, nil
+}
+
+// numberOutOfRange returns the path of the first number in data that a float64 cannot hold
+// ("payload.size"), or "payload" when it cannot tell. Only a refused event pays for it.
+func numberOutOfRange(data []byte) string {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	type frame struct {
+		key    string
+		object bool
+		index  int
+		expect bool // in an object, the next string token is a key
+	}
+	var stack []frame
+	path := func(last string) string {
+		parts := make([]string, 0, len(stack)+1)
+		for _, f := range stack[1:] {
+			parts = append(parts, f.key)
+		}
+		if last != "" {
+			parts = append(parts, last)
+		}
+		return strings.Join(parts, ".")
+	}
+	key := ""
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return "payload"
+		}
+		top := len(stack) - 1
+		if top >= 0 && stack[top].object && stack[top].expect {
+			if k, ok := tok.(string); ok {
+				key, stack[top].expect = k, false
+				continue
+			}
+		}
+		here := key
+		if top >= 0 && !stack[top].object {
+			here = fmt.Sprint(stack[top].index)
+			stack[top].index++
+		}
+		switch t := tok.(type) {
+		case json.Delim:
+			switch t {
+			case '{', '[':
+				stack = append(stack, frame{key: here, object: t == '{', expect: t == '{'})
+				continue
+			default:
+				stack = stack[:len(stack)-1]
+			}
+		case json.Number:
+			if _, err := strconv.ParseFloat(string(t), 64); err != nil {
+				return path(here)
+			}
+		}
+		if n := len(stack) - 1; n >= 0 && stack[n].object {
+			stack[n].expect = true
+		}
+	}
 }

@@ -48,6 +48,7 @@ type Stats struct {
 	Disabled         atomic.Int64
 	EvidenceStripped atomic.Int64
 	UnknownKinds     atomic.Int64 // events of kinds abi does not know
+	PayloadTypes     atomic.Int64 // events with a documented payload field of another JSON type
 }
 
 // Snapshot is everything one event is evaluated against: the rules with their states and
@@ -188,6 +189,7 @@ func (d *Dispatcher) Tag(ctx context.Context, ev abi.Event, out []abi.Tag) ([]ab
 	snap := d.acquire()
 	defer snap.release()
 	p := evalPass{ctx: ctx, snap: snap, now: d.now()}
+	d.checkPayload(&ev, p.now)
 	if d.tracer != nil { // p.tr nil when tracing is off: then nothing below calls otel
 		p.tr = d.startEval(ctx, ev.SourceKind, ev.SourceID, len(out))
 	}
@@ -218,6 +220,21 @@ func (d *Dispatcher) Tag(ctx context.Context, ev abi.Event, out []abi.Tag) ([]ab
 		p.tr.end(out)
 	}
 	return out, ctx.Err()
+}
+
+// checkPayload counts and logs (rate-limited, per kind) an event whose payload has a
+// documented field of the wrong JSON type: the rules reading that field see it as absent, so
+// without a word here the producer could never learn why its events tag nothing. The event
+// is still evaluated: its other fields may tag.
+func (d *Dispatcher) checkPayload(ev *abi.Event, now time.Time) {
+	err := abi.CheckPayload(ev.SourceKind, ev.Payload)
+	if err == nil {
+		return
+	}
+	d.Stats.PayloadTypes.Add(1)
+	if n, ok := d.limiter.allow("payload type:"+ev.SourceKind, now); ok {
+		d.log.Warn("payload field of the wrong type: rules read it as absent", "source_kind", ev.SourceKind, "source_id", ev.SourceID, "err", err, "suppressed", n)
+	}
 }
 
 // evalPass is what the events of one upstream event (it and its fan-out) share while they are

@@ -12,7 +12,7 @@ type Collector struct {
 	d *Dispatcher
 	h *Host
 
-	events, evaluated, tags, errors, stripped, disabled, unknown                            *prometheus.Desc
+	events, evaluated, tags, errors, stripped, disabled, unknown, payloadTypes              *prometheus.Desc
 	calls, failures, timeouts, quarantines, skipped, oversized, quarantined, rules, slowest *prometheus.Desc
 	rejected, orphans                                                                       *prometheus.Desc
 }
@@ -24,30 +24,31 @@ func NewCollector(d *Dispatcher, h *Host) *Collector {
 	}
 	return &Collector{
 		d: d, h: h,
-		events:      desc("events_total", "Upstream events evaluated."),
-		evaluated:   desc("evaluated_events_total", "Events evaluated after session fan-out."),
-		tags:        desc("tags_total", "Tags produced (before storage)."),
-		errors:      desc("handler_errors_total", "Handler calls that failed; their tags for that event are lost."),
-		stripped:    desc("evidence_stripped_total", "Evidence keys stripped because the rule's evidence_fields do not list them."),
-		disabled:    desc("disabled_drafts_total", "Drafts dropped because their rule is disabled."),
-		unknown:     desc("unknown_kind_events_total", "Events of a source kind this version does not know."),
-		calls:       desc("plugin_calls_total", "Plugin calls made.", "plugin"),
-		failures:    desc("plugin_failures_total", "Plugin calls that trapped, timed out, exceeded a cap or replied undecodably.", "plugin"),
-		timeouts:    desc("plugin_timeouts_total", "Plugin calls that exceeded their deadline.", "plugin"),
-		quarantines: desc("plugin_quarantines_total", "Times the plugin was quarantined.", "plugin"),
-		skipped:     desc("plugin_skipped_total", "Calls not made because the plugin was quarantined.", "plugin"),
-		oversized:   desc("plugin_oversized_total", "Calls not made because the event's record was over the ABI's 1 MiB limit.", "plugin"),
-		quarantined: desc("plugin_quarantined", "1 while the plugin is quarantined.", "plugin"),
-		rules:       desc("plugin_rules", "Rules the plugin owns (0: loaded but idle).", "plugin"),
-		slowest:     desc("plugin_slowest_call_seconds", "Longest plugin call observed.", "plugin"),
-		rejected:    desc("rejections_total", "Plugins and rule definitions rejected at load (the previous version stayed live).", "kind"),
-		orphans:     desc("rules_without_plugin", "Plugin-owned rules that no loaded plugin claims: they tag nothing.", "kind"),
+		events:       desc("events_total", "Upstream events evaluated."),
+		evaluated:    desc("evaluated_events_total", "Events evaluated after session fan-out."),
+		tags:         desc("tags_total", "Tags produced (before storage)."),
+		errors:       desc("handler_errors_total", "Handler calls that failed; their tags for that event are lost."),
+		stripped:     desc("evidence_stripped_total", "Evidence keys stripped because the rule's evidence_fields do not list them."),
+		disabled:     desc("disabled_drafts_total", "Drafts dropped because their rule is disabled."),
+		unknown:      desc("unknown_kind_events_total", "Events of a source kind this version does not know."),
+		payloadTypes: desc("payload_type_errors_total", "Events with a documented payload field of another JSON type (abi/EVENTS.md); rules read it as absent."),
+		calls:        desc("plugin_calls_total", "Plugin calls made.", "plugin"),
+		failures:     desc("plugin_failures_total", "Plugin calls that trapped, timed out, exceeded a cap or replied undecodably.", "plugin"),
+		timeouts:     desc("plugin_timeouts_total", "Plugin calls that exceeded their deadline.", "plugin"),
+		quarantines:  desc("plugin_quarantines_total", "Times the plugin was quarantined.", "plugin"),
+		skipped:      desc("plugin_skipped_total", "Calls not made because the plugin was quarantined.", "plugin"),
+		oversized:    desc("plugin_oversized_total", "Calls not made because the event's record was over the ABI's 1 MiB limit.", "plugin"),
+		quarantined:  desc("plugin_quarantined", "1 while the plugin is quarantined.", "plugin"),
+		rules:        desc("plugin_rules", "Rules the plugin owns (0: loaded but idle).", "plugin"),
+		slowest:      desc("plugin_slowest_call_seconds", "Longest plugin call observed.", "plugin"),
+		rejected:     desc("rejections_total", "Plugins and rule definitions rejected at load (the previous version stayed live).", "kind"),
+		orphans:      desc("rules_without_plugin", "Plugin-owned rules that no loaded plugin claims: they tag nothing.", "kind"),
 	}
 }
 
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.events, c.evaluated, c.tags, c.errors, c.stripped, c.disabled, c.unknown,
+	for _, d := range []*prometheus.Desc{c.events, c.evaluated, c.tags, c.errors, c.stripped, c.disabled, c.unknown, c.payloadTypes,
 		c.calls, c.failures, c.timeouts, c.quarantines, c.skipped, c.oversized, c.quarantined, c.rules, c.slowest, c.rejected, c.orphans} {
 		ch <- d
 	}
@@ -66,6 +67,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.stripped, &s.EvidenceStripped)
 	counter(c.disabled, &s.Disabled)
 	counter(c.unknown, &s.UnknownKinds)
+	counter(c.payloadTypes, &s.PayloadTypes)
 	if c.h == nil {
 		return
 	}

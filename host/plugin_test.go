@@ -589,3 +589,25 @@ ttp_rules_without_plugin{kind="lifter:tiny_marker"} 1
 		t.Error(err)
 	}
 }
+
+// TestPayloadTypeCounted: a documented field of the wrong JSON type (command_text: 12345)
+// tags nothing, but it is counted and logged with the field's name, once per kind and
+// window however many arrive, and the event is still evaluated.
+func TestPayloadTypeCounted(t *testing.T) {
+	hs := newHarness(t, mustRule(t, "R0001", ruleR0001))
+	bad := abi.Event{SourceKind: "command", SourceID: "c2", Payload: map[string]any{"command_text": float64(12345)}}
+	for range 3 {
+		if tags := hs.tag(t, bad); len(tags) != 0 {
+			t.Fatalf("tags from a number: %v", tags)
+		}
+	}
+	if n := hs.d.Stats.PayloadTypes.Load(); n != 3 {
+		t.Errorf("counted %d, want 3", n)
+	}
+	if logs := hs.logs.String(); strings.Count(logs, "payload.command_text") != 1 {
+		t.Errorf("want one rate-limited line naming payload.command_text:\n%s", logs)
+	}
+	if tags := hs.tag(t, unameEvent); len(tags) == 0 || hs.d.Stats.PayloadTypes.Load() != 3 {
+		t.Errorf("a good event: %d tags, counted %d", len(tags), hs.d.Stats.PayloadTypes.Load())
+	}
+}
