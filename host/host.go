@@ -452,6 +452,11 @@ func (h *Host) FollowRules(ctx context.Context, store rules.Store, observe func(
 	if err := h.ApplyRules(ctx, changes...); err != nil {
 		h.log.Error("rules: initial load", "err", err)
 	}
+	for id, st := range states {
+		if _, ok := h.index.Load().Set.Rule(id); !ok {
+			h.logState(id, st)
+		}
+	}
 	if observe != nil {
 		for id, st := range states {
 			observe(rules.Change{Kind: rules.StateChanged, ID: id, State: st}, true)
@@ -467,15 +472,15 @@ func (h *Host) FollowRules(ctx context.Context, store rules.Store, observe func(
 		}
 		switch c.Kind {
 		case rules.RuleRejected:
-			h.log.Error("rule rejected; previous version stays live", "rule", c.ID, "file", c.File, "err", c.Err)
-			h.emit(Event{Kind: "rule.rejected", Rule: c.ID, Err: c.Err})
+			// emit logs it (once, at ERROR) with the file in the error.
+			h.emit(Event{Kind: "rule.rejected", Rule: c.ID, Err: fmt.Errorf("%s: %w", c.File, c.Err)})
 			continue
 		case rules.RuleUpdated:
 			h.log.Info("rule loaded", "rule", c.ID, "version", c.Rule.Version, "file", c.File)
 		case rules.RuleDeleted:
 			h.log.Info("rule deleted", "rule", c.ID, "file", c.File)
 		case rules.StateChanged:
-			h.log.Info("rule state", "rule", c.ID, "state", c.State.Mode, "confidence_max", c.State.ConfidenceMax, "expires_at", c.State.ExpiresAt, "reason", c.State.Reason)
+			h.logState(c.ID, c.State)
 		}
 		if err := h.ApplyRules(ctx, c); err != nil {
 			h.log.Error("rules: change not applied", "rule", c.ID, "err", err)
@@ -596,4 +601,27 @@ func formatOrphans(m map[string][]string) string {
 		b.WriteString(k + ": " + strings.Join(ids, " "))
 	}
 	return b.String()
+}
+
+// logState logs a rule state change: "no expiry" when it has none, and a warning when the
+// rule does not exist (a state put straight into the KV bucket for R9999). Such a state is
+// kept, not refused, because rule definitions and states travel apart and a rule may arrive
+// after its state; the warning is what makes a typo visible.
+func (h *Host) logState(id string, st rules.State) {
+	expires := "never"
+	if !st.ExpiresAt.IsZero() {
+		expires = st.ExpiresAt.Format(time.RFC3339)
+	}
+	args := []any{"rule", id, "state", st.Mode, "expires", expires}
+	if st.Mode == rules.Clipped {
+		args = append(args, "clip", st.ConfidenceMax)
+	}
+	if st.Reason != "" {
+		args = append(args, "reason", st.Reason)
+	}
+	if _, ok := h.index.Load().Set.Rule(id); !ok {
+		h.log.Warn("state for a rule that does not exist: kept, it applies if the rule appears", args...)
+		return
+	}
+	h.log.Info("rule state", args...)
 }

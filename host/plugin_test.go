@@ -611,3 +611,20 @@ func TestPayloadTypeCounted(t *testing.T) {
 		t.Errorf("a good event: %d tags, counted %d", len(tags), hs.d.Stats.PayloadTypes.Load())
 	}
 }
+
+// TestLogState: a state without expiry says "never" (not year 1), and a state for a rule
+// that does not exist is flagged.
+func TestLogState(t *testing.T) {
+	hs := newHarness(t, mustRule(t, "R0001", ruleR0001))
+	hs.h.logState("R0001", rules.State{Mode: rules.Disabled})
+	hs.h.logState("R9999", rules.State{Mode: rules.Clipped, ConfidenceMax: 0.4})
+	logs := hs.logs.String()
+	for _, want := range []string{"rule=R0001 state=disabled expires=never", "does not exist", "rule=R9999", "clip=0.4"} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("logs lack %q:\n%s", want, logs)
+		}
+	}
+	if strings.Contains(logs, "0001-01-01") {
+		t.Errorf("zero time printed:\n%s", logs)
+	}
+}

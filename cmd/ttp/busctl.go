@@ -75,7 +75,7 @@ func runRulesState(ctx context.Context, args []string, stdout, stderr io.Writer)
 	url := fs.String("nats", defaultNATS(), "NATS URL of the daemon")
 	disable := fs.Bool("disable", false, "disable the rule")
 	enable := fs.Bool("enable", false, "enable the rule (clears any state)")
-	clip := fs.Float64("clip", -1, "clip the rule's confidences at this value (0..1)")
+	clip := fs.Float64("clip", 0, "clip the rule's confidences at this value (above 0, at most 1)")
 	ttl := fs.Duration("ttl", 0, "revert to enabled after this long (e.g. 1h)")
 	reason := fs.String("reason", "", "why, for the log and the bus")
 	usage := func() {
@@ -90,33 +90,9 @@ func runRulesState(ctx context.Context, args []string, stdout, stderr io.Writer)
 		usage()
 		return exitError(2)
 	}
-	req := StateRequest{Rule: id}
-	actions := 0
-	for _, b := range []bool{*disable, *enable, *clip >= 0} {
-		if b {
-			actions++
-		}
-	}
-	switch {
-	case actions > 1:
-		return fmt.Errorf("rules state: choose one of --disable, --enable, --clip")
-	case actions == 0:
-		req.Get = true
-	case *disable:
-		req.State = rules.State{Mode: rules.Disabled}
-	case *enable:
-		req.State = rules.State{Mode: rules.Enabled}
-	default:
-		req.State = rules.State{Mode: rules.Clipped, ConfidenceMax: *clip}
-	}
-	if !req.Get {
-		req.State.Reason = *reason
-		if *ttl > 0 {
-			req.State.ExpiresAt = time.Now().Add(*ttl).UTC()
-		}
-		if err := req.State.Validate(); err != nil {
-			return fmt.Errorf("rules state: %w", err)
-		}
+	req, err := stateRequest(id, fs, *disable, *enable, *clip, *ttl, *reason, time.Now())
+	if err != nil {
+		return fmt.Errorf("rules state: %w", err)
 	}
 	nc, err := nats.Connect(*url, nats.Timeout(5*time.Second))
 	if err != nil {
@@ -138,6 +114,57 @@ func runRulesState(ctx context.Context, args []string, stdout, stderr io.Writer)
 	out, _ := json.Marshal(rep.State)
 	fmt.Fprintf(stdout, "%s %s\n", rep.Rule, out)
 	return nil
+}
+
+// stateRequest checks the flags of `ttp rules state` and makes the request. Every flag it
+// refuses is named as the user wrote it: a negative --ttl would make a permanent state, and
+// --ttl or --reason without an action would do nothing and exit 0. --clip 0 is refused by
+// decision: it would keep storing the rule's tags at confidence 0; --disable says that.
+func stateRequest(id string, fs *flag.FlagSet, disable, enable bool, clip float64, ttl time.Duration, reason string, now time.Time) (StateRequest, error) {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	req := StateRequest{Rule: id}
+	actions := 0
+	for _, b := range []bool{disable, enable, set["clip"]} {
+		if b {
+			actions++
+		}
+	}
+	switch {
+	case actions > 1:
+		return req, fmt.Errorf("choose one of --disable, --enable, --clip")
+	case actions == 0:
+		for _, f := range []string{"ttl", "reason"} {
+			if set[f] {
+				return req, fmt.Errorf("--%s needs an action (--disable or --clip); without one the state is only printed", f)
+			}
+		}
+		req.Get = true
+		return req, nil
+	case disable:
+		req.State = rules.State{Mode: rules.Disabled}
+	case enable:
+		req.State = rules.State{Mode: rules.Enabled}
+	default:
+		if clip != clip || clip <= 0 || clip > 1 {
+			return req, fmt.Errorf("--clip %v: want a confidence above 0 and at most 1 (to silence the rule, --disable)", clip)
+		}
+		req.State = rules.State{Mode: rules.Clipped, ConfidenceMax: clip}
+	}
+	if set["ttl"] {
+		if ttl <= 0 {
+			return req, fmt.Errorf("--ttl %v: want a positive duration (leave it out for a state that does not expire)", ttl)
+		}
+		if enable {
+			return req, fmt.Errorf("--ttl with --enable: enabled is the state a rule reverts to; nothing to expire")
+		}
+		req.State.ExpiresAt = now.Add(ttl).UTC()
+	}
+	req.State.Reason = reason
+	if err := req.State.Validate(); err != nil {
+		return req, err
+	}
+	return req, nil
 }
 
 func ctxTimeout(ctx context.Context, d time.Duration) context.Context {

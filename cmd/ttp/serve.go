@@ -195,7 +195,11 @@ func serve(ctx context.Context, f serveFlags, stdout io.Writer, log *slog.Logger
 		natsWhere = "embedded " + natsURL + " (JetStream in " + filepath.Join(f.data, "nats") + ")"
 	}
 	nc, err := nats.Connect(natsURL, nats.Name("ttp serve"), nats.MaxReconnects(-1), nats.ReconnectWait(time.Second),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("nats disconnected", "err", err) }),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil { // nil: our own drain at a clean stop, nothing to warn about
+				log.Warn("nats disconnected", "err", err)
+			}
+		}),
 		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("nats reconnected", "url", c.ConnectedUrl()) }))
 	if err != nil {
 		return fmt.Errorf("serve: nats %s: %w", natsURL, err)
@@ -422,6 +426,7 @@ func serve(ctx context.Context, f serveFlags, stdout io.Writer, log *slog.Logger
 	if err := nc.Drain(); err != nil {
 		log.Warn("nats drain", "err", err)
 	}
+	log.Info("ttp serve stopped", "events", d.Stats.Events.Load(), "tags", d.Stats.Tags.Load(), "uptime", time.Since(started).Round(time.Second))
 	return nil
 }
 

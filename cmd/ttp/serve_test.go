@@ -318,6 +318,13 @@ func (d *daemon) stop(timeout time.Duration) time.Duration {
 	if !st.Exited() || st.ExitCode() != 0 {
 		d.t.Fatalf("%s: after SIGTERM: %v, want exit status 0", d.name, st)
 	}
+	// A clean stop says so, and its own drain is no disconnection to warn about.
+	if _, ok := d.waitLine("ttp serve stopped", time.Second); !ok {
+		d.t.Errorf("%s: no \"ttp serve stopped\" line after a clean stop", d.name)
+	}
+	if d.hasLine([]string{"nats disconnected", "err=<nil>"}) {
+		d.t.Errorf("%s: a clean stop warned \"nats disconnected err=<nil>\"", d.name)
+	}
 	return took
 }
 

@@ -1,0 +1,44 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+)
+
+// TestRulesStateFlags: every bad value of `ttp rules state` is refused before anything is
+// sent, with the flag named as the user wrote it. Good ones get as far as connecting (to a
+// port nothing listens on here).
+func TestRulesStateFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--disable", "--ttl", "-5s"}, "--ttl -5s"},
+		{[]string{"--disable", "--ttl", "0s"}, "--ttl 0s"},
+		{[]string{"--clip", "-1"}, "--clip -1"},
+		{[]string{"--clip", "NaN"}, "--clip NaN"},
+		{[]string{"--clip", "7"}, "--clip 7"},
+		{[]string{"--clip", "0"}, "--disable"},
+		{[]string{"--ttl", "1h"}, "--ttl needs an action"},
+		{[]string{"--reason", "noisy"}, "--reason needs an action"},
+		{[]string{"--enable", "--ttl", "1h"}, "--ttl with --enable"},
+		{[]string{"--disable", "--clip", "0.4"}, "choose one"},
+		{[]string{"--clip", "0.4", "--ttl", "1h"}, "nats"},
+		{[]string{"--disable"}, "nats"},
+		{nil, "nats"},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			var out, errb bytes.Buffer
+			args := append([]string{"rules", "state", "R0001", "--nats", "nats://127.0.0.1:1"}, tc.args...)
+			err := run(context.Background(), args, nil, &out, &errb)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err %v, want one containing %q", err, tc.want)
+			}
+			if strings.Contains(err.Error(), "confidence_max") {
+				t.Errorf("names the internal field: %v", err)
+			}
+		})
+	}
+}
