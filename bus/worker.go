@@ -129,6 +129,13 @@ func NewWorker(nc *nats.Conn, js jetstream.JetStream, d *host.Dispatcher, store 
 	return w
 }
 
+// InputMaxMsgSize is the largest message the input stream takes when ttp creates it: four
+// times maxMessage (so an event over the worker's limit still arrives to be dead-lettered with
+// a reason), at least 1 MiB. The embedded server's max_payload is the same figure, so a core
+// NATS publisher over it gets an error from its own client instead of a message the stream
+// drops without a word.
+func InputMaxMsgSize(maxMessage int) int32 { return int32(max(maxMessage*4, 1<<20)) }
+
 // Streams makes sure the input and output streams exist. A missing stream is created with
 // ttp's defaults; an existing one keeps the configuration its operator gave it (max age, max
 // bytes, replicas, duplicate window...), since every start of every worker and of `ttp
@@ -139,7 +146,7 @@ func NewWorker(nc *nats.Conn, js jetstream.JetStream, d *host.Dispatcher, store 
 func Streams(ctx context.Context, js jetstream.JetStream, cfg Config) error {
 	cfg = cfg.withDefaults()
 	in := jetstream.StreamConfig{Name: cfg.InStream, Subjects: []string{cfg.Prefix + ">"},
-		MaxMsgSize: int32(max(cfg.MaxMessage*4, 1<<20)), MaxAge: DefaultInMaxAge, Description: "upstream deception-network events"}
+		MaxMsgSize: InputMaxMsgSize(cfg.MaxMessage), MaxAge: DefaultInMaxAge, Description: "upstream deception-network events"}
 	if err := ensureStream(ctx, js, in, false); err != nil {
 		return err
 	}

@@ -132,3 +132,29 @@ func TestServeMaxMessage(t *testing.T) {
 	}
 	daemon.stop(t)
 }
+
+// TestEmbeddedMaxPayload: the embedded server's max_payload is the input stream's max message
+// size, so a core NATS publish over it is refused by the publisher's own client (nats.go reads
+// max_payload from the server) rather than accepted by the server and dropped by the stream.
+func TestEmbeddedMaxPayload(t *testing.T) {
+	limit := bus.InputMaxMsgSize(512 << 10) // --max-message 512 KiB: 2 MiB
+	ns, err := embeddedNATS("127.0.0.1:-1", t.TempDir(), false, limit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ns.Shutdown()
+	nc, err := nats.Connect(ns.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	if got := nc.MaxPayload(); got != int64(limit) {
+		t.Fatalf("max_payload %d, want the stream's %d", got, limit)
+	}
+	if err := nc.Publish("decnet.attacker.command", make([]byte, limit+1)); !errors.Is(err, nats.ErrMaxPayload) {
+		t.Errorf("core publish over the limit: %v, want nats.ErrMaxPayload", err)
+	}
+	if err := nc.Publish("decnet.attacker.command", make([]byte, limit-1024)); err != nil {
+		t.Errorf("core publish under the limit: %v", err)
+	}
+}

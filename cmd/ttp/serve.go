@@ -129,15 +129,17 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 	return nil, fmt.Errorf("--log-format %q: want text or json", format)
 }
 
-// embeddedNATS starts the in-process server with JetStream under dir.
-func embeddedNATS(listen, dir string, syncAlways bool) (*server.Server, error) {
+// embeddedNATS starts the in-process server with JetStream under dir. Its max_payload is the
+// input stream's max message size (bus.InputMaxMsgSize), so what the server takes the stream
+// takes too.
+func embeddedNATS(listen, dir string, syncAlways bool, maxPayload int32) (*server.Server, error) {
 	h, p, err := net.SplitHostPort(listen)
 	if err != nil {
 		return nil, fmt.Errorf("--listen %q: %w", listen, err)
 	}
 	var port int
 	fmt.Sscanf(p, "%d", &port)
-	opts := &server.Options{Host: h, Port: port, JetStream: true, StoreDir: dir, NoSigs: true, NoLog: true, SyncAlways: syncAlways, MaxPayload: 8 << 20}
+	opts := &server.Options{Host: h, Port: port, JetStream: true, StoreDir: dir, NoSigs: true, NoLog: true, SyncAlways: syncAlways, MaxPayload: maxPayload}
 	s, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("nats: %w", err)
@@ -187,7 +189,7 @@ func serve(ctx context.Context, f serveFlags, stdout io.Writer, log *slog.Logger
 	var ns *server.Server
 	if natsURL == "" {
 		var err error
-		if ns, err = embeddedNATS(f.listen, filepath.Join(f.data, "nats"), syncAlways); err != nil {
+		if ns, err = embeddedNATS(f.listen, filepath.Join(f.data, "nats"), syncAlways, bus.InputMaxMsgSize(f.maxMessage)); err != nil {
 			return err
 		}
 		defer ns.Shutdown()
