@@ -5,6 +5,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"path/filepath"
+	"sort"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/decnet/ttp/abi"
@@ -105,6 +108,7 @@ func runRulesTest(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if partial {
 		return exitError(1)
 	}
+	reportMissingPlugins(stderr, o.h.RulesWithoutPlugin(), *pluginsDir)
 	loaded, d := o.rules, o.d
 	var tags []abi.Tag
 	eval := func(ctx context.Context, ev abi.Event) (map[string]bool, error) {
@@ -156,4 +160,32 @@ func runRulesTest(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return exitError(1)
 	}
 	return nil
+}
+
+// reportMissingPlugins says, before the scores, which lifter rules no loaded module claims,
+// grouped by the module that would (a kind lifter:<name>_... belongs to plugins/<name>.wasm by
+// the project's convention), and how to build it: on a checkout whose plugins are not built
+// every lifter rule would otherwise score recall 0 with no word why.
+func reportMissingPlugins(w io.Writer, orphans map[string][]string, dir string) {
+	if len(orphans) == 0 {
+		return
+	}
+	byModule := map[string][]string{}
+	for kind, ids := range orphans {
+		name, _, _ := strings.Cut(strings.TrimPrefix(kind, "lifter:"), "_")
+		mod := filepath.Join(dir, name+".wasm")
+		byModule[mod] = append(byModule[mod], ids...)
+	}
+	mods := make([]string, 0, len(byModule))
+	for m := range byModule {
+		mods = append(mods, m)
+	}
+	sort.Strings(mods)
+	fmt.Fprintln(w, "ttp rules test: these rules have no loaded plugin and will score recall 0:")
+	for _, m := range mods {
+		ids := byModule[m]
+		sort.Strings(ids)
+		fmt.Fprintf(w, "  %s (missing or refused): %s\n", m, strings.Join(ids, " "))
+	}
+	fmt.Fprintln(w, "build the plugins with `make plugins` (or point --plugins at a directory of built modules)")
 }

@@ -42,3 +42,18 @@ func TestRulesStateFlags(t *testing.T) {
 		})
 	}
 }
+
+// TestRulesTestNamesMissingPlugins: on a checkout whose plugins are not built, `ttp rules
+// test` says which rules need which module and how to build it, before scoring them 0.
+func TestRulesTestNamesMissingPlugins(t *testing.T) {
+	var out, errb bytes.Buffer
+	err := run(context.Background(), []string{"rules", "test", "--corpus", "../../testdata/corpus", "--plugins", t.TempDir(), "../../rules/ttp"}, nil, &out, &errb)
+	if err == nil {
+		t.Fatal("lifter rules without their plugins passed")
+	}
+	for _, want := range []string{"credential.wasm (missing or refused): R0059", "behavioral.wasm", "make plugins"} {
+		if !strings.Contains(errb.String(), want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errb.String())
+		}
+	}
+}
