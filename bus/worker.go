@@ -163,6 +163,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	cfg := w.cfg
 	cons, err := w.js.CreateOrUpdateConsumer(ctx, cfg.InStream, jetstream.ConsumerConfig{
 		Durable:       cfg.Durable,
+		Description:   "ttp workers: every worker pulls from this one durable, so each input event is tagged once",
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       cfg.AckWait,
 		MaxAckPending: cfg.InFlight * 4,

@@ -15,9 +15,9 @@ import (
 	"github.com/decnet/ttp/internal/natstest"
 )
 
-// TestServeCache: --cache puts the plugins' compilation cache where it says, so a daemon
-// started on a new data directory (make run does) still finds its modules compiled; without
-// it the cache lives under DATA.
+// TestServeCache: --cache puts the plugins' compilation cache where it says; without it the
+// cache is the one every command shares (the user cache directory's ttp/wazero), so a daemon
+// started on a new data directory (make run does) still finds its modules compiled.
 func TestServeCache(t *testing.T) {
 	wasm, err := os.ReadFile("../../host/testdata/wat/tiny_v1.wasm")
 	if err != nil {
@@ -41,7 +41,9 @@ func TestServeCache(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(f.plugins, "tiny.wasm"), wasm, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		want := filepath.Join(f.data, "wazero-cache")
+		t.Setenv("TTP_CACHE", "")
+		t.Setenv("XDG_CACHE_HOME", filepath.Join(dir, "xdg"))
+		want := filepath.Join(dir, "xdg", "ttp", "wazero")
 		if explicit {
 			f.cache = filepath.Join(dir, "shared-cache")
 			want = f.cache
@@ -72,8 +74,8 @@ func TestServeCache(t *testing.T) {
 		if files == 0 {
 			t.Errorf("cache %s is empty after the plugin loaded", want)
 		}
-		if _, err := os.Stat(filepath.Join(f.data, "wazero-cache")); explicit && err == nil {
-			t.Errorf("with --cache, a cache was also made under the data directory")
+		if _, err := os.Stat(filepath.Join(f.data, "wazero-cache")); err == nil {
+			t.Errorf("a cache was also made under the data directory")
 		}
 		daemon.stop(t)
 	}

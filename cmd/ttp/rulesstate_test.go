@@ -57,3 +57,17 @@ func TestRulesTestNamesMissingPlugins(t *testing.T) {
 		}
 	}
 }
+
+// TestPrintEnvelopeAligned: --print keeps its columns aligned whatever the source id's
+// length: the id is the last column.
+func TestPrintEnvelopeAligned(t *testing.T) {
+	var b bytes.Buffer
+	for _, id := range []string{"c1", "cowrie-" + strings.Repeat("f", 60)} {
+		env := `{"source_kind":"command","source_id":"` + id + `","tags":[{"rule_id":"R0001","technique_id":"T1082","tactic":"discovery","confidence":0.9,"producer":"engine","source_kind":"command","source_id":"` + id + `"}]}`
+		printEnvelope(&b, []byte(env))
+	}
+	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
+	if len(lines) != 2 || strings.Index(lines[0], "command:") != strings.Index(lines[1], "command:") {
+		t.Fatalf("columns not aligned:\n%s", b.String())
+	}
+}

@@ -57,7 +57,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&f.storeURL, "store", "", "tag store: a SQLite path or postgres://... (default DATA/ttp.db)")
 	fs.StringVar(&f.rulesSrc, "rules", "rules/ttp", `rule definitions: a directory, or "kv" for the shared KV bucket`)
 	fs.StringVar(&f.plugins, "plugins", "plugins", "directory of plugin modules, watched")
-	fs.StringVar(&f.cache, "cache", "", "compilation cache of plugin modules, shared by restarts (default DATA/wazero-cache; a module in it loads in about 0.15 s instead of 1.5-2 s)")
+	fs.StringVar(&f.cache, "cache", "", "compilation cache of plugin modules, shared by restarts and by ttp tag and conform (default: the user cache directory's ttp/wazero, as for every command; DATA/wazero-cache when there is none; a module in it loads in about 0.15 s instead of 1.5-2 s)")
 	fs.StringVar(&f.metrics, "metrics", "127.0.0.1:9464", `address of /metrics, /healthz and /readyz ("" to disable)`)
 	fs.StringVar(&f.sync, "sync", "normal", "durability: normal (JetStream and SQLite sync on their interval) or always (fsync every write: about 1.5 fsyncs an event, so the disk sets the cost; see bus/SUBJECTS.md)")
 	fs.StringVar(&f.prefix, "prefix", bus.DefaultPrefix, "input subject prefix")
@@ -234,8 +234,13 @@ func serve(ctx context.Context, f serveFlags, stdout io.Writer, log *slog.Logger
 	defer st.Close()
 
 	// The host, its rules and plugins.
+	// One default for every command (ttp tag, conform and serve share it), so the first plain
+	// `serve` after `make run` or `ttp tag` does not compile every module again.
 	cache := f.cache
 	if cache == "" {
+		cache = cacheDir()
+	}
+	if cache == "" { // no user cache directory (HOME unset): keep it with the data
 		cache = filepath.Join(f.data, "wazero-cache")
 	}
 	compiler, err := host.NewCompiler(cache)
@@ -391,7 +396,7 @@ func serve(ctx context.Context, f serveFlags, stdout io.Writer, log *slog.Logger
 			return err
 		}
 		defer sub.Unsubscribe()
-		fmt.Fprintf(stdout, "%-10s %-20s %-6s %-5s %-26s %s\n", "TECHNIQUE", "TACTIC", "RULE", "CONF", "SOURCE", "PRODUCER")
+		fmt.Fprintf(stdout, "%-10s %-20s %-6s %-5s %-20s %s\n", "TECHNIQUE", "TACTIC", "RULE", "CONF", "PRODUCER", "SOURCE")
 	}
 	if f.replay != "" {
 		n, bad, err := publishFile(ctx, js, f.replay, f.prefix, io.Discard)
@@ -461,7 +466,8 @@ func printEnvelope(w io.Writer, data []byte) {
 		if t.SubTechniqueID != "" {
 			tech = t.SubTechniqueID
 		}
-		fmt.Fprintf(w, "%-10s %-20s %-6s %-5.2f %-26s %s\n", tech, t.Tactic, t.RuleID, t.Confidence, t.SourceKind+":"+t.SourceID, t.Producer)
+		// The source id, of any length, is the last column so that it never pushes the others.
+		fmt.Fprintf(w, "%-10s %-20s %-6s %-5.2f %-20s %s\n", tech, t.Tactic, t.RuleID, t.Confidence, t.Producer, t.SourceKind+":"+t.SourceID)
 	}
 }
 

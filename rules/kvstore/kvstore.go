@@ -70,12 +70,16 @@ func WithLogger(l *slog.Logger) Option { return func(c *config) { c.log = l } }
 // WithReplicas sets the buckets' replica count in a cluster (default 1).
 func WithReplicas(n int) Option { return func(c *config) { c.replicas = n } }
 
-// Buckets creates (or binds to) the two buckets.
+// Buckets creates (or binds to) the two buckets (the states bucket alone with StatesOnly).
 func Buckets(ctx context.Context, js jetstream.JetStream, opts ...Option) (defs, states jetstream.KeyValue, err error) {
 	c := apply(opts)
-	defs, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: c.rulesBucket, Description: "ttp rule definitions (YAML by rule id)", History: 5, Replicas: c.replicas})
-	if err != nil {
-		return nil, nil, fmt.Errorf("kvstore: bucket %s: %w", c.rulesBucket, err)
+	// With StatesOnly the definitions come from a directory: an empty definitions bucket
+	// beside it would only suggest that rules are missing, so it is not made (defs is nil).
+	if !c.statesOnly {
+		defs, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: c.rulesBucket, Description: "ttp rule definitions (YAML by rule id)", History: 5, Replicas: c.replicas})
+		if err != nil {
+			return nil, nil, fmt.Errorf("kvstore: bucket %s: %w", c.rulesBucket, err)
+		}
 	}
 	states, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: c.stateBucket, Description: "ttp rule states (JSON by rule id)", History: 5, Replicas: c.replicas})
 	if err != nil {

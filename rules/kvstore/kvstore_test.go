@@ -2,11 +2,14 @@ package kvstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/decnet/ttp/internal/natstest"
 	"github.com/decnet/ttp/rules"
@@ -89,5 +92,24 @@ func TestTwoWorkersShareState(t *testing.T) {
 	defer c2.Close()
 	if _, states := c2.feed.Subscribe().Initial(); states["R9001"].Mode != rules.Disabled {
 		t.Fatalf("state lost across restart: %+v", states)
+	}
+}
+
+// TestStatesOnlyMakesNoDefinitionsBucket: a daemon whose definitions come from a directory
+// makes only the states bucket; an empty ttp-rules beside it would suggest missing rules.
+func TestStatesOnlyMakesNoDefinitionsBucket(t *testing.T) {
+	srv := natstest.Start(t)
+	_, js := srv.Connect(t)
+	ctx := context.Background()
+	s, err := Open(ctx, js, StatesOnly())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := js.KeyValue(ctx, DefaultRulesBucket); !errors.Is(err, jetstream.ErrBucketNotFound) {
+		t.Errorf("definitions bucket: %v, want ErrBucketNotFound", err)
+	}
+	if _, err := js.KeyValue(ctx, DefaultStateBucket); err != nil {
+		t.Errorf("states bucket: %v", err)
 	}
 }
