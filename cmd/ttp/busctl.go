@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -48,8 +49,15 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.SetOutput(stderr)
 	url := fs.String("nats", defaultNATS(), "NATS URL")
 	prefix := fs.String("prefix", bus.DefaultPrefix, "input subject prefix")
-	if err := fs.Parse(args); err != nil || fs.NArg() != 1 {
-		fmt.Fprintln(stderr, "usage: ttp publish [--nats URL] FILE.jsonl")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: ttp publish [--nats URL] FILE.jsonl\n\nflags:")
+		fs.PrintDefaults()
+	}
+	if done, err := parseFlags(fs, args); done {
+		return err
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
 		return exitError(2)
 	}
 	nc, js, err := connect(*url)
@@ -81,12 +89,24 @@ func runRulesState(ctx context.Context, args []string, stdout, stderr io.Writer)
 	usage := func() {
 		fmt.Fprintln(stderr, "usage: ttp rules state RULE [--disable|--enable|--clip 0.4] [--ttl 1h] [--reason TEXT]\n\nWithout an action it prints the rule's state.")
 	}
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
+	fs.Usage = func() {
+		usage()
+		fmt.Fprintln(stderr, "\nflags:")
+		fs.PrintDefaults()
+	}
+	if isHelp(args) {
+		fs.Usage()
+		return nil
+	}
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
 		usage()
 		return exitError(2)
 	}
 	id := args[0]
-	if err := fs.Parse(args[1:]); err != nil || fs.NArg() != 0 {
+	if done, err := parseFlags(fs, args[1:]); done {
+		return err
+	}
+	if fs.NArg() != 0 {
 		usage()
 		return exitError(2)
 	}
@@ -180,8 +200,15 @@ func runRulesPush(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fs.SetOutput(stderr)
 	url := fs.String("nats", defaultNATS(), "NATS URL")
 	watch := fs.Bool("watch", false, "keep pushing changes until interrupted")
-	if err := fs.Parse(args); err != nil || fs.NArg() != 1 {
-		fmt.Fprintln(stderr, "usage: ttp rules push [--nats URL] [--watch] DIR")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: ttp rules push [--nats URL] [--watch] DIR\n\nflags:")
+		fs.PrintDefaults()
+	}
+	if done, err := parseFlags(fs, args); done {
+		return err
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
 		return exitError(2)
 	}
 	dir := fs.Arg(0)

@@ -24,7 +24,10 @@ func runConform(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		fmt.Fprintln(stderr, "usage: ttp conform [flags] PLUGIN.wasm\n\nChecks a plugin against the ABI contract; exits 1 when a check fails.\n\nflags:")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil || fs.NArg() != 1 {
+	if done, err := parseFlags(fs, args); done {
+		return err
+	}
+	if fs.NArg() != 1 {
 		fs.Usage()
 		return exitError(2)
 	}

@@ -12,6 +12,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -77,7 +78,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runPublish(ctx, args[1:], stdout, stderr)
 	case "plugin":
 		return runPlugin(ctx, args[1:], stdout, stderr)
-	case "version":
+	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "ttp", version)
 		return nil
 	case "help", "-h", "--help":
@@ -86,4 +87,24 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	fmt.Fprintf(stderr, "ttp: unknown command %q\n\n%s", args[0], usage)
 	return exitError(2)
+}
+
+// parseFlags parses a subcommand's flags. -h or --help prints the usage (fs.Usage) and ends
+// the command with status 0, as users and scripts expect of a help request; any other flag
+// error has been printed by the flag package and is a usage error, status 2. done is true
+// when the command must return err now.
+func parseFlags(fs *flag.FlagSet, args []string) (done bool, err error) {
+	switch err := fs.Parse(args); {
+	case err == nil:
+		return false, nil
+	case errors.Is(err, flag.ErrHelp):
+		return true, nil
+	default:
+		return true, exitError(2)
+	}
+}
+
+// isHelp reports whether args ask a command group (rules, plugin) for its usage.
+func isHelp(args []string) bool {
+	return len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help" || args[0] == "help")
 }

@@ -28,6 +28,10 @@ is written (with a replace to --ttp-src when given).
 `
 
 func runPlugin(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if isHelp(args) || len(args) > 1 && args[0] == "new" && isHelp(args[1:]) {
+		fmt.Fprint(stdout, pluginUsage)
+		return nil
+	}
 	if len(args) == 0 || args[0] != "new" {
 		fmt.Fprint(stderr, pluginUsage)
 		return exitError(2)
@@ -41,8 +45,8 @@ func runPlugin(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
 		name, rest = rest[0], rest[1:]
 	}
-	if err := fs.Parse(rest); err != nil {
-		return exitError(2)
+	if done, err := parseFlags(fs, rest); done {
+		return err
 	}
 	if name == "" && fs.NArg() == 1 {
 		name = fs.Arg(0)

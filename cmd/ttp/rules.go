@@ -29,6 +29,10 @@ const rulesUsage = `usage: ttp rules <lint|test|state|push> [flags] ARG
 `
 
 func runRules(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if isHelp(args) {
+		fmt.Fprint(stdout, rulesUsage)
+		return nil
+	}
 	if len(args) == 0 {
 		fmt.Fprint(stderr, rulesUsage)
 		return exitError(2)
@@ -50,8 +54,12 @@ func runRules(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 func runRulesLint(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("rules lint", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	if err := fs.Parse(args); err != nil || fs.NArg() != 1 {
-		fmt.Fprint(stderr, rulesUsage)
+	fs.Usage = func() { fmt.Fprint(stderr, rulesUsage) }
+	if done, err := parseFlags(fs, args); done {
+		return err
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
 		return exitError(2)
 	}
 	loaded, err := rules.LoadDir(fs.Arg(0))
@@ -90,8 +98,16 @@ func runRulesTest(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	corpusDir := fs.String("corpus", "testdata/corpus", "directory of precision corpora (<id>.yaml)")
 	verbose := fs.Bool("v", false, "list every misfire, not only those of failing rules")
 	pluginsDir := fs.String("plugins", "plugins", "directory of plugin modules: lifter rules are scored through them, via the host")
-	if err := fs.Parse(args); err != nil || fs.NArg() != 1 {
+	fs.Usage = func() {
 		fmt.Fprint(stderr, rulesUsage)
+		fmt.Fprintln(stderr, "\nflags of rules test:")
+		fs.PrintDefaults()
+	}
+	if done, err := parseFlags(fs, args); done {
+		return err
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
 		return exitError(2)
 	}
 	corpora, err := corpus.LoadDir(*corpusDir)

@@ -71,3 +71,30 @@ func TestPrintEnvelopeAligned(t *testing.T) {
 		t.Fatalf("columns not aligned:\n%s", b.String())
 	}
 }
+
+// TestHelpExitsZero: every command's -h and --help print its usage and succeed; no command
+// at all, or a bad flag, is a usage error (2); --version is understood.
+func TestHelpExitsZero(t *testing.T) {
+	for _, cmd := range [][]string{{"tag"}, {"serve"}, {"publish"}, {"rules"}, {"rules", "lint"}, {"rules", "test"},
+		{"rules", "state"}, {"rules", "push"}, {"conform"}, {"plugin"}, {"plugin", "new"}, {"version"}} {
+		for _, h := range []string{"-h", "--help"} {
+			var out, errb bytes.Buffer
+			if err := run(context.Background(), append(append([]string{}, cmd...), h), nil, &out, &errb); err != nil {
+				t.Errorf("ttp %s %s: %v, want success", strings.Join(cmd, " "), h, err)
+			}
+			if out.Len()+errb.Len() == 0 && cmd[0] != "version" {
+				t.Errorf("ttp %s %s printed no usage", strings.Join(cmd, " "), h)
+			}
+		}
+	}
+	for _, args := range [][]string{nil, {"tag", "--bogus"}, {"rules", "state"}, {"nosuch"}} {
+		var out, errb bytes.Buffer
+		if err := run(context.Background(), args, nil, &out, &errb); err != exitError(2) {
+			t.Errorf("ttp %v: %v, want exit status 2", args, err)
+		}
+	}
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"--version"}, nil, &out, &out); err != nil || !strings.HasPrefix(out.String(), "ttp ") {
+		t.Errorf("--version: %v %q", err, out.String())
+	}
+}

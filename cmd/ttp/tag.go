@@ -32,8 +32,8 @@ func runTag(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		fmt.Fprintln(stderr, "usage: ttp tag [flags] [FILE|-]\n\nTags JSONL events (one per line) and writes JSONL tags. A bad line is reported on\nstderr with its line number; the run goes on and exits 1 at the end.\n\nflags:")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		return exitError(2)
+	if done, err := parseFlags(fs, args); done {
+		return err
 	}
 	if *format != "jsonl" && *format != "table" {
 		return fmt.Errorf("tag: --format %q: want jsonl or table", *format)
