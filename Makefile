@@ -6,12 +6,18 @@ PKGS    := ./...
 RACE    := ./rules/... ./host/... ./bus/... ./store/...
 FUZZTIME ?= 10s
 
-.PHONY: all build test bench run lint fuzz clean testdata plugins conform crashtest guestchecks
+.PHONY: all build install test bench run lint fuzz clean testdata plugins conform crashtest guestchecks
 
 all: build
 
 build:
 	$(GO) build -o $(BIN) ./cmd/ttp
+
+# `ttp` on the PATH: go install puts it in $(go env GOBIN), else $(go env GOPATH)/bin. The
+# README's commands say `ttp`; `bin/ttp` (make build) is the same binary.
+install:
+	$(GO) install ./cmd/ttp
+	@echo "installed $$($(GO) env GOBIN || true)$$( [ -n "$$($(GO) env GOBIN)" ] || echo "$$($(GO) env GOPATH)/bin")/ttp"
 
 # Everything the project can check without a network: formatting, vet, unit and integration
 # tests, the race detector, the rule linter and the precision corpora.
