@@ -101,7 +101,10 @@ func TestCanary(t *testing.T) {
 		{"webdriver", with("navigator.webdriver", true), []want{
 			{"R0049", 0.7, map[string]any{"webdriver": true}}}},
 		{"webdriver from lighthouse is exempt", with("navigator.webdriver", true, "navigator.userAgent", uaLighthouse, "navigator.platform", "Linux armv8l", "webgl.renderer", rendAdreno, "navigator.plugins_count", 0.0), nil},
-		{"webdriver as a string is not the flag", with("navigator.webdriver", "true"), nil},
+		{"webdriver as a string (a form-encoded post)", with("navigator.webdriver", "true"), []want{
+			{"R0049", 0.7, map[string]any{"webdriver": true}}}},
+		{"webdriver undefined as a string is not the flag", with("navigator.webdriver", "undefined"), nil},
+		{"webdriver false as a string", with("navigator.webdriver", "false"), nil},
 		{"puppeteer canvas hash", with("canvas_hash", puppeteerHash), []want{
 			{"R0050", 0.75, map[string]any{"signals": []any{"canvas:puppeteer"}, "strong_signals": int64(1)}}}},
 		{"chromedriver global", with("globals", []any{"cdc_adoQpoasnfa76pfcZLmcfl_Array", "cdc_adoQpoasnfa76pfcZLmcfl_Promise"}), []want{
