@@ -228,11 +228,16 @@ func numberOf(ev *sdk.Event, f sdk.Field) (float64, bool) {
 // "[2001:db8::1]:443") or in brackets; ok is false for anything else.
 func hostAddr(s string) (netip.Addr, bool) {
 	s = strings.TrimSpace(s)
+	if !maybeAddr(s) {
+		return netip.Addr{}, false // netip's errors allocate: skip what cannot be an address
+	}
+	if strings.Count(s, ":") == 1 || strings.Contains(s, "]:") { // a port: try that first (netip's errors allocate)
+		if ap, err := netip.ParseAddrPort(s); err == nil {
+			return ap.Addr().Unmap().WithZone(""), true
+		}
+	}
 	if a, err := netip.ParseAddr(s); err == nil {
 		return a.Unmap().WithZone(""), true
-	}
-	if ap, err := netip.ParseAddrPort(s); err == nil {
-		return ap.Addr().Unmap().WithZone(""), true
 	}
 	if inner, ok := strings.CutPrefix(s, "["); ok {
 		if inner, ok = strings.CutSuffix(inner, "]"); ok {
@@ -270,8 +275,8 @@ func iceAddrs(s string, out *[2]netip.Addr) int {
 			tok, rest = rest, ""
 		}
 		if field == 4 || raddr {
-			if a, err := netip.ParseAddr(tok); err == nil {
-				out[n] = a.Unmap().WithZone("")
+			if a, ok := hostAddr(tok); ok {
+				out[n] = a
 				n++
 			}
 		}
@@ -281,4 +286,23 @@ func iceAddrs(s string, out *[2]netip.Addr) int {
 		}
 	}
 	return n
+}
+
+// maybeAddr reports whether s may be an address, with or without port, brackets and zone: it
+// is short and, before any zone, holds only hex digits, dots, colons and brackets. It keeps
+// mDNS names, candidate lines and words away from netip, whose errors allocate.
+func maybeAddr(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '%':
+			return i > 0
+		case c >= '0' && c <= '9', c >= 'a' && c <= 'f', c >= 'A' && c <= 'F', c == '.', c == ':', c == '[', c == ']':
+		default:
+			return false
+		}
+	}
+	return true
 }
