@@ -85,6 +85,11 @@ func Expand(ev Event) []Event {
 	return out
 }
 
+// Expands reports whether Expand may change an event of this source kind (a session fans
+// out, an intel event gains derived fields): a caller that skips Expand for speed must not
+// skip it for these kinds.
+func Expands(kind string) bool { return kind == KindSession || kind == KindIntel }
+
 // maxAbuseCategory bounds the category ids expandIntel keeps (AbuseIPDB's go to 23).
 const maxAbuseCategory = 255
 
