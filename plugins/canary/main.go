@@ -298,7 +298,12 @@ func (p *automationParams) tag(v *view, rule int, out *sdk.Drafts) {
 		sig = append(sig, p.uaSig[i])
 		strong++
 	}
-	// User-Agent Client Hints: the old headless mode names itself in the brands too.
+	// navigator.appVersion and the User-Agent Client Hints: the old headless mode names
+	// itself there too, and a user-agent override may forget them.
+	if i := p.uaMarkers.first(v.appVersion); i >= 0 && !slices.Contains(sig, p.uaSig[i]) {
+		sig = append(sig, p.uaSig[i])
+		strong++
+	}
 	for _, b := range v.ev.Strings(v.brands) {
 		if i := p.uaMarkers.first(b); i >= 0 && !slices.Contains(sig, p.uaSig[i]) {
 			sig = append(sig, p.uaSig[i])

@@ -25,7 +25,9 @@ var (
 		"payload.components.userAgent.value")
 	fBrands = fields("payload.navigator.userAgentData.brands[].brand", "payload.userAgentData.brands[].brand",
 		"payload.components.userAgentData.value.brands[].brand")
-	fPlatform = fields("payload.navigator.platform", "payload.platform", "payload.components.platform.value",
+	// navigator.appVersion repeats the user agent after "Mozilla/" (BotD reads it too).
+	fAppVersion = fields("payload.navigator.appVersion", "payload.appVersion", "payload.components.appVersion.value")
+	fPlatform   = fields("payload.navigator.platform", "payload.platform", "payload.components.platform.value",
 		"payload.navigator.userAgentData.platform", "payload.userAgentData.platform")
 	fLanguages = fields("payload.navigator.languages", "payload.languages")
 	fLanguage  = fields("payload.language", "payload.navigator.language", "payload.components.dateTimeLocale.value")
@@ -61,6 +63,7 @@ type view struct {
 	ev                   *sdk.Event
 	webdriver            bool
 	ua, platform         string
+	appVersion           string
 	renderer             string
 	canvasHash           string
 	audioHash            string
@@ -92,6 +95,7 @@ func read(ev *sdk.Event) *view {
 	}
 	v.ua = firstString(ev, fUserAgent)
 	v.platform = firstString(ev, fPlatform)
+	v.appVersion = firstString(ev, fAppVersion)
 	v.renderer = firstString(ev, fRenderer)
 	v.canvasHash = strings.ToLower(firstString(ev, fCanvasHash))
 	v.audioHash = strings.ToLower(firstString(ev, fAudioHash))

@@ -83,6 +83,12 @@ func TestRealShapes(t *testing.T) {
 		{"raw navigator dump, person", fmtS(navDump, "false", chromeLinux, `["en-US", "en"]`, `["PDF Viewer", "Chrome PDF Viewer"]`), nil},
 		{"client hints name headless chrome", fmtS(brandsJSON, "HeadlessChrome"), []want{r50(0.75, 1, "ua:HeadlessChrome")}},
 		{"client hints of google chrome", fmtS(brandsJSON, "Google Chrome"), nil},
+		{"botd appVersion names headless chrome under an overridden user agent", `{"components": {
+			"userAgent": {"state": 0, "value": "` + chromeLinux + `"},
+			"appVersion": {"state": 0, "value": "5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/119.0.0.0 Safari/537.36"}}}`,
+			[]want{r50(0.75, 1, "ua:HeadlessChrome")}},
+		{"appVersion of a person's chrome", `{"navigator": {"userAgent": "` + chromeLinux + `", "plugins_count": 5,
+			"appVersion": "5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"}}`, nil},
 		{"unmasked renderer under its own name", `{"navigator": {"webdriver": false, "userAgent": "` + chromeLinux + `", "platform": "Linux x86_64",
 			"languages": ["en-US"], "plugins": []}, "webgl": {"vendor": "WebKit", "renderer": "WebKit WebGL", "unmaskedVendor": "Mesa",
 			"unmaskedRenderer": "llvmpipe (LLVM 15.0.7, 256 bits)"}}`, []want{r50(0.6, 0, "renderer:llvmpipe", "plugins:0")}},
