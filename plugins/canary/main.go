@@ -19,6 +19,10 @@
 //     renderer name different operating systems (a Win32 platform with a Mac user agent, a
 //     Linux platform with an Apple GPU): a spoofed fingerprint.
 //
+// Signals are read wherever real collectors put them (read.go; abi/EVENTS.md, "Accepted
+// shapes"): the page's navigator object, FingerprintJS and BotD components, BotD's verdict,
+// client hints, unmasked WebGL names, raw ICE candidate lines, MaxMind geo-IP records.
+//
 // Every marker, list and threshold lives in the rule's params; R0052's country and time-zone
 // tables are built in (geo.go, see there why) and params override them key by key. Evidence
 // carries the metric and the matched signature (a tool name, a marker, an OS family), never a

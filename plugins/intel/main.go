@@ -17,7 +17,11 @@
 //     with confidence min(1, highest provider confidence + params.bump), so that it can be
 //     disabled or clipped like any rule.
 //
-// An answer about another address than payload.ip (a stale or misfiled cache entry) is ignored.
+// Each answer is read in every shape producers store it (read.go; abi/EVENTS.md, "Accepted
+// shapes"): AbuseIPDB's data object or whole response, GreyNoise's community, enterprise v2 and
+// v3 answers alone or in a GNQL list, ThreatFox's data list or whole response, Feodo Tracker's
+// entry or list in JSON or CSV names, with numbers and booleans also as strings. An answer about
+// another address than payload.ip (a stale or misfiled cache entry) is ignored.
 // Evidence carries provider names, scores, category numbers and malware family names, never a
 // report comment.
 package main
