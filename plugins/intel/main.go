@@ -63,9 +63,11 @@ var (
 	feodoOne  = feodoFields("payload.feodo.")
 	feodoList = feodoFields("payload.feodo[].")
 
-	// ThreatFox: the search_ioc data list, or the whole response (threatfox.data[]).
+	// ThreatFox: the search_ioc data list, the whole response (threatfox.data[]), or one IOC
+	// object (a producer that keeps only the match).
 	foxList = foxFields("payload.threatfox[].")
 	foxData = foxFields("payload.threatfox.data[].")
+	foxOne  = foxFields("payload.threatfox.")
 
 	kProvider       = manifest.Evidence("provider")
 	kScore          = manifest.Evidence("abuse_confidence_score")

@@ -207,21 +207,27 @@ func readFeodo(ev *sdk.Event, ip string) feodoView {
 // readFox reads the ThreatFox IOCs of both shapes into foxBuf.
 func readFox(ev *sdk.Event) []foxEntry {
 	es := foxBuf[:0]
-	for _, fs := range [...]*foxFieldSet{&foxList, &foxData} {
-		n := max(ev.Len(fs.threatType), ev.Len(fs.ioc))
-		for j := 0; j < n; j++ {
+	for _, fs := range [...]*foxFieldSet{&foxList, &foxData, &foxOne} {
+		first, n := 0, max(ev.Len(fs.threatType), ev.Len(fs.ioc))
+		if fs == &foxOne {
+			if ev.String(fs.threatType) == "" && ev.String(fs.ioc) == "" {
+				continue
+			}
+			first, n = -1, 0 // one plain object: j = -1 reads its members
+		}
+		for j := first; j < n; j++ {
 			e := foxEntry{
-				ioc:        strings.TrimSpace(ev.StringAt(fs.ioc, j)),
-				iocType:    strings.TrimSpace(ev.StringAt(fs.iocType, j)),
-				threatType: strings.TrimSpace(ev.StringAt(fs.threatType, j)),
-				malware:    strings.TrimSpace(ev.StringAt(fs.malware, j)),
+				ioc:        strings.TrimSpace(stringAt(ev, fs.ioc, j)),
+				iocType:    strings.TrimSpace(stringAt(ev, fs.iocType, j)),
+				threatType: strings.TrimSpace(stringAt(ev, fs.threatType, j)),
+				malware:    strings.TrimSpace(stringAt(ev, fs.malware, j)),
 				confidence: math.NaN(),
 			}
 			if c, ok := numberAt(ev, fs.confidence, j); ok {
 				e.confidence = c
 			}
 			if e.malware == "" {
-				e.malware = strings.TrimSpace(ev.StringAt(fs.malwareName, j))
+				e.malware = strings.TrimSpace(stringAt(ev, fs.malwareName, j))
 			}
 			if e.iocType == "" && isAddrPort(e.ioc) {
 				e.iocType = "ip:port" // the only type an address search returns

@@ -133,6 +133,9 @@ func TestRealShapes(t *testing.T) {
 			[]want{{"R0057", "T1071", 0.8, map[string]any{"provider": "threatfox", "threat_type": "botnet_cc", "confidence_level": 100, "ioc_count": 1, "malware_families": []any{"QakBot"}}}}},
 		{"threatfox confidence as a string", `{"ip": "203.0.113.77", "threatfox": ` + fmtS(foxOK, `"75"`) + `}`,
 			[]want{{"R0057", "T1071", 0.6, map[string]any{"provider": "threatfox", "threat_type": "botnet_cc", "confidence_level": 75, "ioc_count": 1, "malware_families": []any{"QakBot"}}}}},
+		{"threatfox one IOC object", `{"ip": "203.0.113.77", "threatfox": {"ioc": "203.0.113.77:8080", "threat_type": "payload_delivery",
+			"ioc_type": "ip:port", "malware": "elf.mozi", "malware_printable": "Mozi", "confidence_level": 100, "tags": null}}`,
+			[]want{{"R0057", "T1105", 0.7, map[string]any{"provider": "threatfox", "threat_type": "payload_delivery", "confidence_level": 100, "ioc_count": 1, "malware_families": []any{"Mozi"}}}}},
 		{"threatfox no_result", `{"ip": "203.0.113.77", "threatfox": {"query_status": "no_result", "data": "Your search did not yield any results"}}`, nil},
 		{"threatfox illegal_search_term", `{"ip": "203.0.113.77", "threatfox": {"query_status": "illegal_search_term"}}`, nil},
 
