@@ -653,7 +653,15 @@ func (p *geoParams) languageFits(v *view, country string) (fits, reported bool) 
 		return true, true
 	}
 	for _, l := range v.ev.Strings(v.languages) {
-		if check(l) {
+		if check(strings.TrimSpace(l)) {
+			return true, true
+		}
+	}
+	for rest := v.languagesText; rest != ""; { // "en-US,en;q=0.9": a list flattened to text
+		var l string
+		l, rest, _ = strings.Cut(rest, ",")
+		l, _, _ = strings.Cut(l, ";")
+		if check(strings.TrimSpace(l)) {
 			return true, true
 		}
 	}
@@ -711,7 +719,12 @@ func (p *geoParams) tag(v *view, rule int, out *sdk.Drafts) {
 	}
 	lang := v.language
 	if lang == "" {
-		lang = v.ev.StringAt(v.languages, 0)
+		lang = strings.TrimSpace(v.ev.StringAt(v.languages, 0))
+	}
+	if lang == "" {
+		lang, _, _ = strings.Cut(v.languagesText, ",")
+		lang, _, _ = strings.Cut(lang, ";")
+		lang = strings.TrimSpace(lang)
 	}
 	if lang != "" {
 		d.String(kBrowserLang, lang)

@@ -72,6 +72,7 @@ type view struct {
 	country, geoTimezone string
 	brands               sdk.Field // the first brands list present (zero: none)
 	languages            sdk.Field // the first languages list present (zero: none)
+	languagesText        string    // languages written as one comma-separated string
 	languagesEmpty       bool      // a languages field is present and empty
 	plugins              int64
 	pluginsOK            bool
@@ -114,8 +115,9 @@ func read(ev *sdk.Event) *view {
 		switch t := ev.Type(f); t {
 		case abi.TagStringList, abi.TagNumberList:
 			v.languages, v.languagesEmpty = f, ev.Len(f) == 0
-		case abi.TagString:
-			v.languagesEmpty = strings.TrimSpace(ev.String(f)) == "" // old headless Chrome: ""
+		case abi.TagString: // "en-US,en" from a form post; old headless Chrome reported ""
+			v.languagesText = strings.TrimSpace(ev.String(f))
+			v.languagesEmpty = v.languagesText == ""
 		default:
 			continue
 		}

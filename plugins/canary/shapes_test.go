@@ -102,6 +102,11 @@ func TestRealShapes(t *testing.T) {
 			[]want{{"R0051", 0.6, map[string]any{"leaked_count": int64(2), "leak_family": "ipv4"}}}},
 		{"ice candidates of the source itself", `{"remote_addr": "198.51.100.23:51234", "webrtc_ips": [
 			"candidate:842163049 1 udp 1677729535 198.51.100.23 54321 typ srflx raddr 192.168.1.5 rport 54321"]}`, nil},
+		{"languages as one string, foreign", `{"timezone": "Europe/Amsterdam", "navigator": {"languages": "ru-RU,ru;q=0.9"},
+			"geo": {"country": "NL", "timezone": "Europe/Amsterdam"}}`,
+			[]want{{"R0052", 0.25, map[string]any{"mismatches": []any{"language"}, "browser_timezone": "Europe/Amsterdam", "geo_timezone": "Europe/Amsterdam", "geo_country": "NL", "browser_language": "ru-RU"}}}},
+		{"languages as one string, local", `{"timezone": "Europe/Amsterdam", "navigator": {"languages": "ru-RU, nl-NL"},
+			"geo": {"country": "NL", "timezone": "Europe/Amsterdam"}}`, nil},
 		{"maxmind geo record", `{"timezone": "America/New_York", "language": "en-US", "navigator": {"languages": ["en-US"]},
 			"geo": {"country": {"iso_code": "NL", "names": {"en": "Netherlands"}}, "location": {"time_zone": "Europe/Amsterdam", "accuracy_radius": 20}}}`,
 			[]want{{"R0052", 0.4, map[string]any{"mismatches": []any{"timezone"}, "browser_timezone": "America/New_York", "geo_timezone": "Europe/Amsterdam", "geo_country": "NL", "browser_language": "en-US"}}}},
