@@ -142,9 +142,13 @@ func TestCanary(t *testing.T) {
 		{"android desktop mode", with("navigator.userAgent", "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36", "navigator.platform", "Linux armv8l", "webgl.renderer", rendAdreno), nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			drafts, err := p.Tag(abi.Event{SourceKind: abi.KindCanary, SourceID: "c1", Payload: tc.payload})
+			ev := abi.Event{SourceKind: abi.KindCanary, SourceID: "c1", Payload: tc.payload}
+			drafts, err := p.Tag(ev)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if n := p.TagAllocs(ev, 20); n != 0 {
+				t.Errorf("%v allocations per Tag call, want 0", n)
 			}
 			var got []want
 			for _, d := range drafts {

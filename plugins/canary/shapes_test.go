@@ -117,9 +117,13 @@ func TestRealShapes(t *testing.T) {
 			if err := json.Unmarshal([]byte(tc.payload), &m); err != nil {
 				t.Fatalf("bad test payload: %v", err)
 			}
-			drafts, err := p.Tag(abi.Event{SourceKind: abi.KindCanary, SourceID: "c1", Payload: m})
+			ev := abi.Event{SourceKind: abi.KindCanary, SourceID: "c1", Payload: m}
+			drafts, err := p.Tag(ev)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if n := p.TagAllocs(ev, 20); n != 0 {
+				t.Errorf("%v allocations per Tag call, want 0", n)
 			}
 			var got []want
 			for _, d := range drafts {

@@ -394,7 +394,7 @@ func (p *feodoParams) tag(v *view, rule int, out *sdk.Drafts) {
 		d.String(kMalware, f.malware)
 	}
 	if f.status != "" {
-		d.String(kStatus, strings.ToLower(f.status))
+		d.String(kStatus, f.status)
 	}
 	if f.portOK {
 		d.Int(kPort, f.port)

@@ -181,7 +181,12 @@ func feodoAt(ev *sdk.Event, fs *feodoFieldSet, j int, ip string) (feodoView, boo
 	if entryIP == "" && f.malware == "" || !sameIP(ip, entryIP) {
 		return feodoView{}, false
 	}
-	f.listed, f.online = true, strings.EqualFold(f.status, "online")
+	f.listed = true
+	for _, st := range [...]string{"online", "offline"} { // canonical case, without allocating
+		if strings.EqualFold(f.status, st) {
+			f.status, f.online = st, st == "online"
+		}
+	}
 	for _, pf := range fs.port {
 		if n, ok := numberAt(ev, pf, j); ok && n >= 0 && n <= 65535 && n == math.Trunc(n) {
 			f.port, f.portOK = int64(n), true

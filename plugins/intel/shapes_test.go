@@ -158,9 +158,13 @@ func TestRealShapes(t *testing.T) {
 				{"R0058", "T1584", 1, map[string]any{"providers": []any{"abuseipdb", "greynoise", "feodo", "threatfox"}, "provider_count": 4, "highest_confidence": 1}}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			drafts, err := p.Tag(abi.Event{SourceKind: abi.KindIntel, SourceID: "i1", Payload: payload(t, tc.payload)})
+			ev := abi.Event{SourceKind: abi.KindIntel, SourceID: "i1", Payload: payload(t, tc.payload)}
+			drafts, err := p.Tag(ev)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if n := p.TagAllocs(ev, 20); n != 0 {
+				t.Errorf("%v allocations per Tag call, want 0", n)
 			}
 			var got []want
 			for _, d := range drafts {
