@@ -94,9 +94,9 @@ func Expands(kind string) bool { return kind == KindSession || kind == KindIntel
 const maxAbuseCategory = 255
 
 // expandIntel adds payload.abuseipdb_categories, the distinct categories of the AbuseIPDB
-// reports in ascending order, when the payload has reports and no such field (or null, or an
-// empty list). The reports are read from payload.abuseipdb (the check's data object) or
-// payload.abuseipdb.data (the whole response); a report's categories may be numbers, numeric strings or one string
+// reports in ascending order, when the payload has reports and no such field (or null, or an empty list). The
+// reports are read from payload.abuseipdb (the check's data object) or payload.abuseipdb.data
+// (the whole response); a report's categories may be numbers, numeric strings or one string
 // of comma-separated ids ("18,22", the form the report endpoint takes). Anything else is
 // skipped. ev is not modified.
 func expandIntel(ev Event) Event {
