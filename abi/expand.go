@@ -94,16 +94,14 @@ func Expands(kind string) bool { return kind == KindSession || kind == KindIntel
 const maxAbuseCategory = 255
 
 // expandIntel adds payload.abuseipdb_categories, the distinct categories of the AbuseIPDB
-// reports in ascending order, when the payload has reports and no such field (or null, or an empty list). The
+// reports in ascending order, when the payload has reports and no such field (or null). The
 // reports are read from payload.abuseipdb (the check's data object) or payload.abuseipdb.data
 // (the whole response); a report's categories may be numbers, numeric strings or one string
 // of comma-separated ids ("18,22", the form the report endpoint takes). Anything else is
 // skipped. ev is not modified.
 func expandIntel(ev Event) Event {
 	if v, ok := ev.Payload["abuseipdb_categories"]; ok && v != nil {
-		if list, isList := v.([]any); !isList || len(list) > 0 {
-			return ev // the producer's own (an empty list is taken as not computed)
-		}
+		return ev
 	}
 	answer, _ := ev.Payload["abuseipdb"].(map[string]any)
 	reports, ok := answer["reports"].([]any)
