@@ -275,6 +275,8 @@ func TestExpandIntel(t *testing.T) {
 			"abuseipdb": map[string]any{"reports": []any{report([]any{18.0})}}}, []any{4.0}},
 		{"null field is filled", map[string]any{"abuseipdb_categories": nil,
 			"abuseipdb": map[string]any{"reports": []any{report([]any{18.0})}}}, []any{18.0}},
+		{"producer's empty field wins", map[string]any{"abuseipdb_categories": []any{},
+			"abuseipdb": map[string]any{"reports": []any{report([]any{22.0})}}}, []any{}},
 		{"without verbose", map[string]any{"abuseipdb": map[string]any{"abuseConfidenceScore": 100.0}}, nil},
 		{"no categories", map[string]any{"abuseipdb": map[string]any{"reports": []any{report([]any{})}}}, nil},
 		{"abuseipdb not an object", map[string]any{"abuseipdb": "oops"}, nil},
