@@ -75,6 +75,9 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzAppendRecord$$' -fuzztime $(FUZZTIME) ./abi/
 	$(GO) test -run '^$$' -fuzz '^FuzzPunycode$$' -fuzztime $(FUZZTIME) ./plugins/email/
 	$(GO) test -run '^$$' -fuzz '^FuzzText$$' -fuzztime $(FUZZTIME) ./plugins/email/
+	$(GO) test -run '^$$' -fuzz '^FuzzTag$$' -fuzztime $(FUZZTIME) ./plugins/intel/
+	$(GO) test -run '^$$' -fuzz '^FuzzTag$$' -fuzztime $(FUZZTIME) ./plugins/canary/
+	$(GO) test -run '^$$' -fuzz '^FuzzIceAddrs$$' -fuzztime $(FUZZTIME) ./plugins/canary/
 
 # Regenerate committed fixtures made by other tools: the hand-written WAT test modules
 # (installs Debian's wabt when wat2wasm is missing).

@@ -258,6 +258,45 @@ func TestExpand(t *testing.T) {
 	}
 }
 
+func TestExpandIntel(t *testing.T) {
+	report := func(cats any) map[string]any { return map[string]any{"comment": "x", "categories": cats} }
+	for _, tc := range []struct {
+		name    string
+		payload map[string]any
+		want    any // payload.abuseipdb_categories after Expand; nil: absent
+	}{
+		{"verbose data object", map[string]any{"abuseipdb": map[string]any{"reports": []any{
+			report([]any{22.0, 18.0}), report([]any{14.0, 18.0})}}}, []any{14.0, 18.0, 22.0}},
+		{"whole response", map[string]any{"abuseipdb": map[string]any{"data": map[string]any{"reports": []any{
+			report([]any{"21", 15.0})}}}}, []any{15.0, 21.0}},
+		{"comma string and junk", map[string]any{"abuseipdb": map[string]any{"reports": []any{
+			report("18, 22"), report([]any{1.5, -3.0, 999.0, nil, true, "x"}), "not a report", nil}}}, []any{18.0, 22.0}},
+		{"producer's field wins", map[string]any{"abuseipdb_categories": []any{4.0},
+			"abuseipdb": map[string]any{"reports": []any{report([]any{18.0})}}}, []any{4.0}},
+		{"null field is filled", map[string]any{"abuseipdb_categories": nil,
+			"abuseipdb": map[string]any{"reports": []any{report([]any{18.0})}}}, []any{18.0}},
+		{"producer's empty field wins", map[string]any{"abuseipdb_categories": []any{},
+			"abuseipdb": map[string]any{"reports": []any{report([]any{22.0})}}}, []any{}},
+		{"without verbose", map[string]any{"abuseipdb": map[string]any{"abuseConfidenceScore": 100.0}}, nil},
+		{"no categories", map[string]any{"abuseipdb": map[string]any{"reports": []any{report([]any{})}}}, nil},
+		{"abuseipdb not an object", map[string]any{"abuseipdb": "oops"}, nil},
+	} {
+		ev := Event{SourceKind: KindIntel, SourceID: "i", Payload: tc.payload}
+		_, had := tc.payload["abuseipdb_categories"]
+		out := Expand(ev)
+		if len(out) != 1 || out[0].SourceID != "i" {
+			t.Fatalf("%s: Expand gave %d events", tc.name, len(out))
+		}
+		got, ok := out[0].Payload["abuseipdb_categories"]
+		if tc.want == nil && ok || tc.want != nil && !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("%s: abuseipdb_categories = %#v, want %#v", tc.name, got, tc.want)
+		}
+		if _, has := tc.payload["abuseipdb_categories"]; has != had {
+			t.Errorf("%s: Expand modified its input", tc.name)
+		}
+	}
+}
+
 func FuzzDecodeEvent(f *testing.F) {
 	f.Add([]byte(`{"source_kind":"command","source_id":"a","payload":{"command_text":"id"}}`))
 	f.Add([]byte(`{"source_kind":"session","source_id":"s","payload":{"commands":["a",{"id":"x","text":"b"}]}}`))
@@ -284,6 +323,7 @@ func FuzzDecodeEvent(f *testing.F) {
 
 func FuzzExpand(f *testing.F) {
 	f.Add([]byte(`{"source_kind":"session","source_id":"s","payload":{"commands":["a",{"id":"x","text":"b"},null,{"uuid":7}]}}`))
+	f.Add([]byte(`{"source_kind":"intel","source_id":"i","payload":{"abuseipdb":{"data":{"reports":[{"categories":[18,"22"]},{"categories":"14,15"},null]}}}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		ev, err := DecodeEvent(data)
 		if err != nil {

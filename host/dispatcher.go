@@ -194,9 +194,9 @@ func (d *Dispatcher) Tag(ctx context.Context, ev abi.Event, out []abi.Tag) ([]ab
 		p.tr = d.startEval(ctx, ev.SourceKind, ev.SourceID, len(out))
 	}
 	var err error
-	if ev.SourceKind == abi.KindSession {
-		// Only a session fans out (abi.Expand): it and each of its commands are evaluated in
-		// turn, in place in the slice Expand returns.
+	if abi.Expands(ev.SourceKind) {
+		// A session fans out (abi.Expand): it and each of its commands are evaluated in turn,
+		// in place in the slice Expand returns; an intel event gains its derived fields.
 		evs := abi.Expand(ev)
 		for i := range evs {
 			if out, err = d.eval(&p, &evs[i], out); err != nil {

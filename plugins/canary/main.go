@@ -19,6 +19,10 @@
 //     renderer name different operating systems (a Win32 platform with a Mac user agent, a
 //     Linux platform with an Apple GPU): a spoofed fingerprint.
 //
+// Signals are read wherever real collectors put them (read.go; abi/EVENTS.md, "Accepted
+// shapes"): the page's navigator object, FingerprintJS and BotD components, BotD's verdict,
+// client hints, unmasked WebGL names, raw ICE candidate lines, MaxMind geo-IP records.
+//
 // Every marker, list and threshold lives in the rule's params; R0052's country and time-zone
 // tables are built in (geo.go, see there why) and params override them key by key. Evidence
 // carries the metric and the matched signature (a tool name, a marker, an OS family), never a
@@ -37,24 +41,9 @@ import (
 )
 
 var (
-	manifest = sdk.NewManifest("canary", "1.0.0", "lifter:canary_")
+	manifest = sdk.NewManifest("canary", "1.1.0", "lifter:canary_")
 
-	canary       = manifest.Source(abi.KindCanary)
-	fWebdriver   = canary.Field("payload.navigator.webdriver")
-	fUserAgent   = canary.Field("payload.navigator.userAgent")
-	fPlatform    = canary.Field("payload.navigator.platform")
-	fLanguages   = canary.Field("payload.navigator.languages")
-	fPlugins     = canary.Field("payload.navigator.plugins_count")
-	fGlobals     = canary.Field("payload.globals")
-	fRenderer    = canary.Field("payload.webgl.renderer")
-	fCanvasHash  = canary.Field("payload.canvas_hash")
-	fAudioHash   = canary.Field("payload.audio_hash")
-	fWebRTC      = canary.Field("payload.webrtc_ips")
-	fTimezone    = canary.Field("payload.timezone")
-	fLanguage    = canary.Field("payload.language")
-	fSrcIP       = canary.Field("payload.src_ip")
-	fGeoCountry  = canary.Field("payload.geo.country")
-	fGeoTimezone = canary.Field("payload.geo.timezone")
+	canary = manifest.Source(abi.KindCanary) // its fields are declared in read.go
 
 	kWebdriver   = manifest.Evidence("webdriver")
 	kSignals     = manifest.Evidence("signals")
@@ -115,18 +104,19 @@ func (canaryLifter) Configure(r *sdk.Rule[params]) error {
 }
 
 func (canaryLifter) Tag(ev *sdk.Event, rules []*sdk.Rule[params], out *sdk.Drafts) {
+	v := read(ev)
 	for _, r := range rules {
 		switch p := r.Params; {
 		case p.webdriver != nil:
-			p.webdriver.tag(ev, r.Index, out)
+			p.webdriver.tag(v, r.Index, out)
 		case p.automation != nil:
-			p.automation.tag(ev, r.Index, out)
+			p.automation.tag(v, r.Index, out)
 		case p.webrtc != nil:
-			p.webrtc.tag(ev, r.Index, out)
+			p.webrtc.tag(v, r.Index, out)
 		case p.geo != nil:
-			p.geo.tag(ev, r.Index, out)
+			p.geo.tag(v, r.Index, out)
 		case p.platform != nil:
-			p.platform.tag(ev, r.Index, out)
+			p.platform.tag(v, r.Index, out)
 		}
 	}
 }
@@ -149,11 +139,11 @@ func configureWebdriver(r *sdk.Rule[params]) (*webdriverParams, error) {
 	return &webdriverParams{exempt: newMarkerSet(exempt)}, nil
 }
 
-func (p *webdriverParams) tag(ev *sdk.Event, rule int, out *sdk.Drafts) {
-	if wd, ok := ev.Bool(fWebdriver); !ok || !wd {
+func (p *webdriverParams) tag(v *view, rule int, out *sdk.Drafts) {
+	if !v.webdriver {
 		return
 	}
-	if p.exempt.first(ev.String(fUserAgent)) >= 0 {
+	if p.exempt.first(v.ua) >= 0 {
 		return
 	}
 	out.Add(rule, 0, 1).Bool(kWebdriver, true)
@@ -162,23 +152,26 @@ func (p *webdriverParams) tag(ev *sdk.Event, rule int, out *sdk.Drafts) {
 // ---- R0050: automation signatures ----
 
 type automationParams struct {
-	uaMarkers      *markerSet
-	globalMarkers  *markerSet
-	rendererMarks  *markerSet
-	mobileMarkers  *markerSet
-	exempt         *markerSet
-	desktopNoPlug  bool
-	minStrong      int
-	minWeak        int
-	weakScale      float64
-	canvasTool     map[string]int // canvas digest -> index of the first tool listing it
-	audioTool      map[string]int // audio digest -> index of the first tool listing it
-	canvasSig      []string       // "canvas:<tool>", per tool
-	audioSig       []string       // "audio:<tool>", per tool
-	uaSig          []string       // "ua:<marker>"
-	globalSig      []string       // "global:<marker>"
-	rendererSig    []string       // "renderer:<marker>"
-	noPluginsLabel string
+	uaMarkers        *markerSet
+	globalMarkers    *markerSet
+	rendererMarks    *markerSet
+	mobileMarkers    *markerSet
+	exempt           *markerSet
+	desktopNoPlug    bool
+	emptyLanguages   bool // an empty navigator.languages is a weak signal
+	botd             bool // BotD's verdict and distinctive properties are strong signals
+	minStrong        int
+	minWeak          int
+	weakScale        float64
+	canvasTool       map[string]int // canvas digest -> index of the first tool listing it
+	audioTool        map[string]int // audio digest -> index of the first tool listing it
+	canvasSig        []string       // "canvas:<tool>", per tool
+	audioSig         []string       // "audio:<tool>", per tool
+	uaSig            []string       // "ua:<marker>"
+	globalSig        []string       // "global:<marker>"
+	rendererSig      []string       // "renderer:<marker>"
+	noPluginsLabel   string
+	noLanguagesLabel string
 }
 
 // toolHashes are one tool's digests, while configuring.
@@ -204,16 +197,19 @@ func configureAutomation(r *sdk.Rule[params]) (*automationParams, error) {
 	mobileMarkers := r.Strings("mobile_ua_markers", nil)
 	exempt := r.Strings("exempt_ua_markers", nil)
 	p := &automationParams{
-		uaMarkers:      newMarkerSet(uaMarkers),
-		globalMarkers:  newMarkerSet(globalMarkers),
-		rendererMarks:  newMarkerSet(rendererMarks),
-		mobileMarkers:  newMarkerSet(mobileMarkers),
-		exempt:         newMarkerSet(exempt),
-		desktopNoPlug:  r.Bool("desktop_no_plugins", true),
-		minStrong:      int(r.Int("min_strong_signals", 1)),
-		minWeak:        int(r.Int("min_weak_signals", 2)),
-		weakScale:      r.Float("weak_scale", 0.8),
-		noPluginsLabel: "plugins:0",
+		uaMarkers:        newMarkerSet(uaMarkers),
+		globalMarkers:    newMarkerSet(globalMarkers),
+		rendererMarks:    newMarkerSet(rendererMarks),
+		mobileMarkers:    newMarkerSet(mobileMarkers),
+		exempt:           newMarkerSet(exempt),
+		desktopNoPlug:    r.Bool("desktop_no_plugins", true),
+		emptyLanguages:   r.Bool("empty_languages", true),
+		botd:             r.Bool("botd_verdict", true),
+		minStrong:        int(r.Int("min_strong_signals", 1)),
+		minWeak:          int(r.Int("min_weak_signals", 2)),
+		weakScale:        r.Float("weak_scale", 0.8),
+		noPluginsLabel:   "plugins:0",
+		noLanguagesLabel: "languages:0",
 	}
 	canvas, err := stringListMap(r, "canvas_hashes")
 	if err != nil {
@@ -287,18 +283,18 @@ func configureAutomation(r *sdk.Rule[params]) (*automationParams, error) {
 // with another in one instance, and nothing in it survives the call.
 var signalBuf = make([]string, 0, 16)
 
-func (p *automationParams) tag(ev *sdk.Event, rule int, out *sdk.Drafts) {
-	ua := ev.String(fUserAgent)
+func (p *automationParams) tag(v *view, rule int, out *sdk.Drafts) {
+	ua := v.ua
 	if p.exempt.first(ua) >= 0 {
 		return
 	}
 	sig := signalBuf[:0]
 	strong := 0
-	if i := toolOf(p.canvasTool, ev.String(fCanvasHash)); i >= 0 {
+	if i := toolOf(p.canvasTool, v.canvasHash); i >= 0 {
 		sig = append(sig, p.canvasSig[i])
 		strong++
 	}
-	if i := toolOf(p.audioTool, ev.String(fAudioHash)); i >= 0 {
+	if i := toolOf(p.audioTool, v.audioHash); i >= 0 {
 		sig = append(sig, p.audioSig[i])
 		strong++
 	}
@@ -306,19 +302,46 @@ func (p *automationParams) tag(ev *sdk.Event, rule int, out *sdk.Drafts) {
 		sig = append(sig, p.uaSig[i])
 		strong++
 	}
-	for _, g := range ev.Strings(fGlobals) {
-		if i := p.globalMarkers.first(g); i >= 0 && !slices.Contains(sig, p.globalSig[i]) {
-			sig = append(sig, p.globalSig[i])
+	// navigator.appVersion and the User-Agent Client Hints: the old headless mode names
+	// itself there too, and a user-agent override may forget them.
+	if i := p.uaMarkers.first(v.appVersion); i >= 0 && !slices.Contains(sig, p.uaSig[i]) {
+		sig = append(sig, p.uaSig[i])
+		strong++
+	}
+	for _, b := range v.ev.Strings(v.brands) {
+		if i := p.uaMarkers.first(b); i >= 0 && !slices.Contains(sig, p.uaSig[i]) {
+			sig = append(sig, p.uaSig[i])
 			strong++
 		}
 	}
+	for _, fg := range fGlobals {
+		for _, g := range v.ev.Strings(fg) {
+			if i := p.globalMarkers.first(g); i >= 0 && !slices.Contains(sig, p.globalSig[i]) {
+				sig = append(sig, p.globalSig[i])
+				strong++
+			}
+		}
+	}
+	if p.botd {
+		for _, l := range v.botd {
+			if !slices.Contains(sig, l) {
+				sig = append(sig, l)
+				strong++
+			}
+		}
+	}
 	weak := 0
-	if i := p.rendererMarks.first(ev.String(fRenderer)); i >= 0 {
+	if i := p.rendererMarks.first(v.renderer); i >= 0 {
 		sig = append(sig, p.rendererSig[i])
 		weak++
 	}
-	if n, ok := ev.Int(fPlugins); ok && n == 0 && p.desktopNoPlug && ua != "" && p.mobileMarkers.first(ua) < 0 {
+	desktop := ua != "" && p.mobileMarkers.first(ua) < 0
+	if v.pluginsOK && v.plugins == 0 && p.desktopNoPlug && desktop {
 		sig = append(sig, p.noPluginsLabel)
+		weak++
+	}
+	if v.languagesEmpty && p.emptyLanguages && ua != "" {
+		sig = append(sig, p.noLanguagesLabel)
 		weak++
 	}
 	signalBuf = sig[:0]
@@ -367,46 +390,46 @@ func public(a netip.Addr) bool {
 		a.IsMulticast() || a.IsUnspecified() || a.IsInterfaceLocalMulticast() || cgnat.Contains(a))
 }
 
-func (p *webrtcParams) tag(ev *sdk.Event, rule int, out *sdk.Drafts) {
-	src, err := netip.ParseAddr(ev.String(fSrcIP))
-	if err != nil {
+func (p *webrtcParams) tag(v *view, rule int, out *sdk.Drafts) {
+	src, ok := hostAddr(v.srcIP)
+	if !ok {
 		return
 	}
-	src = src.Unmap()
 	if !p.includePrivate && !public(src) {
 		return // a private source (an internal canary) says nothing about the browser's public address
 	}
 	count, v4, v6 := 0, false, false
 	var seen [16]netip.Addr // leaked addresses counted so far: ICE repeats one per component
-	for _, s := range ev.Strings(fWebRTC) {
-		a, err := netip.ParseAddr(s) // mDNS candidates (<uuid>.local) are not addresses: skipped
-		if err != nil {
-			continue
-		}
-		a = a.Unmap().WithZone("")
-		if a == src || (!p.includePrivate && !public(a)) {
-			continue
-		}
-		if a.Is4() != src.Is4() {
-			if !p.crossFamily {
-				continue // dual stack: an IPv6 candidate beside an IPv4 source is the same host
+	var addrs [2]netip.Addr
+	for _, fw := range fWebRTC {
+		for _, s := range v.ev.Strings(fw) {
+			// mDNS candidates (<uuid>.local) are not addresses: iceAddrs skips them.
+			for _, a := range addrs[:iceAddrs(s, &addrs)] {
+				if a == src || (!p.includePrivate && !public(a)) {
+					continue
+				}
+				if a.Is4() != src.Is4() {
+					if !p.crossFamily {
+						continue // dual stack: an IPv6 candidate beside an IPv4 source is the same host
+					}
+				} else if bits := p.bits(a); bits > 0 {
+					if net, err := a.Prefix(bits); err == nil && net.Contains(src) {
+						continue // the same network's other egress address
+					}
+				}
+				if slices.Contains(seen[:min(count, len(seen))], a) {
+					continue
+				}
+				if count < len(seen) {
+					seen[count] = a
+				}
+				count++
+				if a.Is4() {
+					v4 = true
+				} else {
+					v6 = true
+				}
 			}
-		} else if bits := p.bits(a); bits > 0 {
-			if net, err := a.Prefix(bits); err == nil && net.Contains(src) {
-				continue // the same network's other egress address
-			}
-		}
-		if slices.Contains(seen[:min(count, len(seen))], a) {
-			continue
-		}
-		if count < len(seen) {
-			seen[count] = a
-		}
-		count++
-		if a.Is4() {
-			v4 = true
-		} else {
-			v6 = true
 		}
 	}
 	if count == 0 {
@@ -613,7 +636,7 @@ func region(tz string) string {
 
 // languageFits reports whether one of the browser's languages is spoken in country (or is a
 // lingua franca), and whether the browser reported any language at all.
-func (p *geoParams) languageFits(ev *sdk.Event, country string) (fits, reported bool) {
+func (p *geoParams) languageFits(v *view, country string) (fits, reported bool) {
 	spoken, known := p.countryLangs[country]
 	if !known {
 		return true, false
@@ -626,11 +649,19 @@ func (p *geoParams) languageFits(ev *sdk.Event, country string) (fits, reported 
 		sub := primarySubtag(tag)
 		return containsFold(spoken, sub) || containsFold(p.lingua, sub)
 	}
-	if check(ev.String(fLanguage)) {
+	if check(v.language) {
 		return true, true
 	}
-	for _, l := range ev.Strings(fLanguages) {
-		if check(l) {
+	for _, l := range v.ev.Strings(v.languages) {
+		if check(strings.TrimSpace(l)) {
+			return true, true
+		}
+	}
+	for rest := v.languagesText; rest != ""; { // "en-US,en;q=0.9": a list flattened to text
+		var l string
+		l, rest, _ = strings.Cut(rest, ",")
+		l, _, _ = strings.Cut(l, ";")
+		if check(strings.TrimSpace(l)) {
 			return true, true
 		}
 	}
@@ -647,14 +678,14 @@ func primarySubtag(tag string) string {
 
 var mismatchBuf = make([]string, 0, 3)
 
-func (p *geoParams) tag(ev *sdk.Event, rule int, out *sdk.Drafts) {
-	country, geoTZ := ev.String(fGeoCountry), ev.String(fGeoTimezone)
+func (p *geoParams) tag(v *view, rule int, out *sdk.Drafts) {
+	country, geoTZ := v.country, v.geoTimezone
 	if country == "" && geoTZ == "" {
 		return
 	}
-	tz := ev.String(fTimezone)
+	tz := v.timezone
 	tzOff := tz != "" && !p.zoneFits(tz, country, geoTZ)
-	langFits, anyLang := p.languageFits(ev, country)
+	langFits, anyLang := p.languageFits(v, country)
 	langOff := anyLang && !langFits
 	scale := 1.0
 	switch {
@@ -686,9 +717,14 @@ func (p *geoParams) tag(ev *sdk.Event, rule int, out *sdk.Drafts) {
 	if country != "" {
 		d.String(kGeoCountry, country)
 	}
-	lang := ev.String(fLanguage)
+	lang := v.language
 	if lang == "" {
-		lang = ev.StringAt(fLanguages, 0)
+		lang = strings.TrimSpace(v.ev.StringAt(v.languages, 0))
+	}
+	if lang == "" {
+		lang, _, _ = strings.Cut(v.languagesText, ",")
+		lang, _, _ = strings.Cut(lang, ";")
+		lang = strings.TrimSpace(lang)
 	}
 	if lang != "" {
 		d.String(kBrowserLang, lang)
@@ -816,10 +852,10 @@ func (p *platformParams) name(f int) string {
 	return p.families[f]
 }
 
-func (p *platformParams) tag(ev *sdk.Event, rule int, out *sdk.Drafts) {
-	pf := p.platformOS.detect(ev.String(fPlatform))
-	uf := p.uaOS.detect(ev.String(fUserAgent))
-	gf := p.gpuOS.detect(ev.String(fRenderer))
+func (p *platformParams) tag(v *view, rule int, out *sdk.Drafts) {
+	pf := p.platformOS.detect(v.platform)
+	uf := p.uaOS.detect(v.ua)
+	gf := p.gpuOS.detect(v.renderer)
 	mm := mismatchBuf[:0]
 	if pf >= 0 && uf >= 0 && !p.compatible[pf][uf] {
 		mm = append(mm, p.labels[0])

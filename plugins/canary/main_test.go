@@ -101,7 +101,10 @@ func TestCanary(t *testing.T) {
 		{"webdriver", with("navigator.webdriver", true), []want{
 			{"R0049", 0.7, map[string]any{"webdriver": true}}}},
 		{"webdriver from lighthouse is exempt", with("navigator.webdriver", true, "navigator.userAgent", uaLighthouse, "navigator.platform", "Linux armv8l", "webgl.renderer", rendAdreno, "navigator.plugins_count", 0.0), nil},
-		{"webdriver as a string is not the flag", with("navigator.webdriver", "true"), nil},
+		{"webdriver as a string (a form-encoded post)", with("navigator.webdriver", "true"), []want{
+			{"R0049", 0.7, map[string]any{"webdriver": true}}}},
+		{"webdriver undefined as a string is not the flag", with("navigator.webdriver", "undefined"), nil},
+		{"webdriver false as a string", with("navigator.webdriver", "false"), nil},
 		{"puppeteer canvas hash", with("canvas_hash", puppeteerHash), []want{
 			{"R0050", 0.75, map[string]any{"signals": []any{"canvas:puppeteer"}, "strong_signals": int64(1)}}}},
 		{"chromedriver global", with("globals", []any{"cdc_adoQpoasnfa76pfcZLmcfl_Array", "cdc_adoQpoasnfa76pfcZLmcfl_Promise"}), []want{
@@ -139,9 +142,13 @@ func TestCanary(t *testing.T) {
 		{"android desktop mode", with("navigator.userAgent", "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36", "navigator.platform", "Linux armv8l", "webgl.renderer", rendAdreno), nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			drafts, err := p.Tag(abi.Event{SourceKind: abi.KindCanary, SourceID: "c1", Payload: tc.payload})
+			ev := abi.Event{SourceKind: abi.KindCanary, SourceID: "c1", Payload: tc.payload}
+			drafts, err := p.Tag(ev)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if n := p.TagAllocs(ev, 20); n != 0 {
+				t.Errorf("%v allocations per Tag call, want 0", n)
 			}
 			var got []want
 			for _, d := range drafts {

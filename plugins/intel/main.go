@@ -17,7 +17,11 @@
 //     with confidence min(1, highest provider confidence + params.bump), so that it can be
 //     disabled or clipped like any rule.
 //
-// An answer about another address than payload.ip (a stale or misfiled cache entry) is ignored.
+// Each answer is read in every shape producers store it (read.go; abi/EVENTS.md, "Accepted
+// shapes"): AbuseIPDB's data object or whole response, GreyNoise's community, enterprise v2 and
+// v3 answers alone or in a GNQL list, ThreatFox's data list or whole response, Feodo Tracker's
+// entry or list in JSON or CSV names, with numbers and booleans also as strings. An answer about
+// another address than payload.ip (a stale or misfiled cache entry) is ignored.
 // Evidence carries provider names, scores, category numbers and malware family names, never a
 // report comment.
 package main
@@ -36,34 +40,34 @@ import (
 )
 
 var (
-	manifest = sdk.NewManifest("intel", "1.0.0", "lifter:intel_")
+	manifest = sdk.NewManifest("intel", "1.1.0", "lifter:intel_")
 
 	intel = manifest.Source(abi.KindIntel)
 	fIP   = intel.Field("payload.ip")
 
-	fAbuseIP          = intel.Field("payload.abuseipdb.ipAddress")
-	fAbuseScore       = intel.Field("payload.abuseipdb.abuseConfidenceScore")
-	fAbuseWhitelisted = intel.Field("payload.abuseipdb.isWhitelisted")
-	fAbuseReports     = intel.Field("payload.abuseipdb.totalReports")
-	fAbuseUsers       = intel.Field("payload.abuseipdb.numDistinctUsers")
-	fAbuseCategories  = intel.Field("payload.abuseipdb_categories")
+	// AbuseIPDB: the check's data object (abuseipdb.X), or the whole response (abuseipdb.data.X).
+	abuseIP          = alt("payload.abuseipdb", "ipAddress")
+	abuseScore       = alt("payload.abuseipdb", "abuseConfidenceScore")
+	abuseWhitelisted = alt("payload.abuseipdb", "isWhitelisted")
+	abuseReports     = alt("payload.abuseipdb", "totalReports")
+	abuseUsers       = alt("payload.abuseipdb", "numDistinctUsers")
+	fAbuseCategories = intel.Field("payload.abuseipdb_categories")
 
-	fGreyIP             = intel.Field("payload.greynoise.ip")
-	fGreyClassification = intel.Field("payload.greynoise.classification")
-	fGreyNoise          = intel.Field("payload.greynoise.noise")
-	fGreyRiot           = intel.Field("payload.greynoise.riot")
-	fGreyName           = intel.Field("payload.greynoise.name")
+	// GreyNoise: community (/v3/community), enterprise v2 context (seen, actor), v3 IP lookup
+	// (internet_scanner_intelligence, business_service_intelligence), each as one object or as
+	// the data list of a GNQL or multi answer.
+	gnOne  = greyFields("payload.greynoise.")
+	gnList = greyFields("payload.greynoise.data[].")
 
-	fFeodoIP      = intel.Field("payload.feodo.ip_address")
-	fFeodoMalware = intel.Field("payload.feodo.malware")
-	fFeodoStatus  = intel.Field("payload.feodo.status")
-	fFeodoPort    = intel.Field("payload.feodo.port")
+	// Feodo Tracker: one blocklist entry, or a list of entries; JSON names or the CSV's.
+	feodoOne  = feodoFields("payload.feodo.")
+	feodoList = feodoFields("payload.feodo[].")
 
-	fFoxIOC        = intel.Field("payload.threatfox[].ioc")
-	fFoxIOCType    = intel.Field("payload.threatfox[].ioc_type")
-	fFoxThreatType = intel.Field("payload.threatfox[].threat_type")
-	fFoxMalware    = intel.Field("payload.threatfox[].malware_printable")
-	fFoxConfidence = intel.Field("payload.threatfox[].confidence_level")
+	// ThreatFox: the search_ioc data list, the whole response (threatfox.data[]), or one IOC
+	// object (a producer that keeps only the match).
+	foxList = foxFields("payload.threatfox[].")
+	foxData = foxFields("payload.threatfox.data[].")
+	foxOne  = foxFields("payload.threatfox.")
 
 	kProvider       = manifest.Evidence("provider")
 	kScore          = manifest.Evidence("abuse_confidence_score")
@@ -84,6 +88,68 @@ var (
 	kProviderCount  = manifest.Evidence("provider_count")
 	kHighest        = manifest.Evidence("highest_confidence")
 )
+
+// alt declares a provider member under both of the places a producer stores it: the object
+// at base, or base's "data" object (the provider's whole response, envelope kept).
+func alt(base, name string) [2]sdk.Field {
+	return [2]sdk.Field{intel.Field(base + "." + name), intel.Field(base + ".data." + name)}
+}
+
+// greyFieldSet are the members of one GreyNoise answer shape, at one prefix.
+type greyFieldSet struct {
+	ip, class, noise, seen, riot, name, actor  sdk.Field
+	v3Class, v3Found, v3Actor, v3BusinessFound sdk.Field
+}
+
+func greyFields(prefix string) greyFieldSet {
+	isi, bsi := prefix+"internet_scanner_intelligence.", prefix+"business_service_intelligence."
+	return greyFieldSet{
+		ip:              intel.Field(prefix + "ip"),
+		class:           intel.Field(prefix + "classification"),
+		noise:           intel.Field(prefix + "noise"),
+		seen:            intel.Field(prefix + "seen"),
+		riot:            intel.Field(prefix + "riot"),
+		name:            intel.Field(prefix + "name"),
+		actor:           intel.Field(prefix + "actor"),
+		v3Class:         intel.Field(isi + "classification"),
+		v3Found:         intel.Field(isi + "found"),
+		v3Actor:         intel.Field(isi + "actor"),
+		v3BusinessFound: intel.Field(bsi + "found"),
+	}
+}
+
+// feodoFieldSet are the members of a Feodo Tracker entry at one prefix; the second of each
+// pair is the CSV export's column name (dst_ip, dst_port, c2_status).
+type feodoFieldSet struct {
+	ip, port, status [2]sdk.Field
+	malware          sdk.Field
+}
+
+func feodoFields(prefix string) feodoFieldSet {
+	two := func(a, b string) [2]sdk.Field { return [2]sdk.Field{intel.Field(prefix + a), intel.Field(prefix + b)} }
+	return feodoFieldSet{
+		ip:      two("ip_address", "dst_ip"),
+		port:    two("port", "dst_port"),
+		status:  two("status", "c2_status"),
+		malware: intel.Field(prefix + "malware"),
+	}
+}
+
+// foxFieldSet are the members of the ThreatFox IOCs at one prefix.
+type foxFieldSet struct {
+	ioc, iocType, threatType, malware, malwareName, confidence sdk.Field
+}
+
+func foxFields(prefix string) foxFieldSet {
+	return foxFieldSet{
+		ioc:         intel.Field(prefix + "ioc"),
+		iocType:     intel.Field(prefix + "ioc_type"),
+		threatType:  intel.Field(prefix + "threat_type"),
+		malware:     intel.Field(prefix + "malware_printable"),
+		malwareName: intel.Field(prefix + "malware"),
+		confidence:  intel.Field(prefix + "confidence_level"),
+	}
+}
 
 // The rule kinds the lifter knows.
 const (
@@ -137,19 +203,19 @@ func (intelLifter) Configure(r *sdk.Rule[params]) error {
 }
 
 func (intelLifter) Tag(ev *sdk.Event, rules []*sdk.Rule[params], out *sdk.Drafts) {
-	ip := ev.String(fIP)
+	v := read(ev)
 	for _, r := range rules {
 		switch p := r.Params; {
 		case p.abuse != nil:
-			p.abuse.tag(ev, ip, r.Index, out)
+			p.abuse.tag(v, r.Index, out)
 		case p.grey != nil:
-			p.grey.tag(ev, ip, r.Index, out)
+			p.grey.tag(v, r.Index, out)
 		case p.feodo != nil:
-			p.feodo.tag(ev, ip, r.Index, out)
+			p.feodo.tag(v, r.Index, out)
 		case p.fox != nil:
-			p.fox.tag(ev, ip, r.Index, out)
+			p.fox.tag(v, r.Index, out)
 		case p.agreement != nil:
-			p.agreement.tag(ev, ip, r.Index, out)
+			p.agreement.tag(v, r.Index, out)
 		}
 	}
 }
@@ -211,19 +277,16 @@ var (
 	emitBuf = make([]int, 0, 24)
 )
 
-func (p *abuseParams) tag(ev *sdk.Event, ip string, rule int, out *sdk.Drafts) {
-	score, ok := ev.Int(fAbuseScore)
-	if !ok || score < p.minScore || !sameIP(ip, ev.String(fAbuseIP)) {
+func (p *abuseParams) tag(v *view, rule int, out *sdk.Drafts) {
+	a := &v.abuse
+	if !a.present || a.score < p.minScore || (a.whitelisted && p.skipWhitelisted) {
 		return
 	}
-	if w, _ := ev.Bool(fAbuseWhitelisted); w && p.skipWhitelisted {
-		return
-	}
-	scale := clamp01(float64(score) / 100)
+	scale := clamp01(float64(a.score) / 100)
 	// The emits index of each reported category (-1: unmapped, NaN, fractional, out of range).
 	emitsOf := emitBuf[:0]
 	mapped := false
-	for _, f := range ev.Numbers(fAbuseCategories) {
+	for _, f := range v.cats {
 		e := -1
 		if c := int(f); float64(c) == f && c >= 0 && c < len(p.emitOf) {
 			e = p.emitOf[c]
@@ -239,7 +302,7 @@ func (p *abuseParams) tag(ev *sdk.Event, ip string, rule int, out *sdk.Drafts) {
 		cats := catBuf[:0]
 		for j, ej := range emitsOf {
 			if ej == e {
-				if l := p.label[int(ev.NumberAt(fAbuseCategories, j))]; !slices.Contains(cats, l) {
+				if l := p.label[int(v.cats[j])]; !slices.Contains(cats, l) {
 					cats = append(cats, l)
 				}
 			}
@@ -248,12 +311,12 @@ func (p *abuseParams) tag(ev *sdk.Event, ip string, rule int, out *sdk.Drafts) {
 		if len(cats) == 0 {
 			continue
 		}
-		d := out.Add(rule, e, scale).String(kProvider, provAbuse).Int(kScore, score).Strings(kCategories, cats)
-		if n, ok := ev.Int(fAbuseReports); ok {
-			d.Int(kTotalReports, n)
+		d := out.Add(rule, e, scale).String(kProvider, provAbuse).Int(kScore, a.score).Strings(kCategories, cats)
+		if a.reportsOK {
+			d.Int(kTotalReports, a.reports)
 		}
-		if n, ok := ev.Int(fAbuseUsers); ok {
-			d.Int(kDistinctUsers, n)
+		if a.usersOK {
+			d.Int(kDistinctUsers, a.users)
 		}
 	}
 }
@@ -261,44 +324,45 @@ func (p *abuseParams) tag(ev *sdk.Event, ip string, rule int, out *sdk.Drafts) {
 // ---- R0055: GreyNoise ----
 
 type greyParams struct {
-	skipRiot     bool
-	quietScale   float64 // malicious but not seen scanning
-	unknownScale float64 // unknown intent, seen scanning; 0 disables
+	skipRiot        bool
+	quietScale      float64 // malicious but not seen scanning
+	unknownScale    float64 // unknown intent, seen scanning; 0 disables
+	suspiciousScale float64 // suspicious (GreyNoise v3), seen scanning; 0 disables
 }
 
 func configureGrey(r *sdk.Rule[params]) (*greyParams, error) {
 	p := &greyParams{
-		skipRiot:     r.Bool("skip_riot", true),
-		quietScale:   r.Float("quiet_scale", 0.7),
-		unknownScale: r.Float("unknown_noise_scale", 0.5),
+		skipRiot:        r.Bool("skip_riot", true),
+		quietScale:      r.Float("quiet_scale", 0.7),
+		unknownScale:    r.Float("unknown_noise_scale", 0.5),
+		suspiciousScale: r.Float("suspicious_noise_scale", 0.6),
 	}
-	return p, scales(map[string]float64{"quiet_scale": p.quietScale, "unknown_noise_scale": p.unknownScale})
+	return p, scales(map[string]float64{"quiet_scale": p.quietScale, "unknown_noise_scale": p.unknownScale,
+		"suspicious_noise_scale": p.suspiciousScale})
 }
 
-func (p *greyParams) tag(ev *sdk.Event, ip string, rule int, out *sdk.Drafts) {
-	class := ev.String(fGreyClassification)
-	if class == "" || !sameIP(ip, ev.String(fGreyIP)) {
+func (p *greyParams) tag(v *view, rule int, out *sdk.Drafts) {
+	g := &v.grey
+	if !g.present || (g.riot && p.skipRiot) {
 		return
 	}
-	if riot, _ := ev.Bool(fGreyRiot); riot && p.skipRiot {
-		return
-	}
-	noise, _ := ev.Bool(fGreyNoise)
 	var scale float64
 	switch {
-	case class == "malicious" && noise:
+	case g.class == classMalicious && g.noise:
 		scale = 1
-	case class == "malicious":
+	case g.class == classMalicious:
 		scale = p.quietScale
-	case class == "unknown" && noise:
+	case g.class == classSuspicious && g.noise:
+		scale = p.suspiciousScale
+	case g.class == classUnknown && g.noise:
 		scale = p.unknownScale
 	}
 	if scale == 0 {
 		return
 	}
-	d := out.Add(rule, 0, scale).String(kProvider, provGrey).String(kClassification, class).Bool(kNoise, noise)
-	if name := ev.String(fGreyName); name != "" {
-		d.String(kActor, name)
+	d := out.Add(rule, 0, scale).String(kProvider, provGrey).String(kClassification, g.class).Bool(kNoise, g.noise)
+	if g.actor != "" {
+		d.String(kActor, g.actor)
 	}
 }
 
@@ -313,39 +377,27 @@ func configureFeodo(r *sdk.Rule[params]) (*feodoParams, error) {
 	return p, scales(map[string]float64{"offline_scale": p.offlineScale})
 }
 
-// feodoListed reports whether the event holds a Feodo Tracker entry about ip, and whether the
-// C2 was online when last checked.
-func feodoListed(ev *sdk.Event, ip string) (listed, online bool) {
-	if ev.String(fFeodoMalware) == "" && ev.String(fFeodoIP) == "" {
-		return false, false
-	}
-	if !sameIP(ip, ev.String(fFeodoIP)) {
-		return false, false
-	}
-	return true, ev.String(fFeodoStatus) == "online"
-}
-
-func (p *feodoParams) tag(ev *sdk.Event, ip string, rule int, out *sdk.Drafts) {
-	listed, online := feodoListed(ev, ip)
-	if !listed {
+func (p *feodoParams) tag(v *view, rule int, out *sdk.Drafts) {
+	f := &v.feodo
+	if !f.listed {
 		return
 	}
 	scale := p.offlineScale
-	if online {
+	if f.online {
 		scale = 1
 	}
 	if scale == 0 {
 		return
 	}
 	d := out.Add(rule, 0, scale).String(kProvider, provFeodo)
-	if m := ev.String(fFeodoMalware); m != "" {
-		d.String(kMalware, m)
+	if f.malware != "" {
+		d.String(kMalware, f.malware)
 	}
-	if s := ev.String(fFeodoStatus); s != "" {
-		d.String(kStatus, s)
+	if f.status != "" {
+		d.String(kStatus, f.status)
 	}
-	if port, ok := ev.Int(fFeodoPort); ok {
-		d.Int(kPort, port)
+	if f.portOK {
+		d.Int(kPort, f.port)
 	}
 }
 
@@ -385,46 +437,8 @@ func configureFox(r *sdk.Rule[params]) (*foxParams, error) {
 	return p, nil
 }
 
-// foxEntry is one ThreatFox IOC of the event, its strings aliasing the record.
-type foxEntry struct {
-	ioc, iocType, threatType, malware string
-	confidence                        float64
-}
-
-// foxBuf holds the event's IOCs and famBuf one draft's families; nothing survives the call.
-var (
-	foxBuf = make([]foxEntry, 0, 8)
-	famBuf = make([]string, 0, 8)
-)
-
-// foxEntries reads the ThreatFox IOCs of the event into foxBuf, aligned by index.
-func foxEntries(ev *sdk.Event) []foxEntry {
-	n := ev.Len(fFoxThreatType)
-	es := foxBuf[:0]
-	for j := 0; j < n; j++ {
-		es = append(es, foxEntry{confidence: ev.NumberAt(fFoxConfidence, j)})
-	}
-	for j, s := range ev.Strings(fFoxIOC) {
-		if j < n {
-			es[j].ioc = s
-		}
-	}
-	for j, s := range ev.Strings(fFoxIOCType) {
-		if j < n {
-			es[j].iocType = s
-		}
-	}
-	for j, s := range ev.Strings(fFoxThreatType) {
-		es[j].threatType = s
-	}
-	for j, s := range ev.Strings(fFoxMalware) {
-		if j < n {
-			es[j].malware = s
-		}
-	}
-	foxBuf = es[:0]
-	return es
-}
+// famBuf holds one draft's families; nothing survives the call.
+var famBuf = make([]string, 0, 8)
 
 // about reports whether IOC ioc ("203.0.113.77:443", "[2001:db8::1]:443") names address ip;
 // an unknown side agrees.
@@ -444,8 +458,8 @@ func about(ioc, ip string) bool {
 	return sameIP(ip, host)
 }
 
-func (p *foxParams) tag(ev *sdk.Event, ip string, rule int, out *sdk.Drafts) {
-	es := foxEntries(ev)
+func (p *foxParams) tag(v *view, rule int, out *sdk.Drafts) {
+	es, ip := v.fox, v.ip
 	if len(es) == 0 {
 		return
 	}
@@ -518,26 +532,22 @@ func configureAgreement(r *sdk.Rule[params]) (*agreementParams, error) {
 // provBuf holds the agreeing providers of one draft; nothing in it survives the call.
 var provBuf = make([]string, 0, 4)
 
-func (p *agreementParams) tag(ev *sdk.Event, ip string, rule int, out *sdk.Drafts) {
+func (p *agreementParams) tag(v *view, rule int, out *sdk.Drafts) {
 	var conf [4]float64 // per provider, 0 when it does not call the address malicious
-	if score, ok := ev.Int(fAbuseScore); ok && score >= p.abuseMinScore && sameIP(ip, ev.String(fAbuseIP)) {
-		if w, _ := ev.Bool(fAbuseWhitelisted); !(w && p.skipWhitelisted) {
-			conf[0] = clamp01(float64(score) / 100)
-		}
+	if a := &v.abuse; a.present && a.score >= p.abuseMinScore && !(a.whitelisted && p.skipWhitelisted) {
+		conf[0] = clamp01(float64(a.score) / 100)
 	}
-	if ev.String(fGreyClassification) == "malicious" && sameIP(ip, ev.String(fGreyIP)) {
-		if riot, _ := ev.Bool(fGreyRiot); !riot {
-			conf[1] = p.greyConfidence
-		}
+	if g := &v.grey; g.present && g.class == classMalicious && !g.riot {
+		conf[1] = p.greyConfidence
 	}
-	if listed, online := feodoListed(ev, ip); listed {
+	if f := &v.feodo; f.listed {
 		conf[2] = p.feodoOffline
-		if online {
+		if f.online {
 			conf[2] = p.feodoOnline
 		}
 	}
-	for _, x := range foxEntries(ev) {
-		if x.confidence >= p.foxMinConfidence && about(x.ioc, ip) {
+	for _, x := range v.fox {
+		if x.confidence >= p.foxMinConfidence && about(x.ioc, v.ip) {
 			conf[3] = math.Max(conf[3], clamp01(x.confidence/100))
 		}
 	}

@@ -157,9 +157,13 @@ func TestIntel(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			drafts, err := p.Tag(abi.Event{SourceKind: abi.KindIntel, SourceID: "i1", Payload: tc.payload})
+			ev := abi.Event{SourceKind: abi.KindIntel, SourceID: "i1", Payload: tc.payload}
+			drafts, err := p.Tag(ev)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if n := p.TagAllocs(ev, 20); n != 0 {
+				t.Errorf("%v allocations per Tag call, want 0", n)
 			}
 			var got []want
 			for _, d := range drafts {

@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"testing"
 
 	"github.com/decnet/ttp/abi"
 	"github.com/decnet/ttp/rules"
@@ -198,6 +199,25 @@ func (p *Plugin) Tag(ev abi.Event) ([]abi.TagDraft, error) {
 		}
 	}
 	return out, nil
+}
+
+// TagAllocs returns the average number of heap allocations of the lifter's own ttp_tag call on
+// ev, in steady state (the record already projected, the input buffer loaded), over runs calls:
+// what the module pays per event beyond the host. The ABI promises 0 for the SDK itself
+// (sdk.TestTagAllocs), so anything above it is the lifter's. An event of a kind the manifest
+// does not declare returns 0.
+func (p *Plugin) TagAllocs(ev abi.Event, runs int) float64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ev = abi.Expand(ev)[0]
+	k := p.manifest.KindIndex(ev.SourceKind)
+	if k < 0 {
+		return 0
+	}
+	p.record = abi.AppendRecord(p.record[:0], k, p.plans[k], &ev)
+	in := p.load(p.record)
+	p.guest.Tag(in) // warm the lifter's buffers
+	return testing.AllocsPerRun(runs, func() { p.guest.Tag(in) })
 }
 
 // load copies data into the guest's input buffer, as the host writes into the memory
