@@ -252,20 +252,29 @@ func (s *Set) sort() {
 	})
 }
 
-// sqlitePath is the file a SQLite store URL names (the forms store.Open takes), ok false for
-// PostgreSQL.
+// sqlitePath is the file a SQLite store URL names, read as store.Open reads it (a plain
+// path is taken whole, '?' included), ok false for PostgreSQL or a URL store.Open refuses.
 func sqlitePath(raw string) (string, bool) {
-	scheme, rest, found := strings.Cut(raw, ":")
-	switch {
-	case scheme == "postgres" || scheme == "postgresql":
+	scheme, _, _ := strings.Cut(raw, ":")
+	switch scheme {
+	case "postgres", "postgresql":
 		return "", false
-	case found && (scheme == "sqlite" || scheme == "sqlite3"):
-		rest = strings.TrimPrefix(rest, "//")
+	case "sqlite", "sqlite3":
 	default:
-		rest = raw
+		return raw, !strings.Contains(raw, "://")
 	}
-	path, _, _ := strings.Cut(rest, "?")
-	return path, path != ""
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", false
+	}
+	switch {
+	case u.Opaque != "":
+		return u.Opaque, true
+	case u.Host == "" || u.Host == "localhost":
+		return u.Path, u.Path != ""
+	default:
+		return u.Host + u.Path, true
+	}
 }
 
 // redact removes a password from a store URL, which ends up in a report's footer.
