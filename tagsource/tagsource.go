@@ -222,12 +222,18 @@ func (s *Set) Since(since time.Time) *Set {
 }
 
 // Span returns the earliest and latest event time of the tags (zero times when there are
-// none).
+// none). It does not rely on the order of Tags, which a caller building a Set may not keep.
 func (s *Set) Span() (first, last time.Time) {
-	if len(s.Tags) == 0 {
-		return time.Time{}, time.Time{}
+	for i, t := range s.Tags {
+		at := Time(t)
+		if i == 0 || at.Before(first) {
+			first = at
+		}
+		if i == 0 || at.After(last) {
+			last = at
+		}
 	}
-	return Time(s.Tags[0]), Time(s.Tags[len(s.Tags)-1])
+	return first, last
 }
 
 // Sensors names the honeypots behind the tags: the sensors of the ingest summary when there
