@@ -6,7 +6,7 @@ PKGS    := ./...
 RACE    := ./rules/... ./host/... ./bus/... ./store/...
 FUZZTIME ?= 10s
 
-.PHONY: all build test bench run lint fuzz clean testdata plugins conform crashtest guestchecks
+.PHONY: all build test bench run lint fuzz clean testdata plugins conform crashtest guestchecks report-screenshot navigator-golden
 
 all: build
 
@@ -74,6 +74,15 @@ fuzz:
 # (installs Debian's wabt when wat2wasm is missing).
 testdata:
 	bash host/testdata/wat/build.sh
+
+# docs/report.png, the README's picture of `ttp report`: the fixture's report rendered in
+# headless Chromium by the browser test (apt-get install chromium when missing).
+report-screenshot:
+	TTP_REPORT_SCREENSHOT=$(CURDIR)/docs/report.png $(GO) test -count=1 -run '^TestReportInBrowser$$' -v ./report/
+
+# Rewrite testdata/navigator/*.golden after a deliberate change to the layer.
+navigator-golden:
+	$(GO) test -count=1 -run '^TestGolden$$' ./navigator/ -update
 
 # Build every plugins/*/ (a main package using sdk) into plugins/*.wasm.
 plugins:
