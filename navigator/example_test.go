@@ -26,10 +26,11 @@ func Example() {
 		return
 	}
 	fmt.Println(layer.Domain, layer.Versions.Layer, "ATT&CK", layer.Versions.Attack)
+	// navigator.Write(f, layer) writes the file the Navigator opens.
 	for _, t := range layer.Techniques {
 		fmt.Println(t.TechniqueID, t.Tactic, t.Score)
 	}
-	// navigator.Write(f, layer) writes the file the Navigator opens.
+
 	// Output:
 	// enterprise-attack 4.5 ATT&CK 18
 	// T1059.004 execution 1
