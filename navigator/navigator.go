@@ -63,41 +63,54 @@ func ParseScore(s string) (Score, error) {
 // Layer is one Navigator layer (layer format 4.5). Only the fields ttp sets are declared;
 // the Navigator's defaults apply to the rest.
 type Layer struct {
-	Name         string       `json:"name"`
-	Versions     Versions     `json:"versions"`
-	Domain       string       `json:"domain"`
-	Description  string       `json:"description"`
-	Sorting      int          `json:"sorting"`
-	Layout       Layout       `json:"layout"`
-	HideDisabled bool         `json:"hideDisabled"`
-	Techniques   []Technique  `json:"techniques"`
-	Gradient     Gradient     `json:"gradient"`
-	LegendItems  []LegendItem `json:"legendItems,omitempty"`
-	Metadata     []Metadata   `json:"metadata,omitempty"`
+	// Name is the layer's tab title in the Navigator (required).
+	Name string `json:"name"`
+	// Versions says which ATT&CK, Navigator and layer format the layer was made for.
+	Versions Versions `json:"versions"`
+	// Domain is always "enterprise-attack" (required).
+	Domain string `json:"domain"`
+	// Description says what the scores mean and the time range.
+	Description string `json:"description"`
+	// Sorting 3 orders each tactic's techniques by descending score.
+	Sorting int `json:"sorting"`
+	// Layout shows ids and names and sums sub-technique scores into their parents.
+	Layout Layout `json:"layout"`
+	// HideDisabled is false: ttp disables nothing.
+	HideDisabled bool `json:"hideDisabled"`
+	// Techniques are the entries, one per technique and tactic tagged, highest score first.
+	Techniques []Technique `json:"techniques"`
+	// Gradient colours the scores from 0 to the highest one.
+	Gradient Gradient `json:"gradient"`
+	// LegendItems explain the two ends of the gradient.
+	LegendItems []LegendItem `json:"legendItems,omitempty"`
+	// Metadata carries the source, sensors, time range and input counts.
+	Metadata []Metadata `json:"metadata,omitempty"`
 	// SelectTechniquesAcrossTactics is false because each entry is one technique under one
 	// tactic: selecting T1053.003 under persistence should not select it under execution.
 	SelectTechniquesAcrossTactics bool `json:"selectTechniquesAcrossTactics"`
+	// SelectSubtechniquesWithParent is false for the same reason: a parent and its
+	// sub-techniques are separate observations.
 	SelectSubtechniquesWithParent bool `json:"selectSubtechniquesWithParent"`
 }
 
 // Versions is the layer's versions object.
 type Versions struct {
-	Attack    string `json:"attack"`
-	Navigator string `json:"navigator"`
-	Layer     string `json:"layer"`
+	Attack    string `json:"attack"`    // ATT&CK major version, AttackVersion
+	Navigator string `json:"navigator"` // NavigatorVersion
+	Layer     string `json:"layer"`     // LayerVersion
 }
 
 // Layout is the layer's layout object. Sub-techniques are where honeypot activity lands
 // (T1059.004, T1053.003), so they are expanded when annotated and their scores summed into
 // the parent's.
 type Layout struct {
-	Layout                string `json:"layout"`
-	ShowID                bool   `json:"showID"`
-	ShowName              bool   `json:"showName"`
-	ShowAggregateScores   bool   `json:"showAggregateScores"`
-	CountUnscored         bool   `json:"countUnscored"`
-	AggregateFunction     string `json:"aggregateFunction"`
-	ExpandedSubtechniques string `json:"expandedSubtechniques"`
+	Layout                string `json:"layout"`                // "side": tactic columns
+	ShowID                bool   `json:"showID"`                // ids beside names
+	ShowName              bool   `json:"showName"`              // names shown
+	ShowAggregateScores   bool   `json:"showAggregateScores"`   // parents show their sub-techniques' sum
+	CountUnscored         bool   `json:"countUnscored"`         // unscored sub-techniques do not dilute it
+	AggregateFunction     string `json:"aggregateFunction"`     // "sum"
+	ExpandedSubtechniques string `json:"expandedSubtechniques"` // "annotated": open where tagged
 }
 
 // Technique is one technique (or sub-technique) under one tactic.
@@ -106,34 +119,38 @@ type Technique struct {
 	// sub_technique_id when it has one, else its technique_id.
 	TechniqueID string `json:"techniqueID"`
 	// Tactic is the tactic's shortname ("credential-access"), the tag's tactic.
-	Tactic  string  `json:"tactic"`
-	Score   float64 `json:"score"`
-	Comment string  `json:"comment"`
-	Enabled bool    `json:"enabled"`
+	Tactic string `json:"tactic"`
+	// Score is the number of tags, or their summed confidence (Options.Score).
+	Score float64 `json:"score"`
+	// Comment names the top rules and sessions behind the score.
+	Comment string `json:"comment"`
+	// Enabled is always true.
+	Enabled bool `json:"enabled"`
 	// Metadata holds the numbers behind the score (tags, summed confidence, first and last
 	// seen), shown in the Navigator's tooltip.
-	Metadata          []Metadata `json:"metadata,omitempty"`
-	ShowSubtechniques bool       `json:"showSubtechniques"`
+	Metadata []Metadata `json:"metadata,omitempty"`
+	// ShowSubtechniques is false: Layout.ExpandedSubtechniques opens the tagged ones.
+	ShowSubtechniques bool `json:"showSubtechniques"`
 }
 
 // Gradient is the layer's colour scale, from minValue to maxValue.
 type Gradient struct {
-	Colors   []string `json:"colors"`
-	MinValue float64  `json:"minValue"`
-	MaxValue float64  `json:"maxValue"`
+	Colors   []string `json:"colors"`   // #rrggbb, low to high, at least two
+	MinValue float64  `json:"minValue"` // 0
+	MaxValue float64  `json:"maxValue"` // the highest score, at least 1 (must exceed MinValue)
 }
 
 // LegendItem is one entry of the layer's legend.
 type LegendItem struct {
-	Label string `json:"label"`
-	Color string `json:"color"`
+	Label string `json:"label"` // what the colour stands for
+	Color string `json:"color"` // #rrggbb
 }
 
 // Metadata is one name and value pair, or a divider when Divider is set.
 type Metadata struct {
-	Name    string `json:"name,omitempty"`
-	Value   string `json:"value,omitempty"`
-	Divider bool   `json:"divider,omitempty"`
+	Name    string `json:"name,omitempty"`    // "sensors"
+	Value   string `json:"value,omitempty"`   // "ssh-fra-01, ssh-ams-02"
+	Divider bool   `json:"divider,omitempty"` // a separator line instead of a pair
 }
 
 // gradient runs from a pale to a dark red: a reader's eye goes to the techniques seen most,
@@ -257,7 +274,7 @@ func Build(set *tagsource.Set, opts Options) *Layer {
 	l.Description = fmt.Sprintf("ATT&CK techniques tagged by ttp in %d tags, %s to %s. Score: %s per technique and tactic.",
 		len(set.Tags)-skipped, stamp(first), stamp(last), unit)
 	l.Metadata = []Metadata{
-		{Name: "source", Value: set.Source},
+		{Name: "source", Value: cmp.Or(set.Source, "unknown")},
 		{Name: "sensors", Value: cmp.Or(strings.Join(sensors, ", "), "unknown")},
 		{Name: "first event", Value: stamp(first)},
 		{Name: "last event", Value: stamp(last)},
@@ -269,7 +286,7 @@ func Build(set *tagsource.Set, opts Options) *Layer {
 	}
 	if c := set.Ingest; c != nil {
 		l.Metadata = append(l.Metadata, Metadata{Divider: true},
-			Metadata{Name: "input", Value: cmp.Or(c.Input, "unknown") + " " + strings.Join(c.Files, ", ")},
+			Metadata{Name: "input", Value: strings.TrimSpace(cmp.Or(c.Input, "unknown") + " " + strings.Join(c.Files, ", "))},
 			Metadata{Name: "lines read", Value: strconv.FormatInt(c.Lines, 10)},
 			Metadata{Name: "events", Value: strconv.FormatInt(c.Events, 10)},
 			Metadata{Name: "skipped", Value: strconv.FormatInt(c.Skipped, 10)},
@@ -351,7 +368,8 @@ func Write(w io.Writer, l *Layer) error {
 // Validate checks what the Navigator needs of a layer and what ttp promises of one: the
 // required fields and versions, every technique a current ATT&CK id placed under one of its
 // own tactics (by shortname), at most one entry per technique and tactic, scores within the
-// gradient, and a gradient of at least two colours with maxValue above minValue. Tests run it
+// gradient, a gradient of at least two colours with maxValue above minValue, and a name and
+// value on every metadata entry that is not a divider. Tests run it
 // on every layer they build; a user can run it on a layer edited by hand.
 func Validate(l *Layer) error {
 	var errs []string
@@ -387,8 +405,17 @@ func Validate(l *Layer) error {
 			bad("colour %q is not #rrggbb", c)
 		}
 	}
+	checkMeta := func(where string, ms []Metadata) {
+		for i, m := range ms {
+			if !m.Divider && (m.Name == "" || m.Value == "") {
+				bad("%smetadata[%d]: name and value are required (%q: %q)", where, i, m.Name, m.Value)
+			}
+		}
+	}
+	checkMeta("", l.Metadata)
 	seen := map[[2]string]bool{}
 	for i, t := range l.Techniques {
+		checkMeta(fmt.Sprintf("techniques[%d].", i), t.Metadata)
 		tech, ok := attack.Lookup(t.TechniqueID)
 		switch {
 		case !ok:

@@ -208,6 +208,8 @@ func TestValidateRejects(t *testing.T) {
 		{"flat gradient", func(l *navigator.Layer) { l.Gradient.MaxValue = 0 }, "maxValue"},
 		{"one colour", func(l *navigator.Layer) { l.Gradient.Colors = l.Gradient.Colors[:1] }, "colours"},
 		{"score above the gradient", func(l *navigator.Layer) { l.Techniques[0].Score = 99 }, "outside the gradient"},
+		{"metadata without a value", func(l *navigator.Layer) { l.Metadata[0].Value = "" }, "metadata[0]"},
+		{"technique metadata without a name", func(l *navigator.Layer) { l.Techniques[0].Metadata[1].Name = "" }, "techniques[0].metadata[1]"},
 	}
 	if err := navigator.Validate(good()); err != nil {
 		t.Fatalf("the base layer: %v", err)

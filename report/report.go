@@ -60,8 +60,8 @@ var Tactics = []Tactic{
 // Tactic is one column of the matrix: its shortname (as tags and the Navigator spell it) and
 // the name the ATT&CK matrix shows.
 type Tactic struct {
-	Shortname string
-	Name      string
+	Shortname string // "credential-access", as tags and the Navigator spell it
+	Name      string // "Credential Access", as the matrix shows it
 }
 
 // Options say what a report shows. The zero value is a complete report.
