@@ -284,21 +284,37 @@ func sortCells(cs []cell) {
 	})
 }
 
-// buildTimeline counts tags per hour, or per day when the tags span more than four days (a
-// month of hourly bars is too thin to read or print).
+// buckets are the timeline's bar widths, narrowest first: buildTimeline takes the narrowest
+// that needs at most maxBars bars, so that an hour-long Cowrie log has a bar a minute and a
+// month of logs a bar a day (a month of hourly bars is too thin to read or print).
+var buckets = []struct {
+	step time.Duration
+	name string
+}{
+	{time.Minute, "minute"}, {5 * time.Minute, "5 minutes"}, {15 * time.Minute, "15 minutes"},
+	{time.Hour, "hour"}, {6 * time.Hour, "6 hours"}, {24 * time.Hour, "day"}, {7 * 24 * time.Hour, "week"},
+}
+
+const maxBars = 96
+
+// buildTimeline counts tags per bucket of time (buckets).
 func buildTimeline(set *tagsource.Set) timeline {
-	tl := timeline{Width: 720, Height: 120, Bucket: "hour"}
+	tl := timeline{Width: 720, Height: 120}
 	first, last := set.Span()
 	if len(set.Tags) == 0 || first.IsZero() {
 		tl.Empty = true
 		return tl
 	}
-	step := time.Hour
-	if last.Sub(first) > 96*time.Hour {
-		step, tl.Bucket = 24*time.Hour, "day"
+	var step time.Duration
+	var start time.Time
+	var n int
+	for _, b := range buckets {
+		step, tl.Bucket = b.step, b.name
+		start = first.UTC().Truncate(step)
+		if n = int(last.UTC().Truncate(step).Sub(start)/step) + 1; n <= maxBars {
+			break
+		}
 	}
-	start := first.UTC().Truncate(step)
-	n := int(last.UTC().Truncate(step).Sub(start)/step) + 1
 	counts := make([]int, n)
 	for _, t := range set.Tags {
 		i := int(tagsource.Time(t).UTC().Truncate(step).Sub(start) / step)
@@ -310,8 +326,8 @@ func buildTimeline(set *tagsource.Set) timeline {
 		tl.Max = max(tl.Max, c)
 	}
 	tl.BarWidth = float64(tl.Width) / float64(n)
-	format := "2006-01-02 15:00"
-	if step > time.Hour {
+	format := "2006-01-02 15:04"
+	if step >= 24*time.Hour {
 		format = "2006-01-02"
 	}
 	// 16 px above the bars for the scale, 20 below for the time labels.

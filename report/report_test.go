@@ -141,9 +141,13 @@ func TestTimeline(t *testing.T) {
 		bucket string
 		counts []int
 	}{
-		{"hours", []time.Duration{0, 10 * time.Minute, 2*time.Hour + 5*time.Minute}, "hour", []int{2, 0, 1}},
-		{"days past four days", []time.Duration{0, 30 * time.Hour, 5 * 24 * time.Hour}, "day", []int{1, 1, 0, 0, 0, 1}},
-		{"one tag", []time.Duration{0}, "hour", []int{1}},
+		{"minutes within an hour", []time.Duration{0, 30 * time.Second, 3 * time.Minute}, "minute", []int{2, 0, 0, 1}},
+		{"5 minutes past 96 minutes", []time.Duration{0, 4 * time.Minute, 100 * time.Minute}, "5 minutes", append(append([]int{2}, make([]int, 19)...), 1)},
+		{"hours past a day", []time.Duration{0, 10 * time.Minute, 30 * time.Hour}, "hour", append(append([]int{2}, make([]int, 29)...), 1)},
+		{"days past four days", []time.Duration{0, 30 * time.Hour, 5 * 24 * time.Hour}, "6 hours", nil},
+		{"days past a month", []time.Duration{0, 30 * time.Hour, 40 * 24 * time.Hour}, "day", nil},
+		{"weeks past three months", []time.Duration{0, 200 * 24 * time.Hour}, "week", nil},
+		{"one tag", []time.Duration{0}, "minute", []int{1}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -153,16 +157,21 @@ func TestTimeline(t *testing.T) {
 			}
 			set := &tagsource.Set{Tags: tags}
 			tl := buildTimeline(set)
-			if tl.Bucket != tt.bucket || len(tl.Bars) != len(tt.counts) {
-				t.Fatalf("bucket %s with %d bars, want %s with %d", tl.Bucket, len(tl.Bars), tt.bucket, len(tt.counts))
+			if tl.Bucket != tt.bucket || tt.counts != nil && len(tl.Bars) != len(tt.counts) || len(tl.Bars) > 96 {
+				t.Fatalf("bucket %s with %d bars, want %s with %d (at most 96)", tl.Bucket, len(tl.Bars), tt.bucket, len(tt.counts))
 			}
+			sum := 0
 			for i, b := range tl.Bars {
-				if b.Count != tt.counts[i] {
+				sum += b.Count
+				if tt.counts != nil && b.Count != tt.counts[i] {
 					t.Errorf("bar %d: %d, want %d", i, b.Count, tt.counts[i])
 				}
 				if b.Y < 0 || b.Y+b.H > float64(tl.Height) {
 					t.Errorf("bar %d outside the chart: y %v h %v", i, b.Y, b.H)
 				}
+			}
+			if sum != len(tt.times) {
+				t.Errorf("bars hold %d tags, want %d", sum, len(tt.times))
 			}
 		})
 	}
