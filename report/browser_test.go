@@ -7,11 +7,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
 	"github.com/decnet/ttp/report"
@@ -52,8 +54,8 @@ func TestReportInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	page := filepath.Join(dir, "report.html")
-	f, err := os.Create(page)
+	htmlPath := filepath.Join(dir, "report.html")
+	f, err := os.Create(htmlPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +89,7 @@ func TestReportInBrowser(t *testing.T) {
 	bctx, cancelBrowser := chromedp.NewContext(actx)
 	defer cancelBrowser()
 
-	u := url.URL{Scheme: "file", Path: page}
+	u := url.URL{Scheme: "file", Path: htmlPath}
 	if err := chromedp.Do(bctx, chromedp.Navigate(u.String()), chromedp.WaitVisible("#matrix")); err != nil {
 		t.Fatalf("chromium (%s): %v", exe, err)
 	}
@@ -131,6 +133,14 @@ func TestReportInBrowser(t *testing.T) {
 	run("title", func() error { title, err2 = chromedp.Run(bctx, chromedp.Title()); return err2 })
 	run("screenshot", func() error { screenshot, err2 = chromedp.Run(bctx, chromedp.CaptureScreenshot()); return err2 })
 	run("full screenshot", func() error { full, err2 = chromedp.Run(bctx, chromedp.FullScreenshot(100)); return err2 })
+	// Printed, as a reader prints it: the @page size and the section breaks apply.
+	var pdf []byte
+	run("print to PDF", func() error {
+		yes := true
+		res, err := chromedp.Call(bctx, page.PrintToPDF, page.PrintToPDFParams{PreferCSSPageSize: &yes, PrintBackground: &yes})
+		pdf = res.Data
+		return err
+	})
 
 	got := map[string]int{}
 	for _, c := range cells {
@@ -174,6 +184,14 @@ func TestReportInBrowser(t *testing.T) {
 	}
 	if title != "ttp report: fixture sensors" {
 		t.Errorf("title %q", title)
+	}
+
+	// The summary, the sessions and the rules each start a page.
+	if pages := len(regexp.MustCompile(`/Type\s*/Page[^s]`).FindAll(pdf, -1)); pages < 3 {
+		t.Errorf("printed report has %d pages, want at least 3 (one per section)", pages)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "report.pdf"), pdf, 0o644); err != nil {
+		t.Fatal(err)
 	}
 
 	shot := filepath.Join(dir, "report.png")
