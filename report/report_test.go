@@ -266,3 +266,13 @@ func TestDeterministic(t *testing.T) {
 		t.Error("two renders of the same tags differ")
 	}
 }
+
+// TestEmpty: a run that tagged nothing still makes a whole report, saying so.
+func TestEmpty(t *testing.T) {
+	out := render(t, &tagsource.Set{Ingest: &ingest.Counts{Input: "cowrie", Lines: 5, Skipped: 5}}, Options{})
+	for _, w := range []string{"No tags in the input.", "No tag names a session.", `data-count="skipped">5<`, "</html>"} {
+		if !strings.Contains(out, w) {
+			t.Errorf("empty report lacks %q", w)
+		}
+	}
+}
