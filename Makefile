@@ -6,7 +6,7 @@ PKGS    := ./...
 RACE    := ./rules/... ./host/... ./bus/... ./store/...
 FUZZTIME ?= 10s
 
-.PHONY: all build test bench run lint fuzz clean testdata plugins conform crashtest guestchecks report-screenshot navigator-golden
+.PHONY: all build test bench run lint fuzz clean testdata plugins conform crashtest guestchecks
 
 all: build
 
@@ -74,6 +74,8 @@ fuzz:
 # (installs Debian's wabt when wat2wasm is missing).
 testdata:
 	bash host/testdata/wat/build.sh
+
+.PHONY: report-screenshot navigator-golden
 
 # docs/report.png, the README's picture of `ttp report`: the fixture's report rendered in
 # headless Chromium by the browser test (apt-get install chromium when missing).
