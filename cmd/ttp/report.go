@@ -25,10 +25,10 @@ type sourceFlags struct {
 }
 
 func (s *sourceFlags) register(fs *flag.FlagSet, outHelp string) {
-	fs.StringVar(&s.tags, "tags", "", "JSONL tags as `ttp tag` writes them (- for stdin)")
-	fs.StringVar(&s.store, "store", "", "tag store to read instead: a SQLite path or URL, or a postgres:// URL (as ttp serve --store)")
-	fs.StringVar(&s.since, "since", "", "only events observed in this last DURATION (24h) or since this RFC 3339 time")
-	fs.StringVar(&s.rules, "rules", "rules/ttp", "directory of rule files, for rule names (skipped when the default is missing)")
+	fs.StringVar(&s.tags, "tags", "", "`FILE` of JSONL tags as ttp tag writes them (- for stdin)")
+	fs.StringVar(&s.store, "store", "", "tag store `URL` to read instead: a SQLite path or URL, or a postgres:// URL (as ttp serve --store)")
+	fs.StringVar(&s.since, "since", "", "only events observed in the last `DURATION` (24h), or since an RFC 3339 time")
+	fs.StringVar(&s.rules, "rules", "rules/ttp", "`DIR` of rule files, for rule names (skipped when the default is missing)")
 	fs.StringVar(&s.out, "o", "-", outHelp)
 }
 
@@ -134,7 +134,7 @@ func runNavigator(ctx context.Context, args []string, stdin io.Reader, stdout, s
 	fs := flag.NewFlagSet("navigator", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var src sourceFlags
-	src.register(fs, "output file for the layer (- for stdout)")
+	src.register(fs, "output `FILE` for the layer (- for stdout)")
 	score := fs.String("score", "count", "technique score: count (tags) or confidence (summed confidence)")
 	name := fs.String("name", "", "layer name (default: ttp and the sensors)")
 	fs.Usage = func() {
@@ -173,7 +173,7 @@ func runReport(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	fs := flag.NewFlagSet("report", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var src sourceFlags
-	src.register(fs, "output file for the HTML report (- for stdout)")
+	src.register(fs, "output `FILE` for the HTML report (- for stdout)")
 	title := fs.String("title", "", "report title (default: ttp report)")
 	sessions := fs.Int("sessions", 10, "how many of the busiest sessions to detail")
 	fs.Usage = func() {
