@@ -32,11 +32,21 @@ func (s *sourceFlags) register(fs *flag.FlagSet, outHelp string) {
 	fs.StringVar(&s.out, "o", "-", outHelp)
 }
 
-// read loads the tags the flags name, filtered by --since.
-func (s *sourceFlags) read(ctx context.Context, stdin io.Reader) (*tagsource.Set, error) {
+// read loads the tags the flags name, filtered by --since. When --since leaves none of a
+// file's tags it says so on stderr, with the newest event time: `--since 24h` over last
+// month's log is an easy mistake, and an empty report does not explain itself.
+func (s *sourceFlags) read(ctx context.Context, stdin io.Reader, stderr io.Writer) (*tagsource.Set, error) {
 	since, err := tagsource.ParseSince(s.since, time.Now())
 	if err != nil {
 		return nil, err
+	}
+	filter := func(set *tagsource.Set) *tagsource.Set {
+		kept := set.Since(since)
+		if len(kept.Tags) == 0 && len(set.Tags) > 0 {
+			_, last := set.Span()
+			fmt.Fprintf(stderr, "ttp: --since %s keeps none of the %d tags: the newest event is at %s\n", s.since, len(set.Tags), last.UTC().Format(time.RFC3339))
+		}
+		return kept
 	}
 	switch {
 	case s.tags != "" && s.store != "":
@@ -46,13 +56,13 @@ func (s *sourceFlags) read(ctx context.Context, stdin io.Reader) (*tagsource.Set
 		if err != nil {
 			return nil, err
 		}
-		return set.Since(since), nil
+		return filter(set), nil
 	case s.tags != "":
 		set, err := tagsource.ReadFile(s.tags)
 		if err != nil {
 			return nil, err
 		}
-		return set.Since(since), nil
+		return filter(set), nil
 	case s.store != "":
 		return tagsource.ReadStore(ctx, s.store, since)
 	}
@@ -151,7 +161,7 @@ func runNavigator(ctx context.Context, args []string, stdin io.Reader, stdout, s
 	if err != nil {
 		return fmt.Errorf("navigator: --%w", err)
 	}
-	set, err := src.read(ctx, stdin)
+	set, err := src.read(ctx, stdin, stderr)
 	if err != nil {
 		return fmt.Errorf("navigator: %w", err)
 	}
@@ -190,7 +200,7 @@ func runReport(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	if *sessions < 1 {
 		return fmt.Errorf("report: --sessions %d: want at least 1", *sessions)
 	}
-	set, err := src.read(ctx, stdin)
+	set, err := src.read(ctx, stdin, stderr)
 	if err != nil {
 		return fmt.Errorf("report: %w", err)
 	}

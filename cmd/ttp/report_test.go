@@ -164,6 +164,11 @@ func TestNavigatorAndReportFromTagsAndStore(t *testing.T) {
 				t.Errorf("%v: --since kept a technique only seen before 09:00", src)
 			}
 		}
+		// A --since past every event says why the output is empty.
+		_, stderr, code := ttp(t, "", "report", "--tags", reportFixture, "--since", "1h", "-o", filepath.Join(dir, "empty.html"))
+		if code != 0 || !strings.Contains(stderr, "keeps none of the 141 tags: the newest event is at 2026-11-27T11:58:51Z") {
+			t.Errorf("exit %d, stderr %q", code, stderr)
+		}
 	})
 }
 
