@@ -60,7 +60,9 @@ func ReadJSONL(r io.Reader, source string) (*Set, error) {
 	set := &Set{Source: source}
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), maxLine)
-	for n := 1; sc.Scan(); n++ {
+	n := 0
+	for sc.Scan() {
+		n++
 		line := bytes.TrimSpace(sc.Bytes())
 		if len(line) == 0 {
 			continue
@@ -81,7 +83,7 @@ func ReadJSONL(r io.Reader, source string) (*Set, error) {
 		set.Tags = append(set.Tags, t)
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("%s: %w", source, err)
+		return nil, fmt.Errorf("%s:%d: %w", source, n+1, err)
 	}
 	set.sort()
 	return set, nil

@@ -47,6 +47,7 @@ func TestReadJSONL(t *testing.T) {
 		{"bad JSON on line 2", tagLine("R1", at, "") + "\n{nope\n", 0, nil, ErrNotTags, "x.jsonl:2:", ""},
 		{"bad summary", `{"ttp_ingest":{"lines":"many"}}` + "\n", 0, nil, nil, "x.jsonl:1: summary line", ""},
 		{"empty input", "", 0, nil, nil, "", ""},
+		{"a line over the limit", tagLine("R1", at, "") + "\n" + tagLine("R2", at, `,"evidence":{"command_text":"`+strings.Repeat("A", maxLine)+`"}`) + "\n", 0, nil, nil, "x.jsonl:2: bufio.Scanner: token too long", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
