@@ -84,6 +84,17 @@ fuzz:
 testdata:
 	bash host/testdata/wat/build.sh
 
+.PHONY: report-screenshot navigator-golden
+
+# docs/report.png, the README's picture of `ttp report`: the fixture's report rendered in
+# headless Chromium by the browser test (apt-get install chromium when missing).
+report-screenshot:
+	TTP_REPORT_SCREENSHOT=$(CURDIR)/docs/report.png $(GO) test -count=1 -run '^TestReportInBrowser$$' -v ./report/
+
+# Rewrite testdata/navigator/*.golden after a deliberate change to the layer.
+navigator-golden:
+	$(GO) test -count=1 -run '^TestGolden$$' ./navigator/ -update
+
 # Build every plugins/*/ (a main package using sdk) into plugins/*.wasm.
 plugins:
 	@set -e; for d in plugins/*/; do \

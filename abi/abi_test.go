@@ -49,6 +49,34 @@ func TestTagUUIDGolden(t *testing.T) {
 		if got[14] != '8' || !strings.ContainsRune("89ab", rune(got[19])) {
 			t.Errorf("%s is not a UUIDv8 with the RFC 9562 variant", got)
 		}
+		// The time part reads back as ObservedMillis says the tag carries it.
+		if back, ok := TagUUIDTime(got); !ok || !back.Equal(ObservedMillis(at)) {
+			t.Errorf("TagUUIDTime(%s) = %v, %v; want %v", got, back, ok, ObservedMillis(at))
+		}
+	}
+}
+
+func TestTagUUIDTime(t *testing.T) {
+	at := time.Date(2026, 11, 27, 4, 12, 1, 120_456_789, time.FixedZone("CET", 3600))
+	tests := []struct {
+		name   string
+		uuid   string
+		want   time.Time
+		wantOK bool
+	}{
+		{"observed", TagUUID(at, "R1", "v", "k", "s", "T1", "", "t"), time.Date(2026, 11, 27, 3, 12, 1, 120_000_000, time.UTC), true},
+		{"no observed_at", TagUUID(time.Time{}, "R1", "v", "k", "s", "T1", "", "t"), time.Time{}, true},
+		{"before the epoch", TagUUID(time.Unix(-5, 0), "R1", "v", "k", "s", "T1", "", "t"), time.Time{}, true},
+		{"not hex", "zzzzzzzz-0000-8000-8000-000000000000", time.Time{}, false},
+		{"short", "0190", time.Time{}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := TagUUIDTime(tt.uuid)
+			if ok != tt.wantOK || !got.Equal(tt.want) || got.IsZero() != tt.want.IsZero() {
+				t.Errorf("TagUUIDTime(%q) = %v, %v; want %v, %v", tt.uuid, got, ok, tt.want, tt.wantOK)
+			}
+		})
 	}
 }
 

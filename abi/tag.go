@@ -29,6 +29,11 @@ type TagDraft struct {
 //
 // AttackerUUID is a pointer so that it marshals as JSON null when absent, as it always is on
 // identity tags (they belong to the identity, not to one attacker).
+//
+// ObservedAt is when the event happened (its observed_at) to the millisecond, and CreatedAt
+// when it was tagged: reports and layers are about the first, the outbox about the second.
+// ObservedAt is exactly what the tag_uuid's top 48 bits hold (TagUUIDTime), which is why the
+// stores keep no column for it and a reader can recover it from any stored tag.
 type Tag struct {
 	TagUUID        string         `json:"tag_uuid"`
 	RuleID         string         `json:"rule_id"`
@@ -46,6 +51,7 @@ type Tag struct {
 	DeckyID        string         `json:"decky_id,omitempty"`
 	Producer       string         `json:"producer"`
 	CreatedAt      time.Time      `json:"created_at"`
+	ObservedAt     time.Time      `json:"observed_at,omitzero"`
 }
 
 // CanonicalJSON encodes a decoded document (maps, slices, strings, numbers, booleans, nil,
@@ -166,6 +172,8 @@ func RuleVersion(definition any) (string, error) {
 // sub_technique_id and tactic joined by 0x1F. Replaying an event therefore never creates a
 // second tag, and the store's unique index stays append-friendly (measured: modernc SQLite
 // inserts about 37k rows/s with random keys, 120k with time-ordered ones).
+//
+// ObservedMillis and TagUUIDTime are its inverse for the time part.
 func TagUUID(observedAt time.Time, ruleID, ruleVersion, sourceKind, sourceID, techniqueID, subTechniqueID, tactic string) string {
 	h := sha256.New()
 	for i, s := range [...]string{ruleID, ruleVersion, sourceKind, sourceID, techniqueID, subTechniqueID, tactic} {
@@ -198,4 +206,36 @@ func TagUUID(observedAt time.Time, ruleID, ruleVersion, sourceKind, sourceID, te
 	out[23] = '-'
 	hex.Encode(out[24:36], u[10:16])
 	return string(out[:])
+}
+
+// ObservedMillis is observedAt as a tag_uuid keeps it: UTC, truncated to the millisecond, and
+// zero when it is zero or not after the Unix epoch (TagUUID then writes 0). Tag.ObservedAt is
+// set to it so that a tag read back from a store, which recovers the time from the tag_uuid,
+// equals the tag that was written.
+func ObservedMillis(observedAt time.Time) time.Time {
+	if observedAt.IsZero() || observedAt.UnixMilli() <= 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(observedAt.UnixMilli() & (1<<48 - 1)).UTC()
+}
+
+// TagUUIDTime returns the observed_at a tag_uuid carries in its top 48 bits (see TagUUID): the
+// zero time when those bits are 0 (the event had no observed_at), ok false when s is not a
+// UUID in canonical form.
+func TagUUIDTime(s string) (t time.Time, ok bool) {
+	if len(s) != 36 || s[8] != '-' || s[13] != '-' {
+		return time.Time{}, false
+	}
+	var b [8]byte
+	if _, err := hex.Decode(b[2:6], []byte(s[0:8])); err != nil {
+		return time.Time{}, false
+	}
+	if _, err := hex.Decode(b[6:8], []byte(s[9:13])); err != nil {
+		return time.Time{}, false
+	}
+	ms := binary.BigEndian.Uint64(b[:])
+	if ms == 0 {
+		return time.Time{}, true
+	}
+	return time.UnixMilli(int64(ms)).UTC(), true
 }

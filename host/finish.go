@@ -20,7 +20,8 @@ type FinishStats struct {
 //     at confidence_max (no other ceiling exists);
 //   - evidence keys outside the rule's evidence_fields are stripped and counted, never an
 //     error, so an operator narrowing evidence_fields cannot break a plugin;
-//   - tag_uuid, rule_version, producer and the event's identity are set; identity tags carry a
+//   - tag_uuid, rule_version, producer, observed_at (to the millisecond, as the tag_uuid holds
+//     it) and the event's identity are set; identity tags carry a
 //     null attacker_uuid because they belong to the identity, not to one attacker.
 //
 // Drafts' evidence maps are never modified: a filtered copy is made when keys are stripped.
@@ -53,6 +54,7 @@ func Finish(snap *rules.Snapshot, ev *abi.Event, producer string, drafts []abi.T
 			DeckyID:        ev.DeckyID,
 			Producer:       producer,
 			CreatedAt:      now.UTC(),
+			ObservedAt:     abi.ObservedMillis(ev.ObservedAt),
 		}
 		if ev.AttackerUUID != "" && ev.SourceKind != abi.KindIdentity {
 			a := ev.AttackerUUID

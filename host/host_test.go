@@ -100,6 +100,9 @@ func TestFinish(t *testing.T) {
 			if want := abi.TagUUID(now, "R0001", r1.Version, "command", "c1", "T1082", "", "discovery"); tag.TagUUID != want {
 				t.Errorf("tag_uuid %s, want %s", tag.TagUUID, want)
 			}
+			if at, _ := abi.TagUUIDTime(tag.TagUUID); !tag.ObservedAt.Equal(at) || !tag.ObservedAt.Equal(now.Truncate(time.Millisecond)) {
+				t.Errorf("observed_at %v, want %v (the tag_uuid's)", tag.ObservedAt, at)
+			}
 		})
 	}
 	// The draft's evidence map is not modified by stripping.

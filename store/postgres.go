@@ -80,7 +80,8 @@ func newPostgresStore(pool *pgxpool.Pool, schema string) *postgresStore {
 		mark: `UPDATE ` + sc + `.tags SET published = true
 			WHERE tag_uuid = ANY($1::text[]::uuid[]) AND NOT published`,
 		tags: `SELECT ` + pgTagColumns + ` FROM ` + sc + `.tags
-			WHERE ($1::text = '' OR upstream_kind = $1::text) AND ($2::text = '' OR upstream_id = $2::text) ORDER BY tag_uuid`,
+			WHERE ($1::text = '' OR upstream_kind = $1::text) AND ($2::text = '' OR upstream_id = $2::text)
+				AND tag_uuid >= $3::uuid ORDER BY tag_uuid`,
 		count: `SELECT count(*) FROM ` + sc + `.tags`,
 	}
 }
@@ -232,7 +233,7 @@ func (s *postgresStore) MarkPublished(ctx context.Context, tagUUIDs []string) er
 }
 
 func (s *postgresStore) Tags(ctx context.Context, f Filter) ([]abi.Tag, error) {
-	return s.query(ctx, "tags", s.tags, f.UpstreamKind, f.UpstreamID)
+	return s.query(ctx, "tags", s.tags, f.UpstreamKind, f.UpstreamID, uuidFloor(f.Since))
 }
 
 func (s *postgresStore) Count(ctx context.Context) (int64, error) {
@@ -266,6 +267,7 @@ func (s *postgresStore) query(ctx context.Context, op, q string, args ...any) ([
 		}
 		t.SubTechniqueID, t.IdentityUUID, t.SessionID, t.DeckyID = deref(sub), deref(identity), deref(session), deref(decky)
 		t.CreatedAt = t.CreatedAt.UTC()
+		t.ObservedAt, _ = abi.TagUUIDTime(t.TagUUID)
 		if t.Evidence, err = decodeEvidence(ev); err != nil {
 			return nil, fmt.Errorf("store: postgres: %s: tag %s: %w", op, t.TagUUID, err)
 		}

@@ -312,8 +312,9 @@ func (s *sqliteStore) MarkPublished(ctx context.Context, tagUUIDs []string) erro
 }
 
 func (s *sqliteStore) Tags(ctx context.Context, f Filter) ([]abi.Tag, error) {
-	q := `SELECT ` + tagColumns + ` FROM tags WHERE (? = '' OR upstream_kind = ?) AND (? = '' OR upstream_id = ?) ORDER BY tag_uuid`
-	return s.query(ctx, "tags", q, f.UpstreamKind, f.UpstreamKind, f.UpstreamID, f.UpstreamID)
+	q := `SELECT ` + tagColumns + ` FROM tags WHERE (? = '' OR upstream_kind = ?) AND (? = '' OR upstream_id = ?)
+		AND tag_uuid >= ? ORDER BY tag_uuid`
+	return s.query(ctx, "tags", q, f.UpstreamKind, f.UpstreamKind, f.UpstreamID, f.UpstreamID, uuidFloor(f.Since))
 }
 
 func (s *sqliteStore) Count(ctx context.Context) (int64, error) {
@@ -368,6 +369,7 @@ func (s *sqliteStore) query(ctx context.Context, op, q string, args ...any) ([]a
 		if t.CreatedAt, err = time.Parse(time.RFC3339Nano, created); err != nil {
 			return nil, fmt.Errorf("store: sqlite: %s: tag %s: created_at: %w", op, t.TagUUID, err)
 		}
+		t.ObservedAt, _ = abi.TagUUIDTime(t.TagUUID)
 		out = append(out, t)
 	}
 	if err := rs.Err(); err != nil {

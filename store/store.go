@@ -23,7 +23,8 @@ import (
 // Every method is safe for concurrent use.
 type Store interface {
 	// InsertTags stores the tags of one upstream event in one transaction, each unpublished,
-	// and returns the ones actually inserted (in the order given, with CreatedAt as stored):
+	// and returns the ones actually inserted (in the order given, with CreatedAt as stored and
+	// ObservedAt as the tag_uuid holds it, which is how every read recovers it):
 	// a tag whose tag_uuid is already stored, or appears earlier in tags, is skipped, so a
 	// redelivered event returns none.
 	InsertTags(ctx context.Context, upstreamKind, upstreamID string, tags []abi.Tag) (inserted []abi.Tag, err error)
@@ -41,8 +42,9 @@ type Store interface {
 	// ignored, so a repeated mark after a crash is harmless.
 	MarkPublished(ctx context.Context, tagUUIDs []string) error
 
-	// Tags returns the stored tags that match filter, ordered by tag_uuid. It reads the
-	// whole result into memory: it is for tests and tools, not for the hot path.
+	// Tags returns the stored tags that match filter, ordered by tag_uuid (so by observed
+	// time). It reads the whole result into memory: it is for tools such as `ttp report` and
+	// `ttp navigator` and for tests, not for the hot path.
 	Tags(ctx context.Context, filter Filter) ([]abi.Tag, error)
 
 	// Count returns the number of stored tags.
@@ -64,6 +66,24 @@ type Batch struct {
 type Filter struct {
 	UpstreamKind string
 	UpstreamID   string
+	// Since keeps the tags of events observed at or after it (their ObservedAt). The time is
+	// the tag_uuid's top 48 bits, so the filter is a range on the primary key, not a scan;
+	// tags of events that had no observed_at are left out once Since is set.
+	Since time.Time
+}
+
+// uuidFloor is the smallest tag_uuid of an event observed at or after t (abi.TagUUID puts the
+// Unix milliseconds in the top 48 bits), the lower bound of Filter.Since on the key.
+func uuidFloor(t time.Time) string {
+	var ms int64
+	if !t.IsZero() {
+		ms = max(t.UnixMilli(), 0)
+		if t.After(time.UnixMilli(ms)) { // a sub-millisecond Since starts at the next ms
+			ms++
+		}
+	}
+	h := fmt.Sprintf("%012x", uint64(ms)&(1<<48-1))
+	return h[:8] + "-" + h[8:] + "-0000-0000-000000000000"
 }
 
 var (
@@ -142,6 +162,7 @@ func prepare(batches []Batch) ([]row, error) {
 				return nil, fmt.Errorf("%w: batch %d tag %d: tag_uuid %q is not a lower-case UUID", ErrInvalidTag, bi, ti, t.TagUUID)
 			}
 			t.CreatedAt = storedTime(t.CreatedAt)
+			t.ObservedAt, _ = abi.TagUUIDTime(t.TagUUID) // what a read recovers (validated above)
 			r := row{tag: t, upstreamKind: b.UpstreamKind, upstreamID: b.UpstreamID, batch: bi, index: ti}
 			if t.Evidence != nil {
 				ev, err := json.Marshal(t.Evidence)

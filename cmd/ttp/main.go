@@ -3,6 +3,8 @@
 //	ttp serve                 the daemon on NATS (embedded by default)
 //	ttp publish FILE          replay JSONL events onto the bus
 //	ttp tag [FILE|-]          tag JSONL events offline (built-in engine and plugins)
+//	ttp navigator --tags F    an ATT&CK Navigator layer of the tags
+//	ttp report --tags F       a self-contained HTML report of the tags
 //	ttp rules lint DIR        check rule files strictly
 //	ttp rules test DIR        score rules against their precision corpora
 //	ttp conform PLUGIN.wasm   check a plugin against the ABI contract
@@ -34,6 +36,8 @@ commands:
   serve               the daemon: consume from NATS, tag, store, publish (embedded NATS by default)
   publish FILE        replay a JSONL file of events onto the bus
   tag [FILE|-]        tag JSONL events (stdin when FILE is - or absent); JSONL tags out
+  navigator           an ATT&CK Navigator layer of tags (--tags FILE or --store URL, --since, --score, -o)
+  report              a self-contained HTML report of tags (--tags FILE or --store URL, --since, -o)
   rules lint DIR      check every rule file of DIR strictly
   rules test DIR      score the rules of DIR against their precision corpora
   rules state RULE    show or set a rule's state in the running daemon (--disable, --clip 0.4, --ttl)
@@ -68,6 +72,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	switch args[0] {
 	case "tag":
 		return runTag(ctx, args[1:], stdin, stdout, stderr)
+	case "navigator":
+		return runNavigator(ctx, args[1:], stdin, stdout, stderr)
+	case "report":
+		return runReport(ctx, args[1:], stdin, stdout, stderr)
 	case "rules":
 		return runRules(ctx, args[1:], stdout, stderr)
 	case "conform":

@@ -150,6 +150,7 @@ func open(t *testing.T, u string) store.Store {
 func stored(t *testing.T, tag abi.Tag) abi.Tag {
 	t.Helper()
 	tag.CreatedAt = tag.CreatedAt.UTC().Truncate(time.Microsecond)
+	tag.ObservedAt, _ = abi.TagUUIDTime(tag.TagUUID)
 	if tag.Evidence != nil {
 		b, err := json.Marshal(tag.Evidence)
 		if err != nil {
@@ -602,6 +603,10 @@ func testFilter(t *testing.T, newURL NewURL) {
 	insert(t, s, "session", "s2", b)
 	insert(t, s, "auth", "s1", c)
 	mark(t, s, uuids(b)) // Tags reads published and unpublished alike
+	late := []abi.Tag{Tag("command", "late", "R9100", t0.Add(time.Hour))}
+	untimed := []abi.Tag{Tag("command", "untimed", "R9101", time.Time{})}
+	insert(t, s, "command", "late", late)
+	insert(t, s, "command", "untimed", untimed)
 	sorted := func(groups ...[]abi.Tag) []abi.Tag {
 		out := storedAll(t, slices.Concat(groups...))
 		slices.SortFunc(out, func(x, y abi.Tag) int { return strings.Compare(x.TagUUID, y.TagUUID) })
@@ -612,7 +617,12 @@ func testFilter(t *testing.T, newURL NewURL) {
 		filter store.Filter
 		want   []abi.Tag
 	}{
-		{"all", store.Filter{}, sorted(a, b, c)},
+		{"all", store.Filter{}, sorted(a, b, c, late, untimed)},
+		{"since the first event", store.Filter{Since: t0}, sorted(a, b, c, late)},
+		{"since between", store.Filter{Since: t0.Add(30 * time.Minute)}, sorted(late)},
+		{"since exactly the last", store.Filter{Since: t0.Add(time.Hour)}, sorted(late)},
+		{"since just after the last", store.Filter{Since: t0.Add(time.Hour + time.Microsecond)}, nil},
+		{"since and upstream", store.Filter{UpstreamKind: "session", Since: t0}, sorted(a, b)},
 		{"by upstream", store.Filter{UpstreamKind: "session", UpstreamID: "s2"}, sorted(b)},
 		{"by upstream id across kinds", store.Filter{UpstreamID: "s1"}, sorted(a, c)},
 		{"by upstream kind", store.Filter{UpstreamKind: "session"}, sorted(a, b)},
@@ -625,7 +635,12 @@ func testFilter(t *testing.T, newURL NewURL) {
 				t.Fatalf("Tags: %v", err)
 			}
 			equal(t, "Tags", got, c.want)
+			for _, g := range got {
+				if want, _ := abi.TagUUIDTime(g.TagUUID); !g.ObservedAt.Equal(want) {
+					t.Errorf("tag %s: observed_at %v, want %v", g.TagUUID, g.ObservedAt, want)
+				}
+			}
 		})
 	}
-	count(t, s, 6)
+	count(t, s, 8)
 }
