@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/decnet/ttp/abi"
@@ -111,8 +112,14 @@ func onCPUBudget(budget, ceiling time.Duration, stop func(), call func() error) 
 			r.cpu = now - cpu0
 		}
 	}
+	if f := retryObserved.Load(); f != nil {
+		(*f)(r)
+	}
 	return r, err
 }
+
+// retryObserved, when set (by tests), sees what every retry measured.
+var retryObserved atomic.Pointer[func(retryResult)]
 
 // timeoutError is the error of a retry stopped by its budget: ErrTimeout, with what stopped
 // it and what it ran.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -86,6 +87,16 @@ func TestStarvedHost(t *testing.T) {
 			}
 			health := h.Plugins()[0].Health
 
+			var retries []retryResult
+			var retriesMu sync.Mutex
+			observe := func(r retryResult) {
+				retriesMu.Lock()
+				retries = append(retries, r)
+				retriesMu.Unlock()
+			}
+			retryObserved.Store(&observe)
+			t.Cleanup(func() { retryObserved.Store(nil) })
+
 			starve(t, 8*runtime.GOMAXPROCS(0))
 			// Each event ends within the deadline, the retry's ceiling and the making of an
 			// instance; the bound asserted is loose (seconds), the figures are logged.
@@ -119,6 +130,9 @@ func TestStarvedHost(t *testing.T) {
 			t.Logf("%d events in %v (slowest %v) beside %d spinners: calls %d, stalls %d, timeouts %d, failures %d, quarantines %d, skipped %d",
 				tt.events, time.Since(start).Round(time.Millisecond), slowest.Round(time.Millisecond), 8*runtime.GOMAXPROCS(0),
 				health.Calls.Load(), health.Stalls.Load(), health.Timeouts.Load(), health.Failures.Load(), health.Quarantines.Load(), health.Skipped.Load())
+			retriesMu.Lock()
+			t.Logf("retries: %s", summarize(retries))
+			retriesMu.Unlock()
 			if tt.looping {
 				if !q || health.Quarantines.Load() != 1 || health.Timeouts.Load() != QuarantineAfter || health.Skipped.Load() != 1 {
 					t.Errorf("looping plugin: quarantined %v, quarantines %d, timeouts %d, skipped %d; want quarantined after %d timeouts, then skipped",
@@ -143,6 +157,23 @@ func TestStarvedHost(t *testing.T) {
 			}
 		})
 	}
+}
+
+// summarize gives the wall and CPU times of retries: median and slowest.
+func summarize(rs []retryResult) string {
+	if len(rs) == 0 {
+		return "none"
+	}
+	walls := make([]time.Duration, len(rs))
+	cpus := make([]time.Duration, len(rs))
+	for i, r := range rs {
+		walls[i], cpus[i] = r.wall, r.cpu
+	}
+	slices.Sort(walls)
+	slices.Sort(cpus)
+	return fmt.Sprintf("%d, wall median %v max %v, CPU median %v max %v", len(rs),
+		walls[len(walls)/2].Round(time.Microsecond), walls[len(walls)-1].Round(time.Microsecond),
+		cpus[len(cpus)/2].Round(time.Microsecond), cpus[len(cpus)-1].Round(time.Microsecond))
 }
 
 func lastErr(h *Health) error {
