@@ -290,15 +290,17 @@ func (i *wasmInstance) callWithin(ctx context.Context, deadline time.Duration, f
 // callRetry runs one export as the retry of a call that timed out (Retrier): the budget is
 // Limits.Deadline of the call's own CPU time, with Limits.Retry of wall time as its ceiling,
 // and either ends the call by closing the module with the deadline exit code, as the
-// instance's timer does. The instance's timer is not armed.
+// instance's timer does; so does the end of ctx. The instance's timer is not armed.
 func (i *wasmInstance) callRetry(ctx context.Context, fn api.Function, stack []uint64) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	lim := i.module.limits
-	r, err := onCPUBudget(lim.Deadline, lim.Retry,
-		func() { i.mod.CloseWithExitCode(context.Background(), sys.ExitCodeDeadlineExceeded) },
-		func() error { return fn.CallWithStack(context.Background(), stack) })
+	stop := func() { i.mod.CloseWithExitCode(context.Background(), sys.ExitCodeDeadlineExceeded) }
+	// Shutdown ends the retry at once (off the hot path, a context watch costs nothing here).
+	unwatch := context.AfterFunc(ctx, stop)
+	defer unwatch()
+	r, err := onCPUBudget(lim.Deadline, lim.Retry, stop, func() error { return fn.CallWithStack(context.Background(), stack) })
 	if err == nil {
 		return nil
 	}
