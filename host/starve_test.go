@@ -284,3 +284,98 @@ ttp_plugin_stalls_total{plugin="tiny@1.0.0"} 1
 		t.Error(err)
 	}
 }
+
+// scriptedModule makes instances whose Tag and RetryTag answer as scripted, to test the
+// pool's retry without a busy host.
+type scriptedModule struct {
+	man             *abi.Manifest
+	first, retryErr error
+}
+
+func (m *scriptedModule) Manifest() *abi.Manifest { return m.man }
+func (m *scriptedModule) SHA256() string          { return "" }
+func (m *scriptedModule) Close(context.Context) error {
+	return nil
+}
+func (m *scriptedModule) NewInstance(context.Context) (Instance, error) {
+	return &scriptedInstance{m: m}, nil
+}
+
+type scriptedInstance struct{ m *scriptedModule }
+
+func (i *scriptedInstance) Configure(context.Context, *abi.ConfigureRequest) (*abi.ConfigureReply, error) {
+	return &abi.ConfigureReply{}, nil
+}
+func (i *scriptedInstance) Close(context.Context) error { return nil }
+func (i *scriptedInstance) Tag(_ context.Context, _ int, _ *abi.Event, _ abi.ReplyLimits, out []abi.ReplyDraft) ([]abi.ReplyDraft, error) {
+	if i.m.first != nil {
+		return out, i.m.first
+	}
+	return append(out, abi.ReplyDraft{Scale: 1}), nil
+}
+func (i *scriptedInstance) RetryTag(_ context.Context, _ int, _ *abi.Event, _ abi.ReplyLimits, out []abi.ReplyDraft) ([]abi.ReplyDraft, error) {
+	if i.m.retryErr != nil {
+		return out, i.m.retryErr
+	}
+	return append(out, abi.ReplyDraft{Scale: 1}), nil
+}
+
+// TestPoolRetry: only a timeout is retried; a retry that passes is a stall with its tag kept,
+// one that fails is the failure (a timeout counted as one only when the retry timed out too).
+func TestPoolRetry(t *testing.T) {
+	man, err := abi.DecodeManifest([]byte(`{"abi":1,"name":"scripted","version":"1.0.0","rule_kinds":["lifter:tiny_"],"kinds":[{"source_kind":"command","fields":["payload.command_text"]}],"evidence_keys":["marker"]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	timeout := fmt.Errorf("%w (50ms)", ErrTimeout)
+	tests := []struct {
+		name            string
+		first, retryErr error
+		wantTag         bool
+		wantErr         error
+		stalls, timeout int64
+	}{
+		{"timeout resolved by its retry", timeout, nil, true, nil, 1, 0},
+		{"timeout and its retry times out", timeout, timeout, false, ErrTimeout, 0, 1},
+		{"timeout and its retry traps", timeout, ErrTrap, false, ErrTrap, 0, 0},
+		{"trap is not retried", ErrTrap, nil, false, ErrTrap, 0, 0},
+		{"success", nil, nil, true, nil, 0, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := &scriptedModule{man: man, first: tt.first, retryErr: tt.retryErr}
+			logs := &syncBuffer{}
+			health := NewHealth(time.Now)
+			pool, _, err := NewPool(context.Background(), m, []*rules.Rule{tinyRule(t, "R9001", 0.8, "marker")},
+				PoolConfig{Size: 2, Health: health, Log: slog.New(slog.NewTextHandler(logs, nil))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer pool.Retire(true)
+			tags, err := pool.Tag(context.Background(), nil, &unameEvent, nil)
+			if (tt.wantErr == nil) != (err == nil) || tt.wantErr != nil && !errors.Is(err, tt.wantErr) {
+				t.Fatalf("err %v, want %v", err, tt.wantErr)
+			}
+			if got := len(tags) == 1 && tags[0].RuleID == "R9001"; got != tt.wantTag {
+				t.Errorf("tags %+v, want a tag: %v", tags, tt.wantTag)
+			}
+			if health.Stalls.Load() != tt.stalls || health.Timeouts.Load() != tt.timeout {
+				t.Errorf("stalls %d timeouts %d, want %d %d", health.Stalls.Load(), health.Timeouts.Load(), tt.stalls, tt.timeout)
+			}
+			if wantFail := int64(0); tt.wantErr != nil {
+				wantFail = 1
+				if health.Failures.Load() != wantFail {
+					t.Errorf("failures %d, want %d", health.Failures.Load(), wantFail)
+				}
+			} else if health.Failures.Load() != 0 {
+				t.Errorf("failures %d, want none", health.Failures.Load())
+			}
+			if tt.stalls > 0 && !strings.Contains(logs.String(), "plugin call stalled") {
+				t.Errorf("stall not logged: %s", logs.String())
+			}
+			if tt.first != nil && strings.Contains(tt.name, "retry") && tt.wantErr != nil && !strings.Contains(err.Error(), "retry of a call that timed out") {
+				t.Errorf("error %q does not name the retry", err)
+			}
+		})
+	}
+}
