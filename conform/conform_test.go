@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/xml"
 	"os"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/decnet/ttp/host"
@@ -82,12 +84,20 @@ func TestHostileModulesFail(t *testing.T) {
 		{"wrong_marker", "version marker"},
 		{"garbage", "golden vectors"},
 		{"scale_above_one", "golden vectors"},
+		// A looping guest times out, and so does its retry on a fresh instance.
+		{"loop", "golden vectors"},
+		{"loop", "2000 calls"},
 	}
 	for _, tt := range tests {
-		t.Run(tt.module, func(t *testing.T) {
+		t.Run(tt.module+"/"+tt.check, func(t *testing.T) {
 			rep := run(t, "../host/testdata/wat/"+tt.module+".wasm")
 			if r := result(rep, tt.check); r.Passed {
 				t.Errorf("%s passed %q", tt.module, tt.check)
+			} else if tt.module == "loop" && (!strings.Contains(r.Detail, "exceeded its deadline") || !strings.Contains(r.Detail, "retry")) {
+				t.Errorf("%s: %q failed with %q, want its retry's timeout", tt.module, tt.check, r.Detail)
+			}
+			if tt.module == "loop" && rep.Stalls != 0 {
+				t.Errorf("a looping guest's timeouts counted as %d stalls", rep.Stalls)
 			}
 			if rep.Failed() == 0 {
 				t.Error("no check failed")
@@ -116,5 +126,53 @@ func TestExtismJudgedOnVectorCalls(t *testing.T) {
 	r := result(rep, "calls well inside")
 	if !r.Passed || !strings.HasPrefix(r.Detail, "slowest vector call") || rep.Slowest <= 0 {
 		t.Errorf("deadline check on an Extism module: %+v (slowest %v)", r, rep.Slowest)
+	}
+}
+
+// TestConformOnStarvedHost: conform passes a healthy plugin whose calls take about a
+// millisecond of CPU while the process is starved (8×GOMAXPROCS goroutines spinning, each on
+// a thread of its own): every call the starvation times out passes on its retry and is
+// reported as a stall (measured on the loaded 2-core machine: 165 stalls in 300 calls, all
+// passed, in 75 s). tiny_busy fails only what tiny_v1 fails (it ignores its record).
+func TestConformOnStarvedHost(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starves the process for tens of seconds")
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 8 * runtime.GOMAXPROCS(0) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			for x := 0; ; x++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+			}
+		}()
+	}
+	rep, err := Run(context.Background(), "../host/testdata/wat/tiny_busy.wasm", Options{RulesDir: "testdata/tiny/rules", VectorsDir: "testdata/tiny/vectors", Calls: 200, Compiler: compiler})
+	close(stop)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	var text bytes.Buffer
+	rep.WriteText(&text)
+	t.Logf("%d stalls\n%s", rep.Stalls, text.String())
+	for _, c := range []string{"golden vectors", "deterministic", "200 calls", "calls well inside"} {
+		if r := result(rep, c); !r.Passed {
+			t.Errorf("%s: %+v", c, r)
+		}
+	}
+	if rep.Failed() != 2 {
+		t.Errorf("failed %d checks, want the 2 tiny_v1 fails", rep.Failed())
+	}
+	if rep.Stalls > 0 && !strings.Contains(text.String(), "stalls: ") {
+		t.Errorf("%d stalls not in the report", rep.Stalls)
 	}
 }

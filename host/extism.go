@@ -231,6 +231,41 @@ func (i *extismInstance) call(ctx context.Context, fn string, input []byte) ([]b
 	cctx, cancel := context.WithTimeout(ctx, deadline)
 	defer cancel()
 	rc, out, err := i.plugin.CallWithContext(cctx, fn, input)
+	return i.outcome(ctx, fn, rc, out, err, func(err error) error {
+		var exit *sys.ExitError
+		if errors.As(err, &exit) && exit.ExitCode() == sys.ExitCodeDeadlineExceeded || errors.Is(cctx.Err(), context.DeadlineExceeded) {
+			return fmt.Errorf("%w (%v)", ErrTimeout, deadline)
+		}
+		return nil
+	})
+}
+
+// callRetry is call as the retry of a call that timed out (Retrier): under Limits.Deadline of
+// the call's own CPU time, with Limits.Retry of wall time as its ceiling; either cancels the
+// call's context, which closes the module.
+func (i *extismInstance) callRetry(ctx context.Context, fn string, input []byte) ([]byte, error) {
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		rc  uint32
+		out []byte
+	)
+	lim := i.module.limits
+	r, err := onCPUBudget(lim.Deadline, lim.Retry, cancel, func() (err error) {
+		rc, out, err = i.plugin.CallWithContext(cctx, fn, input)
+		return err
+	})
+	return i.outcome(ctx, fn, rc, out, err, func(error) error {
+		if r.stopped != notStopped {
+			return r.timeoutError(lim.Deadline, lim.Retry)
+		}
+		return nil
+	})
+}
+
+// outcome maps a call's result to the host's errors; timeout tells whether err is the call's
+// deadline (nil when it is not).
+func (i *extismInstance) outcome(ctx context.Context, fn string, rc uint32, out []byte, err error, timeout func(error) error) ([]byte, error) {
 	if err == nil && rc == 0 {
 		if len(out) > abi.MaxReply {
 			return nil, fmt.Errorf("%w: %d bytes", ErrOutputCap, len(out))
@@ -243,9 +278,8 @@ func (i *extismInstance) call(ctx context.Context, fn string, input []byte) ([]b
 	if err == nil {
 		return nil, fmt.Errorf("%w: %s returned %d", abi.ErrGuest, fn, rc)
 	}
-	var exit *sys.ExitError
-	if errors.As(err, &exit) && exit.ExitCode() == sys.ExitCodeDeadlineExceeded || errors.Is(cctx.Err(), context.DeadlineExceeded) {
-		return nil, fmt.Errorf("%w (%v)", ErrTimeout, deadline)
+	if terr := timeout(err); terr != nil {
+		return nil, terr
 	}
 	// The SDK reports a message the guest set with error_set as a plain error carrying exactly
 	// that message; the runtime's errors (traps, panics of host functions) wrap a cause or
@@ -280,11 +314,26 @@ func (i *extismInstance) Configure(ctx context.Context, req *abi.ConfigureReques
 // in declared order, JSON-typed, null when absent) to tag and decodes its reply with
 // decodeExtismReply.
 func (i *extismInstance) Tag(ctx context.Context, kindIndex int, ev *abi.Event, lim abi.ReplyLimits, out []abi.ReplyDraft) ([]abi.ReplyDraft, error) {
+	return i.tag(ctx, false, kindIndex, ev, lim, out)
+}
+
+// RetryTag implements Retrier: Tag with the call under the retry's budget (callRetry).
+func (i *extismInstance) RetryTag(ctx context.Context, kindIndex int, ev *abi.Event, lim abi.ReplyLimits, out []abi.ReplyDraft) ([]abi.ReplyDraft, error) {
+	return i.tag(ctx, true, kindIndex, ev, lim, out)
+}
+
+func (i *extismInstance) tag(ctx context.Context, retry bool, kindIndex int, ev *abi.Event, lim abi.ReplyLimits, out []abi.ReplyDraft) ([]abi.ReplyDraft, error) {
 	i.input = i.appendTagInput(i.input[:0], kindIndex, ev)
 	if len(i.input) > abi.MaxRecord {
 		return out, fmt.Errorf("%w: tag input of %d bytes over %d", ErrRecordTooLarge, len(i.input), abi.MaxRecord)
 	}
-	reply, err := i.call(ctx, extismTag, i.input)
+	var reply []byte
+	var err error
+	if retry {
+		reply, err = i.callRetry(ctx, extismTag, i.input)
+	} else {
+		reply, err = i.call(ctx, extismTag, i.input)
+	}
 	if err != nil {
 		return out, err
 	}

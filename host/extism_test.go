@@ -397,6 +397,20 @@ func TestExtismDeadline(t *testing.T) {
 	if err := run(context.Background(), newInst()); !errors.Is(err, ErrTimeout) {
 		t.Errorf("tag past the plugin deadline: %v, want ErrTimeout", err)
 	}
+
+	// Its retry (Retrier) runs under the deadline's worth of its own CPU time: a nanosecond
+	// of it runs out too; the default deadline's passes.
+	if _, err := newInst().(Retrier).RetryTag(context.Background(), 0, &unameEvent, lim, nil); !errors.Is(err, ErrTimeout) || !strings.Contains(err.Error(), "retry") {
+		t.Errorf("retry past the plugin deadline: %v, want the retry's ErrTimeout", err)
+	}
+	em.limits.Deadline = saved
+	inst := newInst()
+	if _, err := inst.Configure(context.Background(), &abi.ConfigureRequest{Rules: []abi.RuleConfig{{ID: "R9001", Kind: "lifter:tiny_marker"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if drafts, err := inst.(Retrier).RetryTag(context.Background(), 0, &unameEvent, lim, nil); err != nil || len(drafts) != 1 {
+		t.Errorf("retry within the deadline: %v %+v", err, drafts)
+	}
 }
 
 // TestExtismReplyValidation checks decodeExtismReply against abi.DecodeReply: the same

@@ -26,15 +26,21 @@ type Health struct {
 	until       time.Time
 	backoff     time.Duration
 	lastErr     error
+	stallLogged time.Time // the last stall logged (one a second at most)
+	stallsHeld  int       // stalls not logged since
 
 	Calls       atomic.Int64
 	Failures    atomic.Int64
 	Timeouts    atomic.Int64
 	Quarantines atomic.Int64
-	Skipped     atomic.Int64 // calls not made while quarantined
-	Oversized   atomic.Int64 // calls not made: the event's record was over abi.MaxRecord
-	nanos       atomic.Int64 // total call time, for the mean
-	slowest     atomic.Int64
+	// Stalls are calls that timed out and whose retry, on a fresh instance under a budget of
+	// its own CPU time, succeeded: the host did not run the call in time, the plugin was not
+	// at fault. They count as successes (the retry's tags are kept), not as failures.
+	Stalls    atomic.Int64
+	Skipped   atomic.Int64 // calls not made while quarantined
+	Oversized atomic.Int64 // calls not made: the event's record was over abi.MaxRecord
+	nanos     atomic.Int64 // total call time, for the mean
+	slowest   atomic.Int64
 }
 
 // NewHealth returns a Health on the given clock.
@@ -57,6 +63,21 @@ func (h *Health) Success() {
 	h.mu.Lock()
 	h.consecutive, h.backoff = 0, 0
 	h.mu.Unlock()
+}
+
+// Stall records a call resolved by its retry (see Stalls) and reports whether to log it
+// now, with how many stalls were not logged since the last one: one line a second at most,
+// so a starved host cannot flood the log.
+func (h *Health) Stall() (logNow bool, held int) {
+	h.Stalls.Add(1)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if now := h.now(); h.stallLogged.IsZero() || now.Sub(h.stallLogged) >= time.Second || now.Before(h.stallLogged) {
+		h.stallLogged, held, h.stallsHeld = now, h.stallsHeld, 0
+		return true, held
+	}
+	h.stallsHeld++
+	return false, 0
 }
 
 // Failure records a failed call and reports whether it started a quarantine.

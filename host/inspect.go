@@ -39,17 +39,35 @@ func (c *Compiler) Inspect(ctx context.Context, wasm []byte) (*Inspection, error
 // `ttp conform` can check that a malformed record gets an error reply rather than a trap.
 type RawTagger interface {
 	TagRecord(ctx context.Context, record []byte) (reply []byte, err error)
+	// RetryTagRecord is TagRecord as the retry of a call that timed out, on a fresh
+	// instance, under the retry's budget of its own CPU time (Retrier).
+	RetryTagRecord(ctx context.Context, record []byte) (reply []byte, err error)
 	// MemoryBytes is the size of the instance's linear memory, to bound its growth.
 	MemoryBytes() uint32
 }
 
 // TagRecord implements RawTagger.
 func (i *wasmInstance) TagRecord(ctx context.Context, record []byte) ([]byte, error) {
+	return i.tagRecord(ctx, false, record)
+}
+
+// RetryTagRecord implements RawTagger.
+func (i *wasmInstance) RetryTagRecord(ctx context.Context, record []byte) ([]byte, error) {
+	return i.tagRecord(ctx, true, record)
+}
+
+func (i *wasmInstance) tagRecord(ctx context.Context, retry bool, record []byte) ([]byte, error) {
 	if err := i.input(ctx, record); err != nil {
 		return nil, err
 	}
 	i.stack[0], i.stack[1] = uint64(i.inPtr), uint64(len(record))
-	if err := i.call(ctx, i.tag, i.stack); err != nil {
+	var err error
+	if retry {
+		err = i.callRetry(ctx, i.tag, i.stack)
+	} else {
+		err = i.call(ctx, i.tag, i.stack)
+	}
+	if err != nil {
 		return nil, err
 	}
 	reply, err := i.output(i.stack[0])

@@ -12,9 +12,9 @@ type Collector struct {
 	d *Dispatcher
 	h *Host
 
-	events, evaluated, tags, errors, stripped, disabled, unknown, payloadTypes              *prometheus.Desc
-	calls, failures, timeouts, quarantines, skipped, oversized, quarantined, rules, slowest *prometheus.Desc
-	rejected, orphans                                                                       *prometheus.Desc
+	events, evaluated, tags, errors, stripped, disabled, unknown, payloadTypes                      *prometheus.Desc
+	calls, failures, timeouts, stalls, quarantines, skipped, oversized, quarantined, rules, slowest *prometheus.Desc
+	rejected, orphans                                                                               *prometheus.Desc
 }
 
 // NewCollector returns a collector over d and h (h may be nil when no plugins run).
@@ -34,7 +34,8 @@ func NewCollector(d *Dispatcher, h *Host) *Collector {
 		payloadTypes: desc("payload_type_errors_total", "Events with a documented payload field of another JSON type (abi/EVENTS.md); rules read it as absent."),
 		calls:        desc("plugin_calls_total", "Plugin calls made.", "plugin"),
 		failures:     desc("plugin_failures_total", "Plugin calls that trapped, timed out, exceeded a cap or replied undecodably.", "plugin"),
-		timeouts:     desc("plugin_timeouts_total", "Plugin calls that exceeded their deadline.", "plugin"),
+		timeouts:     desc("plugin_timeouts_total", "Plugin calls that exceeded their deadline, and so did their retry on a fresh instance: counted as failures.", "plugin"),
+		stalls:       desc("plugin_stalls_total", "Plugin calls that exceeded their deadline but whose retry on a fresh instance, under a budget of its own CPU time, succeeded: the host was slow, not the plugin. Their tags are kept; not failures.", "plugin"),
 		quarantines:  desc("plugin_quarantines_total", "Times the plugin was quarantined.", "plugin"),
 		skipped:      desc("plugin_skipped_total", "Calls not made because the plugin was quarantined.", "plugin"),
 		oversized:    desc("plugin_oversized_total", "Calls not made because the event's record was over the ABI's 1 MiB limit.", "plugin"),
@@ -49,7 +50,7 @@ func NewCollector(d *Dispatcher, h *Host) *Collector {
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.events, c.evaluated, c.tags, c.errors, c.stripped, c.disabled, c.unknown, c.payloadTypes,
-		c.calls, c.failures, c.timeouts, c.quarantines, c.skipped, c.oversized, c.quarantined, c.rules, c.slowest, c.rejected, c.orphans} {
+		c.calls, c.failures, c.timeouts, c.stalls, c.quarantines, c.skipped, c.oversized, c.quarantined, c.rules, c.slowest, c.rejected, c.orphans} {
 		ch <- d
 	}
 }
@@ -88,6 +89,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.calls, &h.Calls, p.Producer)
 		counter(c.failures, &h.Failures, p.Producer)
 		counter(c.timeouts, &h.Timeouts, p.Producer)
+		counter(c.stalls, &h.Stalls, p.Producer)
 		counter(c.quarantines, &h.Quarantines, p.Producer)
 		counter(c.skipped, &h.Skipped, p.Producer)
 		counter(c.oversized, &h.Oversized, p.Producer)

@@ -38,6 +38,11 @@ type Limits struct {
 	Deadline    time.Duration // per call; default 50 ms
 	MemoryPages uint32        // 64 KiB pages; default 1024 (64 MiB)
 	PoolSize    int           // instances per plugin; default GOMAXPROCS
+	// Retry is the wall-clock ceiling of the one retry a timed-out call gets, on a fresh
+	// instance, where Deadline is counted in the call's own CPU time (see Retrier); default
+	// max(20×Deadline, 1 s). A call's worst case is Deadline + Retry (plus making an
+	// instance when none is idle).
+	Retry time.Duration
 }
 
 // Defaults of Limits.
@@ -45,6 +50,19 @@ const (
 	DefaultDeadline    = 50 * time.Millisecond
 	DefaultMemoryPages = 1024
 )
+
+// RetryCeiling is l.Retry, or its default for l.Deadline (DefaultDeadline when unset):
+// max(20×Deadline, 1 s).
+func (l Limits) RetryCeiling() time.Duration {
+	if l.Retry > 0 {
+		return l.Retry
+	}
+	d := l.Deadline
+	if d <= 0 {
+		d = DefaultDeadline
+	}
+	return max(20*d, time.Second)
+}
 
 // Load errors, each wrapped with the module's path.
 var (

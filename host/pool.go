@@ -139,8 +139,9 @@ func (p *Pool) Handles(kind string) bool { return len(p.rules) > 0 && p.man.Kind
 // ErrQuarantined is returned (and not counted as a new failure) while a plugin is quarantined.
 var ErrQuarantined = errors.New("plugin quarantined")
 
-// Tag implements Handler: one call on a pooled instance. A failure discards the instance (a
-// replacement is made in the background) and counts toward quarantine.
+// Tag implements Handler: one call on a pooled instance. A call that times out is retried
+// once on a fresh instance (retry); a failure, the retry's included, discards the instance
+// (a replacement is made in the background) and counts toward quarantine.
 func (p *Pool) Tag(ctx context.Context, _ *rules.RuleSet, ev *abi.Event, out []abi.TagDraft) ([]abi.TagDraft, error) {
 	k := p.man.KindIndex(ev.SourceKind)
 	if k < 0 || len(p.rules) == 0 {
@@ -159,6 +160,9 @@ func (p *Pool) Tag(ctx context.Context, _ *rules.RuleSet, ev *abi.Event, out []a
 	}
 	start := time.Now()
 	drafts, err := s.inst.Tag(ctx, k, ev, p.lim, s.drafts[:0])
+	if err != nil && errors.Is(err, ErrTimeout) && ctx.Err() == nil {
+		s, drafts, err = p.retry(ctx, s, k, ev, err)
+	}
 	p.health.observe(time.Since(start))
 	if err != nil {
 		switch {
@@ -193,6 +197,41 @@ func (p *Pool) Tag(ctx context.Context, _ *rules.RuleSet, ev *abi.Event, out []a
 	}
 	p.put(s)
 	return out, nil
+}
+
+// retry makes a timed-out call again, once, on a fresh instance under the retry's budget of
+// its own CPU time (Retrier), and returns the slot it used, which the caller handles as it
+// does any call's. A success is a stall (Health.Stall, logged one a second at most): the host
+// did not run the call in time, the plugin is not at fault, and the retry's tags are kept.
+// The timed-out instance was closed by its deadline: an idle instance is taken (the dead
+// one's replacement is made in the background), else one is made here in its place.
+func (p *Pool) retry(ctx context.Context, dead *slot, k int, ev *abi.Event, first error) (*slot, []abi.ReplyDraft, error) {
+	if _, ok := dead.inst.(Retrier); !ok {
+		return dead, nil, first
+	}
+	var s *slot
+	select {
+	case s = <-p.idle:
+		go p.replace(dead.inst)
+	default:
+		dead.inst.Close(ctx)
+		inst, _, err := p.newInstance(ctx)
+		if err != nil {
+			// The caller replaces the dead instance (closing it again is harmless).
+			return dead, nil, fmt.Errorf("%w; no fresh instance for its retry: %v", first, err)
+		}
+		s = &slot{inst: inst}
+	}
+	start := time.Now()
+	drafts, err := s.inst.(Retrier).RetryTag(ctx, k, ev, p.lim, s.drafts[:0])
+	if err != nil {
+		return s, drafts, fmt.Errorf("retry of a call that timed out (%v) on a fresh instance: %w", first, err)
+	}
+	if logNow, held := p.health.Stall(); logNow {
+		p.log.Warn("plugin call stalled: it timed out and its retry on a fresh instance succeeded, so the host was slow, not the plugin; its tags are kept and it is not counted as a failure",
+			"plugin", p.Producer(), "first", first, "retry_took", time.Since(start).Round(time.Microsecond), "stalls_not_logged", held)
+	}
+	return s, drafts, nil
 }
 
 // put returns an instance to the pool. A retired pool still hands it to calls waiting for

@@ -3,6 +3,7 @@ package host
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -126,14 +127,19 @@ func BenchmarkReference(b *testing.B) {
 	b.Run("abi", func(b *testing.B) {
 		inst, lim := refInstance(b, "lifter", true)
 		var out []abi.ReplyDraft
+		stalls := 0
 		b.ReportAllocs()
 		b.ResetTimer()
 		for i := 0; i < b.N; i++ {
 			var err error
-			if out, err = inst.Tag(ctx, 0, &ev, lim, out[:0]); err != nil || len(out) != 1 {
+			if out, err = inst.Tag(ctx, 0, &ev, lim, out[:0]); err != nil {
+				inst, out, err = retryStall(b, "lifter", &ev, err, &stalls)
+			}
+			if err != nil || len(out) != 1 {
 				b.Fatal(err, out)
 			}
 		}
+		b.ReportMetric(float64(stalls), "stalls")
 	})
 	b.Run("json", func(b *testing.B) {
 		inst, lim := refInstance(b, "jsontwin", false)
@@ -142,8 +148,18 @@ func BenchmarkReference(b *testing.B) {
 		var out []abi.ReplyDraft
 		b.ReportAllocs()
 		b.ResetTimer()
+		stalls := 0
 		for i := 0; i < b.N; i++ {
 			reply, err := raw.TagRecord(ctx, data)
+			if errors.Is(err, ErrTimeout) { // as retryStall does, for a raw record
+				b.StopTimer()
+				fresh, _ := refInstance(b, "jsontwin", false)
+				raw = fresh.(RawTagger)
+				if reply, err = raw.RetryTagRecord(ctx, data); err == nil {
+					stalls++
+				}
+				b.StartTimer()
+			}
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -151,6 +167,7 @@ func BenchmarkReference(b *testing.B) {
 				b.Fatal(err, out)
 			}
 		}
+		b.ReportMetric(float64(stalls), "stalls")
 	})
 	// The guest alone, called straight through wazero (no deadline timer, no record encoding,
 	// no reply decoding), in a runtime with and without WithCloseOnContextDone: the difference
@@ -214,16 +231,40 @@ func BenchmarkReference(b *testing.B) {
 		b.Run(guest.name, func(b *testing.B) {
 			inst, lim := refInstance(b, guest.name, false)
 			var out []abi.ReplyDraft
+			stalls := 0
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				var err error
-				if out, err = inst.Tag(ctx, 0, &ev, lim, out[:0]); err != nil || len(out) != guest.drafts {
+				if out, err = inst.Tag(ctx, 0, &ev, lim, out[:0]); err != nil {
+					inst, out, err = retryStall(b, guest.name, &ev, err, &stalls)
+				}
+				if err != nil || len(out) != guest.drafts {
 					b.Fatal(err, out)
 				}
 			}
+			b.ReportMetric(float64(stalls), "stalls")
 		})
 	}
+}
+
+// retryStall is what the pool does with a call a busy host timed out (measured: this
+// benchmark failed 2 runs of 3 at load 6-12 with "plugin call exceeded its deadline (50ms)"
+// on a 20-40 us call): the call again on a fresh instance under the retry's budget of its own
+// CPU time, off the timer, counted as a stall. A guest that loops still fails.
+func retryStall(b *testing.B, guest string, ev *abi.Event, first error, stalls *int) (Instance, []abi.ReplyDraft, error) {
+	if !errors.Is(first, ErrTimeout) {
+		return nil, nil, first
+	}
+	b.StopTimer()
+	defer b.StartTimer()
+	inst, lim := refInstance(b, guest, false)
+	out, err := inst.(Retrier).RetryTag(context.Background(), 0, ev, lim, nil)
+	if err != nil {
+		return nil, nil, fmt.Errorf("retry of a call that timed out (%v): %w", first, err)
+	}
+	*stalls++
+	return inst, out, nil
 }
 
 // emptyModule is (module (func (export "f"))), assembled by hand: 31 bytes are not worth a

@@ -128,6 +128,7 @@ func (l Limits) withDefaults() Limits {
 	if l.MemoryPages == 0 {
 		l.MemoryPages = DefaultMemoryPages
 	}
+	l.Retry = l.RetryCeiling()
 	return l
 }
 
@@ -286,6 +287,33 @@ func (i *wasmInstance) callWithin(ctx context.Context, deadline time.Duration, f
 	return fmt.Errorf("%w: %v", ErrTrap, err)
 }
 
+// callRetry runs one export as the retry of a call that timed out (Retrier): the budget is
+// Limits.Deadline of the call's own CPU time, with Limits.Retry of wall time as its ceiling,
+// and either ends the call by closing the module with the deadline exit code, as the
+// instance's timer does; so does the end of ctx. The instance's timer is not armed.
+func (i *wasmInstance) callRetry(ctx context.Context, fn api.Function, stack []uint64) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	lim := i.module.limits
+	stop := func() { i.mod.CloseWithExitCode(context.Background(), sys.ExitCodeDeadlineExceeded) }
+	// Shutdown ends the retry at once (off the hot path, a context watch costs nothing here).
+	unwatch := context.AfterFunc(ctx, stop)
+	defer unwatch()
+	r, err := onCPUBudget(lim.Deadline, lim.Retry, stop, func() error { return fn.CallWithStack(context.Background(), stack) })
+	if err == nil {
+		return nil
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	var exit *sys.ExitError
+	if errors.As(err, &exit) && exit.ExitCode() == sys.ExitCodeDeadlineExceeded {
+		return r.timeoutError(lim.Deadline, lim.Retry)
+	}
+	return fmt.Errorf("%w: %v", ErrTrap, err)
+}
+
 // expire ends the call in progress if its deadline has passed. The instance reuses one
 // timer for all its calls (a timer and a closure per call were two allocations on every
 // event), so a firing meant for an earlier call can arrive late, during a later one: the
@@ -369,6 +397,16 @@ func (i *wasmInstance) Configure(ctx context.Context, req *abi.ConfigureRequest)
 }
 
 func (i *wasmInstance) Tag(ctx context.Context, kindIndex int, ev *abi.Event, lim abi.ReplyLimits, out []abi.ReplyDraft) ([]abi.ReplyDraft, error) {
+	return i.tagCall(ctx, false, kindIndex, ev, lim, out)
+}
+
+// RetryTag implements Retrier: Tag with the call under the retry's budget of its own CPU
+// time (callRetry).
+func (i *wasmInstance) RetryTag(ctx context.Context, kindIndex int, ev *abi.Event, lim abi.ReplyLimits, out []abi.ReplyDraft) ([]abi.ReplyDraft, error) {
+	return i.tagCall(ctx, true, kindIndex, ev, lim, out)
+}
+
+func (i *wasmInstance) tagCall(ctx context.Context, retry bool, kindIndex int, ev *abi.Event, lim abi.ReplyLimits, out []abi.ReplyDraft) ([]abi.ReplyDraft, error) {
 	i.record = abi.AppendRecord(i.record[:0], kindIndex, i.module.plans[kindIndex], ev)
 	if len(i.record) > abi.MaxRecord {
 		return out, fmt.Errorf("%w: record of %d bytes over %d", ErrRecordTooLarge, len(i.record), abi.MaxRecord)
@@ -377,7 +415,13 @@ func (i *wasmInstance) Tag(ctx context.Context, kindIndex int, ev *abi.Event, li
 		return out, err
 	}
 	i.stack[0], i.stack[1] = uint64(i.inPtr), uint64(len(i.record))
-	if err := i.call(ctx, i.tag, i.stack); err != nil {
+	var err error
+	if retry {
+		err = i.callRetry(ctx, i.tag, i.stack)
+	} else {
+		err = i.call(ctx, i.tag, i.stack)
+	}
+	if err != nil {
 		return out, err
 	}
 	reply, err := i.output(i.stack[0])

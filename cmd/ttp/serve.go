@@ -42,7 +42,7 @@ type serveFlags struct {
 	config, data, natsURL, listen, storeURL, rulesSrc, plugins, metrics, sync, prefix string
 	lock, name, logFormat, logLevel, replay, fault, otlp, cache                       string
 	batch, inflight, poolSize, maxMessage                                             int
-	drain, deadline                                                                   time.Duration
+	drain, deadline, retry                                                            time.Duration
 	print                                                                             bool
 }
 
@@ -75,6 +75,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&f.poolSize, "pool", 0, "instances per plugin (default GOMAXPROCS)")
 	fs.DurationVar(&f.drain, "drain-timeout", 10*time.Second, "on SIGTERM, time allowed to finish in-flight events")
 	fs.DurationVar(&f.deadline, "deadline", host.DefaultDeadline, "per-call deadline of every plugin")
+	fs.DurationVar(&f.retry, "deadline-retry", 0, "wall-clock ceiling of the one retry a timed-out call gets, on a fresh instance, under --deadline of its own CPU time (default max(20 x --deadline, 1s))")
 	if done, err := parseFlags(fs, args); done {
 		return err
 	}
@@ -256,7 +257,7 @@ func serve(ctx context.Context, f serveFlags, stdout io.Writer, log *slog.Logger
 	d := host.NewDispatcher(host.StaticSnapshot(rules.NewIndex().Load()), host.WithLogger(log), host.WithTracer(tr.provider()))
 	pub := &events{nc: nc, js: js, log: log, worker: f.name, trace: tr}
 	hopts := []host.HostOption{host.WithHostLogger(log), host.WithEvents(pub.host), host.WithPoolSize(f.poolSize),
-		host.WithLimits(func(string) host.Limits { return host.Limits{Deadline: f.deadline} })}
+		host.WithLimits(func(string) host.Limits { return host.Limits{Deadline: f.deadline, Retry: f.retry} })}
 	if f.lock != "" {
 		hopts = append(hopts, host.WithLockFile(f.lock))
 	}
