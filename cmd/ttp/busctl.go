@@ -30,10 +30,14 @@ func defaultNATS() string {
 	return "nats://" + DefaultNATSAddr
 }
 
-func connect(url string) (*nats.Conn, jetstream.JetStream, error) {
-	nc, err := nats.Connect(url, nats.Name("ttp client"), nats.Timeout(5*time.Second))
+// connect connects a client subcommand (what, for errors) to url with opts (auth.options());
+// auth explains a refusal. A client does not reconnect: it runs one job and an error says why.
+// Any new subcommand that talks to NATS registers a clientNATS and connects through it, so it
+// takes the same security flags.
+func connect(what, url string, auth natsAuth, opts ...nats.Option) (*nats.Conn, jetstream.JetStream, error) {
+	nc, err := nats.Connect(url, append([]nats.Option{nats.Name("ttp " + what), nats.Timeout(5 * time.Second)}, opts...)...)
 	if err != nil {
-		return nil, nil, fmt.Errorf("nats %s: %w (is `ttp serve` running?)", url, err)
+		return nil, nil, auth.connectError(what, url, err)
 	}
 	js, err := jetstream.New(nc)
 	if err != nil {
@@ -46,24 +50,28 @@ func connect(url string) (*nats.Conn, jetstream.JetStream, error) {
 func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("publish", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	url := fs.String("nats", defaultNATS(), "NATS URL")
+	var c clientNATS
+	c.register(fs, "NATS URL")
 	prefix := fs.String("prefix", bus.DefaultPrefix, "input subject prefix")
 	if err := fs.Parse(args); err != nil || fs.NArg() != 1 {
-		fmt.Fprintln(stderr, "usage: ttp publish [--nats URL] FILE.jsonl")
+		fmt.Fprintln(stderr, "usage: ttp publish [--nats URL] [--nats-user USER ...] FILE.jsonl")
 		return exitError(2)
 	}
-	nc, js, err := connect(*url)
+	if err := c.resolve(fs); err != nil {
+		return fmt.Errorf("publish: %w", err)
+	}
+	nc, js, err := c.connect("publish")
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
 	if err := bus.Streams(ctx, js, bus.Config{Prefix: *prefix}); err != nil {
-		return err
+		return permissionHint(nc, fmt.Errorf("publish: %w", err))
 	}
 	start := time.Now()
 	n, bad, err := publishFile(ctx, js, fs.Arg(0), *prefix, stderr)
 	if err != nil {
-		return err
+		return permissionHint(nc, err)
 	}
 	fmt.Fprintf(stdout, "published %d events in %v (%d lines without source_kind)\n", n, time.Since(start).Round(time.Millisecond), bad)
 	return nil
@@ -72,14 +80,17 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 func runRulesState(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("rules state", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	url := fs.String("nats", defaultNATS(), "NATS URL of the daemon")
+	var c clientNATS
+	c.register(fs, "NATS URL of the daemon")
 	disable := fs.Bool("disable", false, "disable the rule")
 	enable := fs.Bool("enable", false, "enable the rule (clears any state)")
 	clip := fs.Float64("clip", 0, "clip the rule's confidences at this value (above 0, at most 1)")
 	ttl := fs.Duration("ttl", 0, "revert to enabled after this long (e.g. 1h)")
 	reason := fs.String("reason", "", "why, for the log and the bus")
 	usage := func() {
-		fmt.Fprintln(stderr, "usage: ttp rules state RULE [--disable|--enable|--clip 0.4] [--ttl 1h] [--reason TEXT]\n\nWithout an action it prints the rule's state.")
+		fmt.Fprintln(stderr, "usage: ttp rules state RULE [--disable|--enable|--clip 0.4] [--ttl 1h] [--reason TEXT] [--nats URL] [--nats-user USER ...]\n\nWithout an action it prints the rule's state.")
+		fmt.Fprintln(stderr)
+		fs.PrintDefaults()
 	}
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
 		usage()
@@ -94,15 +105,18 @@ func runRulesState(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil {
 		return fmt.Errorf("rules state: %w", err)
 	}
-	nc, err := nats.Connect(*url, nats.Timeout(5*time.Second))
+	if err := c.resolve(fs); err != nil {
+		return fmt.Errorf("rules state: %w", err)
+	}
+	nc, _, err := c.connect("rules state")
 	if err != nil {
-		return fmt.Errorf("nats %s: %w (is `ttp serve` running?)", *url, err)
+		return err
 	}
 	defer nc.Close()
 	b, _ := json.Marshal(req)
 	msg, err := nc.RequestWithContext(ctxTimeout(ctx, 5*time.Second), bus.SubjectControl, b)
 	if err != nil {
-		return fmt.Errorf("rules state: %w", err)
+		return permissionHint(nc, fmt.Errorf("rules state: %w", err))
 	}
 	var rep StateReply
 	if err := json.Unmarshal(msg.Data, &rep); err != nil {
@@ -178,21 +192,25 @@ func ctxTimeout(ctx context.Context, d time.Duration) context.Context {
 func runRulesPush(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("rules push", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	url := fs.String("nats", defaultNATS(), "NATS URL")
+	var c clientNATS
+	c.register(fs, "NATS URL")
 	watch := fs.Bool("watch", false, "keep pushing changes until interrupted")
 	if err := fs.Parse(args); err != nil || fs.NArg() != 1 {
-		fmt.Fprintln(stderr, "usage: ttp rules push [--nats URL] [--watch] DIR")
+		fmt.Fprintln(stderr, "usage: ttp rules push [--nats URL] [--nats-user USER ...] [--watch] DIR")
 		return exitError(2)
 	}
+	if err := c.resolve(fs); err != nil {
+		return fmt.Errorf("rules push: %w", err)
+	}
 	dir := fs.Arg(0)
-	nc, js, err := connect(*url)
+	nc, js, err := c.connect("rules push")
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
 	defs, _, err := kvstore.Buckets(ctx, js)
 	if err != nil {
-		return err
+		return permissionHint(nc, fmt.Errorf("rules push: %w", err))
 	}
 	sync := func() error {
 		loaded, lerr := rules.LoadDir(dir)
