@@ -39,7 +39,9 @@ func connect(what, url string, auth natsAuth, opts ...nats.Option) (*nats.Conn, 
 	if err != nil {
 		return nil, nil, auth.connectError(what, url, err)
 	}
-	js, err := jetstream.New(nc)
+	// A PubAck that never comes (the server refused the subject: a permissions violation) fails
+	// the publish after this long instead of leaving `ttp publish` waiting for ever.
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(30*time.Second))
 	if err != nil {
 		nc.Close()
 		return nil, nil, err
