@@ -282,7 +282,9 @@ func TestRolePermissions(t *testing.T) {
 		{"watch the rules bucket", `Subscription to "$KV.ttp-rules.>"`,
 			func() error { _, err := producer.nc.SubscribeSync("$KV.ttp-rules.>"); return err }},
 		{"consume the rules bucket's stream", `Publish to "$JS.API.CONSUMER.CREATE.KV_ttp-rules"`,
-			func() error { return producer.nc.PublishRequest("$JS.API.CONSUMER.CREATE.KV_ttp-rules", producer.nc.NewInbox(), []byte(`{}`)) }},
+			func() error {
+				return producer.nc.PublishRequest("$JS.API.CONSUMER.CREATE.KV_ttp-rules", producer.nc.NewInbox(), []byte(`{}`))
+			}},
 		{"read other users' replies", `Subscription to "_INBOX.>"`,
 			func() error { _, err := producer.nc.SubscribeSync("_INBOX.>"); return err }},
 		{"read the worker's replies", `Subscription to "_INBOX_worker.>"`,
