@@ -145,10 +145,11 @@ func runTTP(ctx context.Context, args ...string) (string, string, error) {
 }
 
 // TestRolePermissions: with bus/testdata/permissions.conf, a producer publishes an event
-// (`ttp publish`), a worker (`ttp serve --nats URL --nats-user worker`, its password from
+// (`ttp publish`), a worker (`ttp serve --nats URL --rules kv --nats-user worker`, its password from
 // TTP_NATS_PASSWORD) tags and stores it without one permissions violation in its log, a reader
 // reads the envelope from the TTP stream and the rule.fired message on core NATS, an operator
-// changes a rule state (`ttp rules state`) and pushes rules (`ttp rules push`); and the producer
+// pushes the rules the worker reads from KV (`ttp rules push`) and changes a rule state (`ttp
+// rules state`); and the producer
 // cannot change rule state, publish tags, read the KV or reach the control subject.
 func TestRolePermissions(t *testing.T) {
 	s := startPermissionsServer(t)
@@ -157,7 +158,14 @@ func TestRolePermissions(t *testing.T) {
 	ctx := context.Background()
 	admin := connectRole(t, url, "admin", "admin-pw")
 
-	// The worker, its password from the environment.
+	// The operator pushes the rule definitions (creating the buckets) for the swarm's workers.
+	opArgs := []string{"--nats", url, "--nats-user", "operator", "--nats-password", rolePasswords["operator"], "--nats-inbox", "_INBOX_operator"}
+	out, errOut, err := runTTP(ctx, append([]string{"rules", "push"}, append(opArgs, unameRulesDir(t, dir))...)...)
+	if err != nil || !strings.Contains(out, "1 rules, 1 put") {
+		t.Fatalf("operator: ttp rules push: %v\n%s%s", err, out, errOut)
+	}
+
+	// The worker, its rules from the bucket and its password from the environment.
 	t.Setenv("TTP_NATS_PASSWORD", rolePasswords["worker"])
 	var wlog syncBuffer
 	wctx, wstop := context.WithCancel(ctx)
@@ -166,7 +174,7 @@ func TestRolePermissions(t *testing.T) {
 	data := filepath.Join(dir, "data")
 	go func() {
 		done <- run(wctx, []string{"serve", "--nats", url, "--nats-user", "worker", "--nats-inbox", "_INBOX_worker",
-			"--data", data, "--rules", unameRulesDir(t, dir), "--plugins", filepath.Join(dir, "none"), "--metrics", "",
+			"--data", data, "--rules", "kv", "--plugins", filepath.Join(dir, "none"), "--metrics", "",
 			"--name", "w1", "--batch", "16", "--inflight", "64"}, nil, io.Discard, &wlog)
 	}()
 	for start := time.Now(); ; time.Sleep(20 * time.Millisecond) {
@@ -197,12 +205,17 @@ func TestRolePermissions(t *testing.T) {
 	}
 	reader.nc.Flush()
 
-	// The producer publishes one event with `ttp publish`.
+	// The producer publishes an event and a bad line (dead-lettered) with `ttp publish`.
+	dead, err := admin.nc.SubscribeSync(bus.SubjectDeadLetter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin.nc.Flush()
 	events := filepath.Join(dir, "events.jsonl")
-	os.WriteFile(events, []byte(`{"source_kind":"command","source_id":"perm-1","payload":{"command_text":"uname -a"}}`+"\n"), 0o644)
-	out, errOut, err := runTTP(ctx, "publish", "--nats", url, "--nats-user", "producer", "--nats-password", rolePasswords["producer"],
+	os.WriteFile(events, []byte(`{"source_kind":"command","source_id":"perm-1","payload":{"command_text":"uname -a"}}`+"\n{not json\n"), 0o644)
+	out, errOut, err = runTTP(ctx, "publish", "--nats", url, "--nats-user", "producer", "--nats-password", rolePasswords["producer"],
 		"--nats-inbox", "_INBOX_producer", events)
-	if err != nil || !strings.Contains(out, "published 1 events") {
+	if err != nil || !strings.Contains(out, "published 2 events") {
 		t.Fatalf("producer: ttp publish: %v\n%s%s", err, out, errOut)
 	}
 
@@ -221,6 +234,9 @@ func TestRolePermissions(t *testing.T) {
 	if m, err := fired.NextMsg(30 * time.Second); err != nil || m.Subject != bus.SubjectFiredPrefix+"T1082" {
 		t.Errorf("reader: ttp.rule.fired.>: %v %v", m, err)
 	}
+	if _, err := dead.NextMsg(30 * time.Second); err != nil {
+		t.Errorf("the worker did not dead-letter the bad line: %v", err)
+	}
 
 	// The operator disables the rule through the control subject; the worker writes the state
 	// and announces it on ttp.rule.state.
@@ -229,7 +245,6 @@ func TestRolePermissions(t *testing.T) {
 		t.Fatal(err)
 	}
 	admin.nc.Flush()
-	opArgs := []string{"--nats", url, "--nats-user", "operator", "--nats-password", rolePasswords["operator"], "--nats-inbox", "_INBOX_operator"}
 	out, errOut, err = runTTP(ctx, append([]string{"rules", "state", "R0001", "--disable", "--reason", "perm test"}, opArgs...)...)
 	if err != nil || !strings.Contains(out, `"disabled"`) {
 		t.Fatalf("operator: ttp rules state --disable: %v\n%s%s", err, out, errOut)
@@ -248,10 +263,20 @@ func TestRolePermissions(t *testing.T) {
 	if err != nil || !strings.Contains(out, `"disabled"`) {
 		t.Errorf("operator: ttp rules state R0001: %v\n%s%s", err, out, errOut)
 	}
-	// And pushes the rule definitions.
+	// And pushes a changed rule, which the worker loads and announces.
+	reloaded, err := admin.nc.SubscribeSync(bus.SubjectReloaded)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin.nc.Flush()
+	edited := strings.Replace(unameRule, "name: uname", "name: uname edited", 1)
+	os.WriteFile(filepath.Join(dir, "rules", "R0001.yaml"), []byte(edited), 0o644)
 	out, errOut, err = runTTP(ctx, append([]string{"rules", "push"}, append(opArgs, filepath.Join(dir, "rules"))...)...)
 	if err != nil || !strings.Contains(out, "1 rules, 1 put") {
-		t.Errorf("operator: ttp rules push: %v\n%s%s", err, out, errOut)
+		t.Errorf("operator: ttp rules push of an edit: %v\n%s%s", err, out, errOut)
+	}
+	if m, err := reloaded.NextMsg(30 * time.Second); err != nil || !strings.Contains(string(m.Data), `"updated"`) {
+		t.Errorf("ttp.rule.reloaded after the push: %v %v", m, err)
 	}
 
 	// What the producer may not do.
