@@ -13,6 +13,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -347,5 +348,34 @@ func TestRolePermissions(t *testing.T) {
 	defer st.Close()
 	if n, err := st.Count(ctx); err != nil || n != 1 {
 		t.Errorf("tags stored by the worker: %d, %v; want 1", n, err)
+	}
+}
+
+// TestPermissionsDoc: the permission blocks and users bus/SUBJECTS.md#permissions shows are
+// those of bus/testdata/permissions.conf, character for character, so what the documentation
+// tells an operator is what TestRolePermissions tested.
+func TestPermissionsDoc(t *testing.T) {
+	conf, err := os.ReadFile(permissionsConf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := os.ReadFile("../../bus/SUBJECTS.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	section := string(doc)
+	if i := strings.Index(section, "\n## Permissions\n"); i < 0 {
+		t.Fatal("bus/SUBJECTS.md has no Permissions section")
+	} else {
+		section = section[i:]
+	}
+	blocks := regexp.MustCompile(`(?ms)^(\w+_PERMISSIONS = \{|authorization \{)\n.*?^\}\n`).FindAllString(string(conf), -1)
+	if len(blocks) != len(rolePasswords)+1 {
+		t.Fatalf("%s: %d blocks, want one per role and the users", permissionsConf, len(blocks))
+	}
+	for _, b := range blocks {
+		if !strings.Contains(section, "```\n"+b+"```\n") {
+			t.Errorf("bus/SUBJECTS.md#permissions does not show this block of %s as it is:\n%s", permissionsConf, b)
+		}
 	}
 }
