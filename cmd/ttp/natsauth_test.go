@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
@@ -538,5 +539,73 @@ func TestClientNATSFlags(t *testing.T) {
 				t.Error("TTP_DISABLE set --disable")
 			}
 		})
+	}
+}
+
+// TestNATSCredsServer: a credentials file (user JWT signed by an account the server's trusted
+// operator signed, and the user's NKey seed) connects to a server in operator mode; a user
+// signed by an account the operator does not know is refused as an authorization violation.
+func TestNATSCredsServer(t *testing.T) {
+	dir := t.TempDir()
+	okp, _ := nkeys.CreateOperator()
+	opub, _ := okp.PublicKey()
+	oc := jwt.NewOperatorClaims(opub)
+	ojwt, err := oc.Encode(okp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oclaims, err := jwt.DecodeOperatorClaims(ojwt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	account := func(signer nkeys.KeyPair) (nkeys.KeyPair, string) {
+		akp, _ := nkeys.CreateAccount()
+		apub, _ := akp.PublicKey()
+		ajwt, err := jwt.NewAccountClaims(apub).Encode(signer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return akp, ajwt
+	}
+	creds := func(name string, akp nkeys.KeyPair) string {
+		ukp, _ := nkeys.CreateUser()
+		upub, _ := ukp.PublicKey()
+		ujwt, err := jwt.NewUserClaims(upub).Encode(akp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seed, _ := ukp.Seed()
+		file, err := jwt.FormatUserConfig(ujwt, seed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return writeFile(t, dir, name, file)
+	}
+	akp, ajwt := account(okp)
+	apub, _ := akp.PublicKey()
+	resolver := &server.MemAccResolver{}
+	if err := resolver.Store(apub, ajwt); err != nil {
+		t.Fatal(err)
+	}
+	s := startAuthServer(t, func(o *server.Options) {
+		o.TrustedOperators = []*jwt.OperatorClaims{oclaims}
+		o.AccountResolver = resolver
+	})
+	good := creds("good.creds", akp)
+	stranger, _ := nkeys.CreateOperator()
+	foreign, _ := account(stranger)
+	bad := creds("foreign.creds", foreign)
+
+	nc, _, err := (&clientNATS{url: s.ClientURL(), auth: natsAuth{creds: good}}).connect("rules push")
+	if err != nil {
+		t.Fatalf("--nats-creds: %v", err)
+	}
+	if err := nc.Publish("x", nil); err != nil || nc.Flush() != nil {
+		t.Errorf("publish: %v", err)
+	}
+	nc.Close()
+	_, _, err = (&clientNATS{url: s.ClientURL(), auth: natsAuth{creds: bad}}).connect("rules push")
+	if !errors.Is(err, nats.ErrAuthorization) || !strings.Contains(err.Error(), "refused --nats-creds") {
+		t.Errorf("an untrusted user's creds: %v, want an authorization violation naming --nats-creds", err)
 	}
 }

@@ -213,6 +213,9 @@ func serve(ctx context.Context, f serveFlags, stdout io.Writer, log *slog.Logger
 			return err
 		}
 		defer ns.Shutdown()
+		if h, _, _ := net.SplitHostPort(f.listen); !isLoopback(h) {
+			log.Warn("the embedded NATS server serves no TLS: credentials and events cross the network in clear; for TLS run a nats-server and join it with --nats (bus/SUBJECTS.md#permissions)", "listen", f.listen)
+		}
 		natsURL = ns.ClientURL()
 		natsWhere = "embedded " + natsURL + " (JetStream in " + filepath.Join(f.data, "nats") + ")"
 	}
