@@ -13,6 +13,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/big"
 	"net"
 	"os"
@@ -25,6 +26,8 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
+
+	"github.com/decnet/ttp/bus"
 )
 
 // writeFile writes data to dir/name and returns the path.
@@ -607,5 +610,48 @@ func TestNATSCredsServer(t *testing.T) {
 	_, _, err = (&clientNATS{url: s.ClientURL(), auth: natsAuth{creds: bad}}).connect("rules push")
 	if !errors.Is(err, nats.ErrAuthorization) || !strings.Contains(err.Error(), "refused --nats-creds") {
 		t.Errorf("an untrusted user's creds: %v, want an authorization violation naming --nats-creds", err)
+	}
+}
+
+// TestServeOverTLS: `ttp serve --nats URL --nats-ca CA --nats-cert ... --nats-user ...` joins a
+// JetStream server that requires mutual TLS and a user, and tags an event published there.
+func TestServeOverTLS(t *testing.T) {
+	dir := t.TempDir()
+	pki := newTestPKI(t, dir)
+	s := startAuthServer(t, func(o *server.Options) {
+		o.JetStream, o.StoreDir = true, filepath.Join(dir, "js")
+		o.TLS, o.TLSVerify, o.TLSTimeout = true, true, 10
+		o.TLSConfig = &tls.Config{Certificates: []tls.Certificate{pki.server}, ClientCAs: pki.pool, ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS12}
+		o.Username, o.Password = "worker", "tls-pw"
+	})
+	auth := natsAuth{ca: pki.ca, cert: pki.clientCert, key: pki.clientKey, user: "worker", password: "tls-pw"}
+	nc, js, err := (&clientNATS{url: s.ClientURL(), auth: auth}).connect("test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	tagged, err := nc.SubscribeSync(bus.SubjectTagged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := testServeFlags(dir, s.ClientURL(), unameRulesDir(t, dir))
+	f.auth = auth
+	d := startInProcess(t, f)
+	d.waitStreams(t, js)
+	if _, err := js.Publish(context.Background(), bus.SubjectFor(bus.DefaultPrefix, "command"),
+		[]byte(`{"source_kind":"command","source_id":"tls-1","payload":{"command_text":"uname -a"}}`)); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := tagged.NextMsg(30 * time.Second); err != nil || !strings.Contains(string(m.Data), `"tls-1"`) {
+		t.Errorf("no envelope over TLS: %v", err)
+	}
+	d.stop(t)
+
+	// Without the client certificate the daemon does not start, and says why.
+	f.auth.cert, f.auth.key = "", ""
+	f.data = filepath.Join(dir, "data2")
+	err = serve(context.Background(), f, io.Discard, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err == nil || !strings.Contains(err.Error(), "serve: nats") {
+		t.Errorf("serve without the client certificate: %v", err)
 	}
 }
