@@ -166,10 +166,11 @@ func (a natsAuth) connectError(what, url string, err error) error {
 	switch {
 	case errors.Is(err, nats.ErrAuthorization) || errors.Is(err, nats.ErrAuthExpired) || errors.Is(err, nats.ErrAuthRevoked) || errors.Is(err, nats.ErrAccountAuthExpired):
 		if m := a.method(); m != "" {
-			hint = fmt.Sprintf("authorization violation: the server refused %s; check the credentials", m)
+			hint = fmt.Sprintf("the server refused %s; check the credentials", m)
 		} else {
-			hint = "authorization violation: the server requires credentials; set --nats-creds, --nats-nkey, --nats-user with --nats-password, or --nats-token (or TTP_NATS_CREDS, TTP_NATS_NKEY, TTP_NATS_USER and TTP_NATS_PASSWORD, TTP_NATS_TOKEN)"
+			hint = "the server requires credentials; set --nats-creds, --nats-nkey, --nats-user with --nats-password, or --nats-token (or TTP_NATS_CREDS, TTP_NATS_NKEY, TTP_NATS_USER and TTP_NATS_PASSWORD, TTP_NATS_TOKEN)"
 		}
+		return fmt.Errorf("%s: nats %s: authorization violation: %s (%w)", what, redact(url), hint, err)
 	case errors.Is(err, nats.ErrSecureConnRequired):
 		hint = "the server requires TLS: set --nats-ca (TTP_NATS_CA) to the CA of its certificate, or use a tls:// URL"
 	case strings.Contains(msg, "x509") || strings.Contains(msg, "certificate signed by unknown authority"):
