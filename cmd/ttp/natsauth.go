@@ -21,8 +21,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// natsAuth holds the NATS security flags of one subcommand. The zero value connects as
-// before: no credentials, plain TCP.
+// natsAuth holds the NATS security flags of one subcommand. The zero value connects without
+// credentials over plain TCP, which is what the loopback-only embedded server expects.
 type natsAuth struct {
 	creds, nkey, user, password, token string
 	ca, cert, key                      string
