@@ -152,7 +152,23 @@ func runTTP(ctx context.Context, args ...string) (string, string, error) {
 // pushes the rules the worker reads from KV (`ttp rules push`) and changes a rule state (`ttp
 // rules state`); and the producer
 // cannot change rule state, publish tags, read the KV or reach the control subject.
+//
+// It runs twice: as a swarm starts (the operator pushes the rules, creating the buckets, and the
+// worker reads them from KV) and with the worker first on a fresh server, creating every stream
+// and bucket itself and reading its rules from a directory.
 func TestRolePermissions(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		rulesKV bool
+	}{
+		{"rules in KV pushed first", true},
+		{"worker first with a rules directory", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) { testRoles(t, tc.rulesKV) })
+	}
+}
+
+func testRoles(t *testing.T, rulesKV bool) {
 	s := startPermissionsServer(t)
 	url := s.ClientURL()
 	dir := t.TempDir()
@@ -161,9 +177,16 @@ func TestRolePermissions(t *testing.T) {
 
 	// The operator pushes the rule definitions (creating the buckets) for the swarm's workers.
 	opArgs := []string{"--nats", url, "--nats-user", "operator", "--nats-password", rolePasswords["operator"], "--nats-inbox", "_INBOX_operator"}
-	out, errOut, err := runTTP(ctx, append([]string{"rules", "push"}, append(opArgs, unameRulesDir(t, dir))...)...)
-	if err != nil || !strings.Contains(out, "1 rules, 1 put") {
-		t.Fatalf("operator: ttp rules push: %v\n%s%s", err, out, errOut)
+	rulesDir := unameRulesDir(t, dir)
+	rulesFlag := rulesDir
+	var out, errOut string
+	var err error
+	if rulesKV {
+		out, errOut, err = runTTP(ctx, append([]string{"rules", "push"}, append(opArgs, rulesDir)...)...)
+		if err != nil || !strings.Contains(out, "1 rules, 1 put") {
+			t.Fatalf("operator: ttp rules push: %v\n%s%s", err, out, errOut)
+		}
+		rulesFlag = "kv"
 	}
 
 	// The worker, its rules from the bucket and its password from the environment.
@@ -175,7 +198,7 @@ func TestRolePermissions(t *testing.T) {
 	data := filepath.Join(dir, "data")
 	go func() {
 		done <- run(wctx, []string{"serve", "--nats", url, "--nats-user", "worker", "--nats-inbox", "_INBOX_worker",
-			"--data", data, "--rules", "kv", "--plugins", filepath.Join(dir, "none"), "--metrics", "",
+			"--data", data, "--rules", rulesFlag, "--plugins", filepath.Join(dir, "none"), "--metrics", "",
 			"--name", "w1", "--batch", "16", "--inflight", "64"}, nil, io.Discard, &wlog)
 	}()
 	for start := time.Now(); ; time.Sleep(20 * time.Millisecond) {
@@ -238,6 +261,20 @@ func TestRolePermissions(t *testing.T) {
 	if _, err := dead.NextMsg(30 * time.Second); err != nil {
 		t.Errorf("the worker did not dead-letter the bad line: %v", err)
 	}
+	// And acked both.
+	for start := time.Now(); ; time.Sleep(50 * time.Millisecond) {
+		info, err := admin.js.Consumer(ctx, bus.DefaultInStream, bus.DefaultDurable)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ci := info.CachedInfo()
+		if ci.NumAckPending == 0 && ci.NumPending == 0 && ci.AckFloor.Stream == 2 {
+			break
+		}
+		if time.Since(start) > 30*time.Second {
+			t.Fatalf("the worker did not ack its messages: %d pending, %d unacked, ack floor %d", ci.NumPending, ci.NumAckPending, ci.AckFloor.Stream)
+		}
+	}
 
 	// The operator disables the rule through the control subject; the worker writes the state
 	// and announces it on ttp.rule.state.
@@ -271,13 +308,22 @@ func TestRolePermissions(t *testing.T) {
 	}
 	admin.nc.Flush()
 	edited := strings.Replace(unameRule, "name: uname", "name: uname edited", 1)
-	os.WriteFile(filepath.Join(dir, "rules", "R0001.yaml"), []byte(edited), 0o644)
-	out, errOut, err = runTTP(ctx, append([]string{"rules", "push"}, append(opArgs, filepath.Join(dir, "rules"))...)...)
-	if err != nil || !strings.Contains(out, "1 rules, 1 put") {
-		t.Errorf("operator: ttp rules push of an edit: %v\n%s%s", err, out, errOut)
+	os.WriteFile(filepath.Join(rulesDir, "R0001.yaml"), []byte(edited), 0o644)
+	if !rulesKV {
+		// The worker reads the directory, which the edit reaches first; the push is then the
+		// bucket's first content, made by the operator on buckets the worker created.
+		if m, err := reloaded.NextMsg(30 * time.Second); err != nil || !strings.Contains(string(m.Data), `"updated"`) {
+			t.Errorf("ttp.rule.reloaded after the edit: %v %v", m, err)
+		}
 	}
-	if m, err := reloaded.NextMsg(30 * time.Second); err != nil || !strings.Contains(string(m.Data), `"updated"`) {
-		t.Errorf("ttp.rule.reloaded after the push: %v %v", m, err)
+	out, errOut, err = runTTP(ctx, append([]string{"rules", "push"}, append(opArgs, rulesDir)...)...)
+	if err != nil || !strings.Contains(out, "1 rules, 1 put") {
+		t.Errorf("operator: ttp rules push: %v\n%s%s", err, out, errOut)
+	}
+	if rulesKV {
+		if m, err := reloaded.NextMsg(30 * time.Second); err != nil || !strings.Contains(string(m.Data), `"updated"`) {
+			t.Errorf("ttp.rule.reloaded after the push: %v %v", m, err)
+		}
 	}
 
 	// What the producer may not do.
