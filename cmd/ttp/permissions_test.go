@@ -223,7 +223,16 @@ func testRoles(t *testing.T, rulesKV bool) {
 	if err != nil {
 		t.Fatalf("reader: consumer of ttp.tagged: %v", err)
 	}
+	firedStream, err := reader.js.CreateConsumer(ctx, bus.DefaultOutStream, jetstream.ConsumerConfig{
+		Name: "reader-fired", FilterSubject: bus.SubjectFiredPrefix + ">", AckPolicy: jetstream.AckExplicitPolicy})
+	if err != nil {
+		t.Fatalf("reader: consumer of ttp.rule.fired.>: %v", err)
+	}
 	fired, err := reader.nc.SubscribeSync(bus.SubjectFiredPrefix + ">")
+	if err != nil {
+		t.Fatal(err)
+	}
+	taggedCore, err := reader.nc.SubscribeSync(bus.SubjectTagged)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -252,11 +261,17 @@ func testRoles(t *testing.T, rulesKV bool) {
 	if err := json.Unmarshal(msg.Data(), &env); err != nil || env.SourceID != "perm-1" || len(env.Tags) != 1 {
 		t.Errorf("reader: envelope %s: %v", msg.Data(), err)
 	}
-	if err := msg.Ack(); err != nil {
+	if err := msg.DoubleAck(ctxTimeout(ctx, 10*time.Second)); err != nil {
 		t.Errorf("reader: ack: %v", err)
+	}
+	if m, err := firedStream.Next(jetstream.FetchMaxWait(30 * time.Second)); err != nil || m.Subject() != bus.SubjectFiredPrefix+"T1082" {
+		t.Errorf("reader: ttp.rule.fired.> from the stream: %v", err)
 	}
 	if m, err := fired.NextMsg(30 * time.Second); err != nil || m.Subject != bus.SubjectFiredPrefix+"T1082" {
 		t.Errorf("reader: ttp.rule.fired.>: %v %v", m, err)
+	}
+	if m, err := taggedCore.NextMsg(30 * time.Second); err != nil || !strings.Contains(string(m.Data), `"perm-1"`) {
+		t.Errorf("reader: ttp.tagged on core NATS: %v", err)
 	}
 	if _, err := dead.NextMsg(30 * time.Second); err != nil {
 		t.Errorf("the worker did not dead-letter the bad line: %v", err)
@@ -324,6 +339,11 @@ func testRoles(t *testing.T, rulesKV bool) {
 		if m, err := reloaded.NextMsg(30 * time.Second); err != nil || !strings.Contains(string(m.Data), `"updated"`) {
 			t.Errorf("ttp.rule.reloaded after the push: %v %v", m, err)
 		}
+	}
+	// Pushing the same directory again reads the bucket back and puts nothing.
+	out, errOut, err = runTTP(ctx, append([]string{"rules", "push"}, append(opArgs, rulesDir)...)...)
+	if err != nil || !strings.Contains(out, "1 rules, 0 put") {
+		t.Errorf("operator: ttp rules push of an unchanged directory: %v\n%s%s", err, out, errOut)
 	}
 
 	// What the producer may not do.
