@@ -655,3 +655,40 @@ func TestServeOverTLS(t *testing.T) {
 		t.Errorf("serve without the client certificate: %v", err)
 	}
 }
+
+// TestWarnSecretFlags: serve warns when a password or token came on the command line, and only
+// then, naming the variable to use instead.
+func TestWarnSecretFlags(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		want []string // TTP_ variables named in the log; none for no warning
+	}{
+		{"password", []string{"--nats-user", "u", "--nats-password", "p"}, []string{"TTP_NATS_PASSWORD"}},
+		{"token", []string{"--nats-token", "t"}, []string{"TTP_NATS_TOKEN"}},
+		{"user alone", []string{"--nats-user", "u"}, nil},
+		{"nothing", nil, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+			var a natsAuth
+			a.register(fs)
+			if err := fs.Parse(tc.args); err != nil {
+				t.Fatal(err)
+			}
+			var b strings.Builder
+			warnSecretFlags(fs, slog.New(slog.NewTextHandler(&b, nil)))
+			if len(tc.want) == 0 && b.Len() > 0 {
+				t.Errorf("warned: %s", b.String())
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(b.String(), w) || !strings.Contains(b.String(), "level=WARN") {
+					t.Errorf("log %q lacks a warning naming %s", b.String(), w)
+				}
+			}
+			if strings.Contains(b.String(), "=p ") || strings.Contains(b.String(), "=t ") {
+				t.Errorf("the warning shows the secret: %s", b.String())
+			}
+		})
+	}
+}
