@@ -258,7 +258,7 @@ func runRulesPush(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return nil
 	}
 	if err := sync(); err != nil {
-		return err
+		return permissionHint(nc, err)
 	}
 	if !*watch {
 		return nil
@@ -285,7 +285,7 @@ func runRulesPush(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			timer = time.After(50 * time.Millisecond)
 		case <-timer:
 			if err := sync(); err != nil {
-				fmt.Fprintln(stderr, err)
+				fmt.Fprintln(stderr, permissionHint(nc, err))
 			}
 		}
 	}
