@@ -35,7 +35,10 @@ func defaultNATS() string {
 // Any new subcommand that talks to NATS registers a clientNATS and connects through it, so it
 // takes the same security flags.
 func connect(what, url string, auth natsAuth, opts ...nats.Option) (*nats.Conn, jetstream.JetStream, error) {
-	nc, err := nats.Connect(url, append([]nats.Option{nats.Name("ttp " + what), nats.Timeout(5 * time.Second)}, opts...)...)
+	// No asynchronous error printing: nats.go's default writes each permissions violation to
+	// stderr as it comes, and permissionHint puts the last one into the command's error instead.
+	quiet := nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {})
+	nc, err := nats.Connect(url, append([]nats.Option{nats.Name("ttp " + what), nats.Timeout(5 * time.Second), quiet}, opts...)...)
 	if err != nil {
 		return nil, nil, auth.connectError(what, url, err)
 	}
