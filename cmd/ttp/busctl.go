@@ -31,12 +31,21 @@ func defaultNATS() string {
 	return "nats://" + DefaultNATSAddr
 }
 
-func connect(url string) (*nats.Conn, jetstream.JetStream, error) {
-	nc, err := nats.Connect(url, nats.Name("ttp client"), nats.Timeout(5*time.Second))
+// connect connects a client subcommand (what, for errors) to url with opts (auth.options());
+// auth explains a refusal. A client does not reconnect: it runs one job and an error says why.
+// Any new subcommand that talks to NATS registers a clientNATS and connects through it, so it
+// takes the same security flags.
+func connect(what, url string, auth natsAuth, opts ...nats.Option) (*nats.Conn, jetstream.JetStream, error) {
+	// No asynchronous error printing: nats.go's default writes each permissions violation to
+	// stderr as it comes, and permissionHint puts the last one into the command's error instead.
+	quiet := nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {})
+	nc, err := nats.Connect(url, append([]nats.Option{nats.Name("ttp " + what), nats.Timeout(5 * time.Second), quiet}, opts...)...)
 	if err != nil {
-		return nil, nil, fmt.Errorf("nats %s: %w (is `ttp serve` running?)", url, err)
+		return nil, nil, auth.connectError(what, url, err)
 	}
-	js, err := jetstream.New(nc)
+	// A PubAck that never comes (the server refused the subject: a permissions violation) fails
+	// the publish after this long instead of leaving `ttp publish` waiting for ever.
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(30*time.Second))
 	if err != nil {
 		nc.Close()
 		return nil, nil, err
@@ -47,10 +56,11 @@ func connect(url string) (*nats.Conn, jetstream.JetStream, error) {
 func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("publish", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	url := fs.String("nats", defaultNATS(), "NATS URL")
+	var c clientNATS
+	c.register(fs, "NATS URL")
 	prefix := fs.String("prefix", bus.DefaultPrefix, "input subject prefix")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: ttp publish [--nats URL] FILE.jsonl\n\nflags:")
+		fmt.Fprintln(stderr, "usage: ttp publish [--nats URL] [--nats-user USER ...] FILE.jsonl\n\nflags:")
 		fs.PrintDefaults()
 	}
 	if done, err := parseFlags(fs, args); done {
@@ -60,18 +70,21 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		fs.Usage()
 		return exitError(2)
 	}
-	nc, js, err := connect(*url)
+	if err := c.resolve(fs); err != nil {
+		return fmt.Errorf("publish: %w", err)
+	}
+	nc, js, err := c.connect("publish")
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
 	if err := bus.Streams(ctx, js, bus.Config{Prefix: *prefix}); err != nil {
-		return err
+		return permissionHint(nc, fmt.Errorf("publish: %w", err))
 	}
 	start := time.Now()
 	n, bad, err := publishFile(ctx, js, fs.Arg(0), *prefix, stderr)
 	if err != nil {
-		return err
+		return permissionHint(nc, err)
 	}
 	fmt.Fprintf(stdout, "published %d events in %v (%d lines without source_kind)\n", n, time.Since(start).Round(time.Millisecond), bad)
 	return nil
@@ -80,14 +93,17 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 func runRulesState(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("rules state", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	url := fs.String("nats", defaultNATS(), "NATS URL of the daemon")
+	var c clientNATS
+	c.register(fs, "NATS URL of the daemon")
 	disable := fs.Bool("disable", false, "disable the rule")
 	enable := fs.Bool("enable", false, "enable the rule (clears any state)")
 	clip := fs.Float64("clip", 0, "clip the rule's confidences at this value (above 0, at most 1)")
 	ttl := fs.Duration("ttl", 0, "revert to enabled after this long (e.g. 1h)")
 	reason := fs.String("reason", "", "why, for the log and the bus")
 	usage := func() {
-		fmt.Fprintln(stderr, "usage: ttp rules state RULE [--disable|--enable|--clip 0.4] [--ttl 1h] [--reason TEXT]\n\nWithout an action it prints the rule's state.")
+		fmt.Fprintln(stderr, "usage: ttp rules state RULE [--disable|--enable|--clip 0.4] [--ttl 1h] [--reason TEXT] [--nats URL] [--nats-user USER ...]\n\nWithout an action it prints the rule's state.")
+		fmt.Fprintln(stderr)
+		fs.PrintDefaults()
 	}
 	fs.Usage = func() {
 		usage()
@@ -114,15 +130,18 @@ func runRulesState(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil {
 		return fmt.Errorf("rules state: %w", err)
 	}
-	nc, err := nats.Connect(*url, nats.Timeout(5*time.Second))
+	if err := c.resolve(fs); err != nil {
+		return fmt.Errorf("rules state: %w", err)
+	}
+	nc, _, err := c.connect("rules state")
 	if err != nil {
-		return fmt.Errorf("nats %s: %w (is `ttp serve` running?)", *url, err)
+		return err
 	}
 	defer nc.Close()
 	b, _ := json.Marshal(req)
 	msg, err := nc.RequestWithContext(ctxTimeout(ctx, 5*time.Second), bus.SubjectControl, b)
 	if err != nil {
-		return fmt.Errorf("rules state: %w", err)
+		return permissionHint(nc, fmt.Errorf("rules state: %w", err))
 	}
 	var rep StateReply
 	if err := json.Unmarshal(msg.Data, &rep); err != nil {
@@ -198,10 +217,11 @@ func ctxTimeout(ctx context.Context, d time.Duration) context.Context {
 func runRulesPush(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("rules push", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	url := fs.String("nats", defaultNATS(), "NATS URL")
+	var c clientNATS
+	c.register(fs, "NATS URL")
 	watch := fs.Bool("watch", false, "keep pushing changes until interrupted")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: ttp rules push [--nats URL] [--watch] DIR\n\nflags:")
+		fmt.Fprintln(stderr, "usage: ttp rules push [--nats URL] [--nats-user USER ...] [--watch] DIR\n\nflags:")
 		fs.PrintDefaults()
 	}
 	if done, err := parseFlags(fs, args); done {
@@ -211,15 +231,18 @@ func runRulesPush(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		fs.Usage()
 		return exitError(2)
 	}
+	if err := c.resolve(fs); err != nil {
+		return fmt.Errorf("rules push: %w", err)
+	}
 	dir := fs.Arg(0)
-	nc, js, err := connect(*url)
+	nc, js, err := c.connect("rules push")
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
 	defs, _, err := kvstore.Buckets(ctx, js)
 	if err != nil {
-		return err
+		return permissionHint(nc, fmt.Errorf("rules push: %w", err))
 	}
 	sync := func() error {
 		loaded, lerr := rules.LoadDir(dir)
@@ -265,7 +288,7 @@ func runRulesPush(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return nil
 	}
 	if err := sync(); err != nil {
-		return err
+		return permissionHint(nc, err)
 	}
 	if !*watch {
 		return nil
@@ -292,7 +315,7 @@ func runRulesPush(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			timer = time.After(50 * time.Millisecond)
 		case <-timer:
 			if err := sync(); err != nil {
-				fmt.Fprintln(stderr, err)
+				fmt.Fprintln(stderr, permissionHint(nc, err))
 			}
 		}
 	}

@@ -45,7 +45,7 @@ func applyConfig(fs *flag.FlagSet, configFile string) error {
 		if err != nil || set[f.Name] {
 			return
 		}
-		env := "TTP_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		env := envName(f.Name)
 		if v, ok := os.LookupEnv(env); ok {
 			if e := f.Value.Set(v); e != nil {
 				err = fmt.Errorf("config: %s=%q: %w", env, v, e)
@@ -59,4 +59,10 @@ func applyConfig(fs *flag.FlagSet, configFile string) error {
 		}
 	})
 	return err
+}
+
+// envName is the environment variable of a flag: TTP_ and the name in upper case, dashes as
+// underscores (TTP_NATS_PASSWORD for --nats-password). Every subcommand uses these names.
+func envName(flagName string) string {
+	return "TTP_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }

@@ -44,6 +44,7 @@ type serveFlags struct {
 	batch, inflight, poolSize, maxMessage                                             int
 	drain, deadline, retry                                                            time.Duration
 	print                                                                             bool
+	auth                                                                              natsAuth // --nats-creds, --nats-user...: natsauth.go
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -75,6 +76,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&f.poolSize, "pool", 0, "instances per plugin (default GOMAXPROCS)")
 	fs.DurationVar(&f.drain, "drain-timeout", 10*time.Second, "on SIGTERM, time allowed to finish in-flight events")
 	fs.DurationVar(&f.deadline, "deadline", host.DefaultDeadline, "per-call deadline of every plugin")
+	f.auth.register(fs)
 	fs.DurationVar(&f.retry, "deadline-retry", 0, "wall-clock ceiling of the one retry a timed-out call gets, on a fresh instance, under --deadline of its own CPU time (default max(20 x --deadline, 1s))")
 	if done, err := parseFlags(fs, args); done {
 		return err
@@ -92,6 +94,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	warnSecretFlags(fs, log)
 	return serve(ctx, f, stdout, log)
 }
 
@@ -132,8 +135,8 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 
 // embeddedNATS starts the in-process server with JetStream under dir. Its max_payload is the
 // input stream's max message size (bus.InputMaxMsgSize), so what the server takes the stream
-// takes too.
-func embeddedNATS(listen, dir string, syncAlways bool, maxPayload int32) (*server.Server, error) {
+// takes too. configure sets the rest (natsAuth.embedded: the user it requires).
+func embeddedNATS(listen, dir string, syncAlways bool, maxPayload int32, configure ...func(*server.Options)) (*server.Server, error) {
 	h, p, err := net.SplitHostPort(listen)
 	if err != nil {
 		return nil, fmt.Errorf("--listen %q: %w", listen, err)
@@ -141,6 +144,9 @@ func embeddedNATS(listen, dir string, syncAlways bool, maxPayload int32) (*serve
 	var port int
 	fmt.Sscanf(p, "%d", &port)
 	opts := &server.Options{Host: h, Port: port, JetStream: true, StoreDir: dir, NoSigs: true, NoLog: true, SyncAlways: syncAlways, MaxPayload: maxPayload}
+	for _, c := range configure {
+		c(opts)
+	}
 	s, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("nats: %w", err)
@@ -177,12 +183,26 @@ func workerName(flagValue string) string {
 func serve(ctx context.Context, f serveFlags, stdout io.Writer, log *slog.Logger) error {
 	started := time.Now()
 	f.name = workerName(f.name)
-	if err := os.MkdirAll(f.data, 0o755); err != nil {
-		return fmt.Errorf("serve: %w", err)
-	}
 	syncAlways := f.sync == "always"
 	if f.sync != "always" && f.sync != "normal" {
 		return fmt.Errorf("serve: --sync %q: want normal or always", f.sync)
+	}
+	if err := f.auth.check(f.natsURL); err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	var embeddedAuth func(*server.Options)
+	if f.natsURL == "" {
+		var err error
+		if embeddedAuth, err = f.auth.embedded(f.listen); err != nil {
+			return err
+		}
+	}
+	authOpts, err := f.auth.options()
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	if err := os.MkdirAll(f.data, 0o755); err != nil {
+		return fmt.Errorf("serve: %w", err)
 	}
 
 	// The bus: joined, or run in process.
@@ -190,22 +210,26 @@ func serve(ctx context.Context, f serveFlags, stdout io.Writer, log *slog.Logger
 	var ns *server.Server
 	if natsURL == "" {
 		var err error
-		if ns, err = embeddedNATS(f.listen, filepath.Join(f.data, "nats"), syncAlways, bus.InputMaxMsgSize(f.maxMessage)); err != nil {
+		if ns, err = embeddedNATS(f.listen, filepath.Join(f.data, "nats"), syncAlways, bus.InputMaxMsgSize(f.maxMessage), embeddedAuth); err != nil {
 			return err
 		}
 		defer ns.Shutdown()
+		if h, _, _ := net.SplitHostPort(f.listen); !isLoopback(h) {
+			log.Warn("the embedded NATS server serves no TLS: credentials and events cross the network in clear; for TLS run a nats-server and join it with --nats (bus/SUBJECTS.md#permissions)", "listen", f.listen)
+		}
 		natsURL = ns.ClientURL()
 		natsWhere = "embedded " + natsURL + " (JetStream in " + filepath.Join(f.data, "nats") + ")"
 	}
-	nc, err := nats.Connect(natsURL, nats.Name("ttp serve"), nats.MaxReconnects(-1), nats.ReconnectWait(time.Second),
+	nc, err := nats.Connect(natsURL, append([]nats.Option{nats.Name("ttp serve"), nats.MaxReconnects(-1), nats.ReconnectWait(time.Second),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil { // nil: our own drain at a clean stop, nothing to warn about
 				log.Warn("nats disconnected", "err", err)
 			}
 		}),
-		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("nats reconnected", "url", c.ConnectedUrl()) }))
+		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("nats reconnected", "url", c.ConnectedUrl()) }),
+		nats.ErrorHandler(asyncErrorLogger(log))}, authOpts...)...)
 	if err != nil {
-		return fmt.Errorf("serve: nats %s: %w", natsURL, err)
+		return f.auth.connectError("serve", natsURL, err)
 	}
 	defer nc.Close()
 	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096))
