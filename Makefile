@@ -6,7 +6,7 @@ PKGS    := ./...
 RACE    := ./rules/... ./host/... ./bus/... ./store/...
 FUZZTIME ?= 10s
 
-.PHONY: all build test bench run lint fuzz clean testdata plugins conform crashtest guestchecks
+.PHONY: all build test bench run lint fuzz clean testdata plugins conform crashtest guestchecks cowrie-bench
 
 all: build
 
@@ -54,6 +54,21 @@ run: build plugins
 crashtest: build
 	TTP_CRASH_EVENTS=50000 TTP_CRASH_KILLS=10 $(GO) test -count=1 -v -timeout 60m -run 'TestCrashSafety' ./cmd/ttp
 
+# The Cowrie ingest on a generated 1,000,000-line log (the mix is in ingest/cowrie/internal/gen):
+# the Go benchmark of parse and sessionize, then lines/s and peak RSS of the same on the first
+# 100,000 lines and on all of them (flat memory: the two peaks match), then `ttp tag --input
+# cowrie` end to end on the same file (RATIONALE.md, "Cowrie ingest").
+COWRIE_BENCH_LOG ?= $(or $(TMPDIR),/tmp)/ttp-cowrie-bench-1m.json
+cowrie-bench: build plugins
+	$(GO) test -run '^$$' -bench '^BenchmarkDecode$$' -benchmem -count 3 ./ingest/cowrie/
+	$(GO) build -o bin/cowriebench ./ingest/cowrie/internal/cowriebench
+	bin/cowriebench gen -n 1000000 -o $(COWRIE_BENCH_LOG)
+	bin/cowriebench parse -n 100000 $(COWRIE_BENCH_LOG)
+	bin/cowriebench parse $(COWRIE_BENCH_LOG)
+	/usr/bin/time -f 'ttp tag --input cowrie: %e s wall, %U s user, peak RSS %M KiB' \
+		$(BIN) tag --input cowrie $(COWRIE_BENCH_LOG) > /dev/null
+	rm -f $(COWRIE_BENCH_LOG)
+
 # A short run of every fuzz target (make fuzz FUZZTIME=5m for a longer one).
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeEvent$$' -fuzztime $(FUZZTIME) ./abi/
@@ -69,6 +84,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzAppendRecord$$' -fuzztime $(FUZZTIME) ./abi/
 	$(GO) test -run '^$$' -fuzz '^FuzzPunycode$$' -fuzztime $(FUZZTIME) ./plugins/email/
 	$(GO) test -run '^$$' -fuzz '^FuzzText$$' -fuzztime $(FUZZTIME) ./plugins/email/
+	$(GO) test -run '^$$' -fuzz '^FuzzCowrieLine$$' -fuzztime $(FUZZTIME) ./ingest/cowrie/
 
 # Regenerate committed fixtures made by other tools: the hand-written WAT test modules
 # (installs Debian's wabt when wat2wasm is missing).

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"strconv"
 	"time"
 )
@@ -83,7 +84,8 @@ func (n *number) UnmarshalJSON(b []byte) error {
 	}
 	v, err := strconv.ParseFloat(string(b), 64)
 	if err != nil {
-		return fmt.Errorf("not a number: %.40q", b)
+		// A type error, so that encoding/json names the field.
+		return &json.UnmarshalTypeError{Value: fmt.Sprintf("%.40q", b), Type: reflect.TypeFor[float64]()}
 	}
 	n.V, n.Set = v, true
 	return nil
