@@ -41,14 +41,15 @@ bench:
 guestchecks:
 	bash host/testdata/reference/checks.sh
 
-# The daemon on its embedded defaults in a fresh data directory, fed the bundled sample through
-# the bus; tags are printed as they are published, until Ctrl-C. The plugins' compilation cache
+# The daemon on its embedded defaults in a fresh data directory, fed the bundled samples through
+# the bus (the event JSONL by --replay, the Cowrie log by --ingest); tags are printed as they are
+# published, until Ctrl-C. The plugins' compilation cache
 # is kept in the user's cache directory (as `ttp tag` and `ttp conform` keep theirs), so only
 # the first run compiles them (about 1.5 s each).
 run: build plugins
 	@data=$$(mktemp -d); echo "data in $$data (Ctrl-C to stop)"; \
 	$(BIN) serve --data $$data --cache "$${TTP_CACHE:-$${XDG_CACHE_HOME:-$$HOME/.cache}/ttp/wazero}" \
-		--metrics "" --replay testdata/events/sample.jsonl --print
+		--metrics "" --replay testdata/events/sample.jsonl --ingest cowrie:testdata/cowrie/sample.json --print
 
 # The crash test at scale: 50,000 events and 10 SIGKILLs of the built binary.
 crashtest: build
