@@ -55,14 +55,14 @@ run: build plugins
 crashtest: build
 	TTP_CRASH_EVENTS=50000 TTP_CRASH_KILLS=10 $(GO) test -count=1 -v -timeout 60m -run 'TestCrashSafety' ./cmd/ttp
 
-# The Cowrie ingest on a generated 1,000,000-line log (the mix is in ingest/cowrie/internal/gen):
+# The Cowrie ingest on a generated 1,000,000-line log (the mix is in internal/cowriegen):
 # the Go benchmark of parse and sessionize, then lines/s and peak RSS of the same on the first
 # 100,000 lines and on all of them (flat memory: the two peaks match), then `ttp tag --input
 # cowrie` end to end on the same file (RATIONALE.md, "Cowrie ingest").
 COWRIE_BENCH_LOG ?= $(or $(TMPDIR),/tmp)/ttp-cowrie-bench-1m.json
 cowrie-bench: build plugins
 	$(GO) test -run '^$$' -bench '^BenchmarkDecode$$' -benchmem -count 3 ./ingest/cowrie/
-	$(GO) build -o bin/cowriebench ./ingest/cowrie/internal/cowriebench
+	$(GO) build -o bin/cowriebench ./internal/cowriegen/cowriebench
 	bin/cowriebench gen -n 1000000 -o $(COWRIE_BENCH_LOG)
 	bin/cowriebench parse -n 100000 $(COWRIE_BENCH_LOG)
 	bin/cowriebench parse $(COWRIE_BENCH_LOG)

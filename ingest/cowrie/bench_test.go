@@ -8,19 +8,19 @@ import (
 
 	"github.com/decnet/ttp/abi"
 	"github.com/decnet/ttp/ingest/cowrie"
-	"github.com/decnet/ttp/ingest/cowrie/internal/gen"
+	"github.com/decnet/ttp/internal/cowriegen"
 )
 
 var benchLog = sync.OnceValue(func() [][]byte {
 	var buf bytes.Buffer
-	if _, err := gen.Write(&buf, 200_000, 1, time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)); err != nil {
+	if _, err := cowriegen.Write(&buf, 200_000, 1, time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)); err != nil {
 		panic(err)
 	}
 	return bytes.SplitAfter(bytes.TrimSuffix(buf.Bytes(), []byte("\n")), []byte("\n"))
 })
 
 // BenchmarkDecode is the per-line path of the Cowrie ingest, parse and sessionize, on the
-// generated mix of internal/gen (events are made and dropped, not tagged). It reports lines/s;
+// generated mix of internal/cowriegen (events are made and dropped, not tagged). It reports lines/s;
 // make cowrie-bench measures the same on a 1,000,000-line file with its peak RSS.
 func BenchmarkDecode(b *testing.B) {
 	lines := benchLog()

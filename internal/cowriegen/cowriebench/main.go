@@ -1,7 +1,7 @@
 // Command cowriebench generates synthetic Cowrie logs and measures the ingest's per-line path
 // on them, for `make cowrie-bench` (RATIONALE.md, "Cowrie ingest"):
 //
-//	cowriebench gen -n 1000000 -o cowrie.json   write a log of n lines (internal/gen's mix)
+//	cowriebench gen -n 1000000 -o cowrie.json   write a log of n lines (internal/cowriegen)
 //	cowriebench parse [-n LINES] FILE           decode and sessionize it, events discarded
 //
 // parse prints lines, events, lines/s and the process's peak resident size (getrusage
@@ -18,7 +18,7 @@ import (
 
 	"github.com/decnet/ttp/abi"
 	"github.com/decnet/ttp/ingest/cowrie"
-	"github.com/decnet/ttp/ingest/cowrie/internal/gen"
+	"github.com/decnet/ttp/internal/cowriegen"
 )
 
 func main() {
@@ -55,7 +55,7 @@ func genCmd(args []string) error {
 		return err
 	}
 	defer f.Close()
-	st, err := gen.Write(f, *n, *seed, time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC))
+	st, err := cowriegen.Write(f, *n, *seed, time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC))
 	if err != nil {
 		return err
 	}

@@ -1,4 +1,4 @@
-// Package gen writes synthetic Cowrie JSON logs of any length, for the ingest benchmark
+// Package cowriegen writes synthetic Cowrie JSON logs of any length, for the ingest benchmark
 // (make cowrie-bench) and the restart test: realistic lines (the attributes of Cowrie's
 // docs/OUTPUT.rst), sessions interleaved as on a busy sensor, log time always advancing.
 //
@@ -11,7 +11,7 @@
 // is an event id the ingest does not know. On the 1,000,000-line log of make cowrie-bench
 // that comes to about 21% logins, 18% commands, 34% direct-tcpip, 7% connect, 7% closed and
 // 13% the client and other lines (Stats counts it exactly).
-package gen
+package cowriegen
 
 import (
 	"bufio"
