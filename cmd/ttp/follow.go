@@ -21,6 +21,7 @@ import (
 
 	"github.com/decnet/ttp/abi"
 	"github.com/decnet/ttp/bus"
+	"github.com/decnet/ttp/ingest"
 	"github.com/decnet/ttp/ingest/cowrie"
 )
 
@@ -58,7 +59,9 @@ type followState struct {
 // follower tails one live Cowrie log (`ttp serve --ingest cowrie:PATH`) and publishes its
 // events on the bus input subjects, as a producer beside the sensor would. It follows
 // Cowrie's daily rotation (the file renamed, a new one created: the old file is read to its
-// end first) and truncation (copytruncate: read again from 0).
+// end first, and every rotated file after it, by inode, when it fell behind) and truncation
+// (copytruncate: read again from 0). A last line without its newline waits for it: Cowrie
+// writes whole lines.
 type follower struct {
 	path, statePath, prefix string
 	js                      jetstream.JetStream
@@ -117,7 +120,7 @@ func (fl *follower) run(ctx context.Context) error {
 	}()
 	buf := make([]byte, 256<<10)
 	for ctx.Err() == nil {
-		if fl.f == nil && !fl.openLive(0) {
+		if fl.f == nil && !fl.openAt(fl.path, 0) {
 			sleep(ctx, fl.poll)
 			continue
 		}
@@ -191,33 +194,18 @@ func (fl *follower) resume() error {
 				fl.log.Warn("ingest: the log is shorter than the stored offset (truncated): reading it from its start", "offset", st.Offset, "size", fi.Size())
 				st.Offset = 0
 			}
-			fl.openLive(st.Offset)
+			fl.openAt(fl.path, st.Offset)
 			fl.log.Info("ingest: resuming", "offset", st.Offset, "open_sessions", fl.dec.Open(), "lines_before", st.Lines)
 			return nil
 		}
 	}
 	// Rotated while we were down: find the file we were reading by its inode.
-	dir := filepath.Dir(fl.path)
-	entries, _ := os.ReadDir(dir)
-	for _, e := range entries {
-		p := filepath.Join(dir, e.Name())
-		if p == fl.path || !strings.HasPrefix(e.Name(), filepath.Base(fl.path)) {
-			continue
-		}
+	for _, p := range fl.sequence() {
 		fi, err := os.Stat(p)
 		if err != nil {
 			continue
 		}
-		if dev, ino := fileID(fi); dev == st.Dev && ino == st.Ino {
-			f, err := os.Open(p)
-			if err != nil {
-				break
-			}
-			if _, err := f.Seek(st.Offset, io.SeekStart); err != nil {
-				f.Close()
-				break
-			}
-			fl.f, fl.dev, fl.ino, fl.off = f, dev, ino, st.Offset
+		if dev, ino := fileID(fi); dev == st.Dev && ino == st.Ino && fl.openAt(p, st.Offset) {
 			fl.log.Info("ingest: the log rotated while stopped; finishing the rotated file first", "file", p, "offset", st.Offset)
 			return nil
 		}
@@ -227,9 +215,9 @@ func (fl *follower) resume() error {
 	return nil
 }
 
-// openLive opens the live file at off; false when it does not exist (yet).
-func (fl *follower) openLive(off int64) bool {
-	f, err := os.Open(fl.path)
+// openAt opens path at off, as the file being read; false when it does not exist (yet).
+func (fl *follower) openAt(path string, off int64) bool {
+	f, err := os.Open(path)
 	if err != nil {
 		return false
 	}
@@ -252,33 +240,74 @@ func (fl *follower) openLive(off int64) bool {
 	return true
 }
 
-// checkFile, at the end of the current file, switches to a new live file (rotation: the path
-// now names another inode; the current one has been read to its end) or goes back to the start
-// of a truncated one.
+// checkFile, at the end of the current file, goes back to the start of a truncated live file
+// (copytruncate), or, when the current file is no longer the live one (it rotated), and has
+// been read to its end, goes on with the next file of the rotation: the next rotated file
+// when the daemon fell more than one rotation behind (after a restart), else the live file.
 func (fl *follower) checkFile() {
-	fi, err := os.Stat(fl.path)
-	if err != nil {
-		return // renamed, the new one not created yet
-	}
-	dev, ino := fileID(fi)
-	if dev != fl.dev || ino != fl.ino {
-		// Read what the writer appended to the old file before it rotated, then switch.
-		if n, _ := io.Copy(io.Discard, io.NewSectionReader(fl.f, fl.off+int64(len(fl.pending)), 1)); n > 0 {
-			return // more in the old file: the next read gets it
+	if fi, err := os.Stat(fl.path); err == nil {
+		if dev, ino := fileID(fi); dev == fl.dev && ino == fl.ino {
+			if fi.Size() < fl.off+int64(len(fl.pending)) {
+				fl.log.Warn("ingest: the log was truncated; reading it from its start", "offset", fl.off, "size", fi.Size())
+				fl.openAt(fl.path, 0)
+				fl.dirty = true
+			}
+			return
 		}
-		if len(fl.pending) > 0 {
-			fl.log.Warn("ingest: the rotated file ended inside a line; it is dropped", "bytes", len(fl.pending))
+	}
+	// Rotated. Read what the writer appended to it before the rotation, then move on.
+	if n, _ := io.Copy(io.Discard, io.NewSectionReader(fl.f, fl.off+int64(len(fl.pending)), 1)); n > 0 {
+		return // more in this file: the next read gets it
+	}
+	next := fl.next()
+	if next == "" {
+		return // the new live file is not there yet
+	}
+	if len(fl.pending) > 0 {
+		fl.log.Warn("ingest: the rotated file ended inside a line; it is dropped", "bytes", len(fl.pending))
+	}
+	if fl.openAt(next, 0) {
+		fl.log.Info("ingest: the log rotated; reading the next file", "file", next)
+		fl.dirty = true
+	}
+}
+
+// sequence returns the files of the log oldest first: the rotated ones (the live file's name
+// plus a suffix, ordered by ingest.SortRotated), then the live file.
+func (fl *follower) sequence() []string {
+	dir, base := filepath.Dir(fl.path), filepath.Base(fl.path)
+	entries, _ := os.ReadDir(dir)
+	var rotated []string
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), base+".") && !strings.HasSuffix(e.Name(), ".gz") {
+			rotated = append(rotated, filepath.Join(dir, e.Name()))
 		}
-		fl.log.Info("ingest: the log rotated; following the new file", "path", fl.path)
-		fl.openLive(0)
-		fl.dirty = true
-		return
 	}
-	if fi.Size() < fl.off+int64(len(fl.pending)) {
-		fl.log.Warn("ingest: the log was truncated; reading it from its start", "offset", fl.off, "size", fi.Size())
-		fl.openLive(0)
-		fl.dirty = true
+	return append(ingest.SortRotated(rotated), fl.path)
+}
+
+// next returns the file after the current one in the rotation sequence ("" when there is none
+// yet); the live file when the current one is not in it any more.
+func (fl *follower) next() string {
+	seq := fl.sequence()
+	found := false
+	for _, p := range seq {
+		fi, err := os.Stat(p)
+		if err != nil {
+			continue
+		}
+		dev, ino := fileID(fi)
+		if found {
+			return p
+		}
+		found = dev == fl.dev && ino == fl.ino
 	}
+	if !found {
+		if _, err := os.Stat(fl.path); err == nil {
+			return fl.path
+		}
+	}
+	return ""
 }
 
 // consume splits what was read into lines, decodes and publishes them.
