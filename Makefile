@@ -6,7 +6,7 @@ PKGS    := ./...
 RACE    := ./rules/... ./host/... ./bus/... ./store/...
 FUZZTIME ?= 10s
 
-.PHONY: all build test bench run lint fuzz clean testdata plugins conform crashtest guestchecks cowrie-bench
+.PHONY: all build test bench run lint fuzz clean testdata plugins conform crashtest guestchecks cowrie-bench ingesttest
 
 all: build
 
@@ -69,6 +69,10 @@ cowrie-bench: build plugins
 	/usr/bin/time -f 'ttp tag --input cowrie: %e s wall, %U s user, peak RSS %M KiB' \
 		$(BIN) tag --input cowrie $(COWRIE_BENCH_LOG) > /dev/null
 	rm -f $(COWRIE_BENCH_LOG)
+
+# The restart test of `ttp serve --ingest` at scale: 100,000 Cowrie lines, 8 SIGKILLs.
+ingesttest: build
+	TTP_INGEST_LINES=100000 TTP_INGEST_KILLS=8 $(GO) test -count=1 -v -timeout 30m -run 'TestIngestRestart' ./cmd/ttp
 
 # A short run of every fuzz target (make fuzz FUZZTIME=5m for a longer one).
 fuzz:
