@@ -2,7 +2,7 @@
 //
 //	ttp serve                 the daemon on NATS (embedded by default)
 //	ttp publish FILE          replay JSONL events onto the bus
-//	ttp tag [FILE|-]          tag JSONL events offline (built-in engine and plugins)
+//	ttp tag [FILE...|-]       tag events (JSONL, or a Cowrie log with --input cowrie) offline
 //	ttp rules lint DIR        check rule files strictly
 //	ttp rules test DIR        score rules against their precision corpora
 //	ttp conform PLUGIN.wasm   check a plugin against the ABI contract
@@ -32,7 +32,7 @@ const usage = `usage: ttp <command> [arguments]
 commands:
   serve               the daemon: consume from NATS, tag, store, publish (embedded NATS by default)
   publish FILE        replay a JSONL file of events onto the bus
-  tag [FILE|-]        tag JSONL events (stdin when FILE is - or absent); JSONL tags out
+  tag [FILE...|-]     tag events (stdin when FILE is - or absent; --input cowrie for Cowrie logs); JSONL tags out
   rules lint DIR      check every rule file of DIR strictly
   rules test DIR      score the rules of DIR against their precision corpora
   rules state RULE    show or set a rule's state in the running daemon (--disable, --clip 0.4, --ttl)
