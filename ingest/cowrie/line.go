@@ -91,18 +91,13 @@ func (n *number) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// errNotObject is returned for a line that is JSON but not an object.
-var errNotObject = errors.New("not a JSON object")
-
 // decode reads one log line into l (reset first) and parses its timestamp.
 func (l *line) decode(b []byte) (time.Time, error) {
 	*l = line{}
-	b = bytes.TrimSpace(b)
-	if len(b) == 0 || b[0] != '{' {
-		if len(b) > 0 && json.Valid(b) {
-			return time.Time{}, errNotObject
-		}
+	if l.fast(b) {
+		return l.check()
 	}
+	*l = line{}
 	if err := json.Unmarshal(b, l); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) && te.Field != "" {
@@ -110,6 +105,11 @@ func (l *line) decode(b []byte) (time.Time, error) {
 		}
 		return time.Time{}, err
 	}
+	return l.check()
+}
+
+// check holds a decoded line to what every event needs and parses its timestamp.
+func (l *line) check() (time.Time, error) {
 	if l.EventID == "" {
 		return time.Time{}, fmt.Errorf("field %q: missing", "eventid")
 	}
