@@ -23,10 +23,14 @@ const (
 	KindCanary   = "canary"
 	KindIntel    = "intel"
 	KindHTTP     = "http"
+	// KindForward is SSH port forwarding (direct-tcpip) asked of a honeypot, summed per
+	// session: relay bots open thousands of channels, which as events of their own would drown
+	// everything else.
+	KindForward = "forward"
 )
 
 // KnownKinds lists the source kinds abi/EVENTS.md describes, in a stable order.
-var KnownKinds = []string{KindCommand, KindSession, KindAuth, KindIdentity, KindEmail, KindCanary, KindIntel, KindHTTP}
+var KnownKinds = []string{KindCommand, KindSession, KindAuth, KindIdentity, KindEmail, KindCanary, KindIntel, KindHTTP, KindForward}
 
 // IsKnownKind reports whether kind is one of KnownKinds.
 func IsKnownKind(kind string) bool {

@@ -52,6 +52,7 @@ var inputSubjects = map[string]string{
 	"canary.fingerprint":     abi.KindCanary,
 	"intel.enriched":         abi.KindIntel,
 	"http.request":           abi.KindHTTP,
+	"attacker.forward":       abi.KindForward,
 }
 
 // SubjectFor returns the input subject an event of kind is published on (`ttp publish`):

@@ -2,7 +2,7 @@
 //
 //	ttp serve                 the daemon on NATS (embedded by default)
 //	ttp publish FILE          replay JSONL events onto the bus
-//	ttp tag [FILE|-]          tag JSONL events offline (built-in engine and plugins)
+//	ttp tag [FILE...|-]       tag events (JSONL, or a Cowrie log with --input cowrie) offline
 //	ttp navigator --tags F    an ATT&CK Navigator layer of the tags
 //	ttp report --tags F       a self-contained HTML report of the tags
 //	ttp rules lint DIR        check rule files strictly
@@ -35,7 +35,7 @@ const usage = `usage: ttp <command> [arguments]
 commands:
   serve               the daemon: consume from NATS, tag, store, publish (embedded NATS by default)
   publish FILE        replay a JSONL file of events onto the bus
-  tag [FILE|-]        tag JSONL events (stdin when FILE is - or absent); JSONL tags out
+  tag [FILE...|-]     tag events (stdin when FILE is - or absent; --input cowrie for Cowrie logs); JSONL tags out
   navigator           an ATT&CK Navigator layer of tags (--tags FILE or --store URL, --since, --score, -o)
   report              a self-contained HTML report of tags (--tags FILE or --store URL, --since, -o)
   rules lint DIR      check every rule file of DIR strictly

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/decnet/ttp/abi"
+	"github.com/decnet/ttp/ingest"
 )
 
 func ttp(t *testing.T, stdin string, args ...string) (stdout, stderr string, code int) {
@@ -51,7 +52,15 @@ func TestTagBadLinesGoOn(t *testing.T) {
 		}
 	}
 	ids := map[string]bool{}
-	for _, line := range strings.Split(strings.TrimSpace(stdout), "\n") {
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	var sum ingest.SummaryLine
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &sum); err != nil || sum.Ingest == nil {
+		t.Fatalf("last line %q is not the summary line (%v)", lines[len(lines)-1], err)
+	}
+	if c := sum.Ingest; c.Input != "jsonl" || c.Lines != 7 || c.Events != 3 || c.Malformed != 3 || c.Skipped != 1 || len(c.Files) != 1 || c.Files[0] != "-" {
+		t.Errorf("summary %+v, want jsonl, 7 lines, 3 events, 3 malformed, 1 skipped, files [-]", *c)
+	}
+	for _, line := range lines[:len(lines)-1] {
 		var tag abi.Tag
 		if err := json.Unmarshal([]byte(line), &tag); err != nil {
 			t.Fatalf("output line %q: %v", line, err)

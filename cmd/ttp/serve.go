@@ -45,6 +45,7 @@ type serveFlags struct {
 	drain, deadline, retry                                                            time.Duration
 	print                                                                             bool
 	auth                                                                              natsAuth // --nats-creds, --nats-user...: natsauth.go
+	ingest                                                                            ingestSpecs
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -67,6 +68,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&f.replay, "replay", "", "after start, publish this JSONL file of events (the demo of make run)")
+	fs.Var(&f.ingest, "ingest", "follow this live log and publish its events (repeatable): cowrie:PATH (Cowrie's cowrie.json; rotation and truncation followed, the offset kept in DATA/ingest)")
 	fs.BoolVar(&f.print, "print", false, "print every published tag on stdout as a table row")
 	fs.StringVar(&f.fault, "fault", "", "crash injection for tests: after-commit:N or after-publish:N")
 	fs.StringVar(&f.otlp, "otlp", "", "export OpenTelemetry spans to this OTLP/HTTP endpoint (http://collector:4318, or host:port for plain HTTP)")
@@ -436,6 +438,21 @@ func serve(ctx context.Context, f serveFlags, stdout io.Writer, log *slog.Logger
 	wctx, wstop := context.WithCancel(context.Background())
 	defer wstop()
 	go func() { werr <- w.Run(wctx) }()
+	for _, spec := range f.ingest {
+		_, path, _ := strings.Cut(spec, ":")
+		fl, err := newFollower(f.data, path, f.prefix, js, log)
+		if err != nil {
+			return fmt.Errorf("serve: --ingest %s: %w", spec, err)
+		}
+		bg.Add(1)
+		go func() {
+			defer bg.Done()
+			log.Info("ingest: following", "log", spec, "state", fl.statePath)
+			if err := fl.run(runCtx); err != nil && runCtx.Err() == nil {
+				log.Error("ingest stopped", "log", spec, "err", err)
+			}
+		}()
+	}
 	select {
 	case <-ctx.Done():
 		log.Info("shutting down: draining in-flight events", "timeout", f.drain)

@@ -698,6 +698,9 @@ func offlineTags(t testing.TB, rules, file string) []abi.Tag {
 		} else if err != nil {
 			t.Fatalf("ttp tag output: %v", err)
 		}
+		if tg.TagUUID == "" {
+			continue // the summary line ({"ttp_ingest": ...}) that ends the output
+		}
 		tags = append(tags, tg)
 	}
 	return tags

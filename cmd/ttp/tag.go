@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,12 +10,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"sort"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/decnet/ttp/abi"
+	"github.com/decnet/ttp/host"
+	"github.com/decnet/ttp/ingest"
+	"github.com/decnet/ttp/ingest/cowrie"
 	"github.com/decnet/ttp/rules"
 )
 
@@ -27,9 +30,12 @@ func runTag(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	rulesDir := fs.String("rules", "rules/ttp", "directory of rule files")
 	stateFile := fs.String("state", "", "YAML file of rule states (rule id -> {state, confidence_max, expires_at})")
 	format := fs.String("format", "jsonl", "output format: jsonl or table")
+	input := fs.String("input", "jsonl", "input format: jsonl (ttp events, abi/EVENTS.md) or cowrie (Cowrie's JSON log, cowrie.json)")
+	window := fs.Duration("window", cowrie.DefaultWindow, "cowrie: span of log time the login counts of auth events cover")
+	idle := fs.Duration("idle-timeout", cowrie.DefaultIdleTimeout, "cowrie: a session with no line for this long (log time) is closed")
 	pluginsDir := fs.String("plugins", "plugins", "directory of plugin modules (*.wasm); a missing directory means none")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: ttp tag [flags] [FILE|-]\n\nTags JSONL events (one per line) and writes JSONL tags. A bad line is reported on\nstderr with its line number; the run goes on and exits 1 at the end.\n\nflags:")
+		fmt.Fprintln(stderr, "usage: ttp tag [flags] [FILE...|-]\n\nTags events and writes JSONL tags, then one summary line {\"ttp_ingest\": {...}} (README).\nThe input is ttp event JSONL (--input jsonl) or a Cowrie JSON log (--input cowrie);\nfiles may be gzip-compressed, and rotated files are read oldest first\n(cowrie.json.2026-12-05 before cowrie.json). A bad line is reported on stderr with its\nfile and line number; the run goes on and exits 1 at the end.\n\nflags:")
 		fs.PrintDefaults()
 	}
 	if done, err := parseFlags(fs, args); done {
@@ -38,19 +44,14 @@ func runTag(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	if *format != "jsonl" && *format != "table" {
 		return fmt.Errorf("tag: --format %q: want jsonl or table", *format)
 	}
-	in := stdin
-	name := "stdin"
-	if fs.NArg() > 1 {
-		return fmt.Errorf("tag: one input file at most, got %d", fs.NArg())
+	if *input != "jsonl" && *input != "cowrie" {
+		return fmt.Errorf("tag: --input %q: want jsonl or cowrie", *input)
 	}
-	if fs.NArg() == 1 && fs.Arg(0) != "-" {
-		f, err := os.Open(fs.Arg(0))
-		if err != nil {
-			return fmt.Errorf("tag: %w", err)
-		}
-		defer f.Close()
-		in, name = f, fs.Arg(0)
+	files := fs.Args()
+	if len(files) == 0 {
+		files = []string{"-"}
 	}
+	files = ingest.SortRotated(files)
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	var states map[string]rules.State
 	if *stateFile != "" {
@@ -64,58 +65,60 @@ func runTag(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		return fmt.Errorf("tag: %w", err)
 	}
 	defer o.Close()
-	d := o.d
 
 	out := bufio.NewWriter(stdout)
 	defer out.Flush()
-	enc := json.NewEncoder(out)
-	enc.SetEscapeHTML(false)
-	var table []abi.Tag
-	var tags []abi.Tag
-	events, bad := 0, 0
-	r := bufio.NewReaderSize(in, 64<<10)
-	for lineNo := 1; ; lineNo++ {
-		line, err := readLine(r)
-		if errors.Is(err, io.EOF) && len(line) == 0 {
-			break
+	t := &tagRun{ctx: ctx, d: o.d, format: *format, out: out, enc: json.NewEncoder(out), seen: map[string]map[string]bool{}}
+	t.enc.SetEscapeHTML(false)
+	var counts ingest.Counts
+	report := func(err error) { fmt.Fprintln(stderr, err) }
+	var dec *cowrie.Decoder
+	if *input == "cowrie" {
+		dec = cowrie.New(cowrie.Config{Window: *window, IdleTimeout: *idle})
+	} else {
+		counts = ingest.Counts{Input: "jsonl"}
+	}
+	for _, file := range files {
+		name := file
+		if file == "-" {
+			name = "stdin"
 		}
-		if errors.Is(err, errLineTooLong) {
-			bad++
-			fmt.Fprintf(stderr, "%s:%d: line longer than %d bytes, skipped\n", name, lineNo, maxLine)
-			continue
-		}
-		if err != nil && !errors.Is(err, io.EOF) {
-			return fmt.Errorf("tag: %s:%d: %w", name, lineNo, err)
-		}
-		if len(strings.TrimSpace(string(line))) == 0 {
-			continue
-		}
-		ev, derr := abi.DecodeEvent(line)
-		if derr != nil {
-			bad++
-			fmt.Fprintf(stderr, "%s:%d: %v\n", name, lineNo, derr)
-			continue
-		}
-		events++
-		tags, err = d.Tag(ctx, ev, tags[:0])
+		rc, err := ingest.Open(file, stdin)
 		if err != nil {
 			return fmt.Errorf("tag: %w", err)
 		}
-		for i := range tags {
-			if *format == "table" {
-				table = append(table, tags[i])
-				continue
-			}
-			if err := enc.Encode(&tags[i]); err != nil {
-				return fmt.Errorf("tag: %w", err)
-			}
+		br := bufio.NewReaderSize(rc, 64<<10)
+		if err := checkInput(br, name, *input); err != nil {
+			rc.Close()
+			return err
 		}
+		if dec != nil {
+			err = dec.ReadFrom(name, br, t.tagAll, report)
+		} else {
+			err = t.readJSONL(name, br, &counts, report)
+		}
+		rc.Close()
+		if err != nil {
+			return fmt.Errorf("tag: %w", err)
+		}
+		counts.Files = append(counts.Files, file)
+	}
+	if dec != nil {
+		if err := t.tagAll(dec.Flush(nil)); err != nil {
+			return fmt.Errorf("tag: %w", err)
+		}
+		files := counts.Files
+		counts = dec.Counts()
+		counts.Files = files
 	}
 	if *format == "table" {
-		printTable(out, table, events, bad)
+		printTable(out, t.table, int(counts.Events), int(counts.Malformed))
+	} else if err := t.enc.Encode(ingest.SummaryLine{Ingest: &counts}); err != nil {
+		return fmt.Errorf("tag: %w", err)
 	}
-	if bad > 0 {
-		fmt.Fprintf(stderr, "ttp tag: %d bad line(s) of %d\n", bad, events+bad)
+	fmt.Fprintln(stderr, countsLine(&counts, t.tags))
+	if counts.Malformed > 0 {
+		fmt.Fprintf(stderr, "ttp tag: %d bad line(s) of %d\n", counts.Malformed, counts.Events+counts.Malformed)
 		failed = true
 	}
 	if failed {
@@ -123,6 +126,165 @@ func runTag(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		return exitError(1)
 	}
 	return nil
+}
+
+// tagRun is one `ttp tag`: it tags events and writes their tags.
+type tagRun struct {
+	ctx    context.Context
+	d      *host.Dispatcher
+	format string
+	out    *bufio.Writer
+	enc    *json.Encoder
+	buf    []abi.Tag
+	table  []abi.Tag
+	tags   int
+	// seen holds, per open Cowrie session, the tag_uuids its command events made: the
+	// session event fans the same commands out again (abi.Expand) and makes the same tags,
+	// which the store would keep once; here they are written once.
+	seen map[string]map[string]bool
+}
+
+func (t *tagRun) tagAll(evs []abi.Event) error {
+	for i := range evs {
+		if err := t.tag(evs[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (t *tagRun) tag(ev abi.Event) error {
+	var err error
+	t.buf, err = t.d.Tag(t.ctx, ev, t.buf[:0])
+	if err != nil {
+		return err
+	}
+	key := ev.DeckyID + "\x00" + ev.SessionID
+	var seen map[string]bool
+	switch {
+	case ev.SessionID == "":
+	case ev.SourceKind == abi.KindCommand:
+		if seen = t.seen[key]; seen == nil {
+			seen = map[string]bool{}
+			t.seen[key] = seen
+		}
+	case ev.SourceKind == abi.KindSession:
+		defer delete(t.seen, key)
+	}
+	for i := range t.buf {
+		tg := &t.buf[i]
+		if ev.SourceKind == abi.KindSession && t.seen[key][tg.TagUUID] {
+			continue
+		}
+		if seen != nil {
+			seen[tg.TagUUID] = true
+		}
+		t.tags++
+		if t.format == "table" {
+			t.table = append(t.table, *tg)
+			continue
+		}
+		if err := t.enc.Encode(tg); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readJSONL tags a file of ttp events, one per line.
+func (t *tagRun) readJSONL(name string, r *bufio.Reader, c *ingest.Counts, report func(error)) error {
+	sensors := map[string]bool{}
+	for _, s := range c.Sensors {
+		sensors[s] = true
+	}
+	defer func() {
+		c.Sensors = c.Sensors[:0]
+		for s := range sensors {
+			c.Sensors = append(c.Sensors, s)
+		}
+		sort.Strings(c.Sensors)
+	}()
+	for lineNo := 1; ; lineNo++ {
+		line, err := readLine(r)
+		if errors.Is(err, io.EOF) && len(line) == 0 {
+			return nil
+		}
+		c.Lines++
+		if errors.Is(err, errLineTooLong) {
+			c.Malformed++
+			report(fmt.Errorf("%s:%d: line longer than %d bytes, skipped", name, lineNo, maxLine))
+			continue
+		}
+		if err != nil && !errors.Is(err, io.EOF) {
+			return fmt.Errorf("%s:%d: %w", name, lineNo, err)
+		}
+		if len(strings.TrimSpace(string(line))) == 0 {
+			c.Skipped++
+			continue
+		}
+		ev, derr := abi.DecodeEvent(line)
+		if derr != nil {
+			c.Malformed++
+			report(fmt.Errorf("%s:%d: %v", name, lineNo, derr))
+			continue
+		}
+		c.Events++
+		if !ev.ObservedAt.IsZero() {
+			if c.First.IsZero() || ev.ObservedAt.Before(c.First) {
+				c.First = ev.ObservedAt.UTC()
+			}
+			if ev.ObservedAt.After(c.Last) {
+				c.Last = ev.ObservedAt.UTC()
+			}
+		}
+		if ev.DeckyID != "" && len(sensors) < 1000 {
+			sensors[ev.DeckyID] = true
+		}
+		if err := t.tag(ev); err != nil {
+			return err
+		}
+	}
+}
+
+// checkInput looks at the first line of a file and refuses to go on when it is plainly the
+// other input format, naming the --input that reads it: without this, every line of a Cowrie
+// log read as events is its own error.
+func checkInput(r *bufio.Reader, name, input string) error {
+	head, _ := r.Peek(64 << 10)
+	if i := bytes.IndexByte(head, '\n'); i >= 0 {
+		head = head[:i]
+	}
+	var keys map[string]json.RawMessage
+	if json.Unmarshal(head, &keys) != nil {
+		return nil // not one whole JSON object: the readers report it
+	}
+	_, cowrieLine := keys["eventid"]
+	_, eventLine := keys["source_kind"]
+	switch {
+	case input == "jsonl" && cowrieLine && !eventLine:
+		return fmt.Errorf("tag: %s: the first line is a Cowrie log line (it has \"eventid\", not \"source_kind\"): use --input cowrie", name)
+	case input == "cowrie" && eventLine && !cowrieLine:
+		return fmt.Errorf("tag: %s: the first line is a ttp event (it has \"source_kind\", not \"eventid\"): use --input jsonl (the default)", name)
+	}
+	return nil
+}
+
+// countsLine is the one line of counts `ttp tag` prints on stderr at the end.
+func countsLine(c *ingest.Counts, tags int) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "ttp tag: %s: %d lines, %d events, %d skipped, %d malformed, %d tags", c.Input, c.Lines, c.Events, c.Skipped, c.Malformed, tags)
+	if len(c.Unknown) > 0 {
+		ids := make([]string, 0, len(c.Unknown))
+		for id := range c.Unknown {
+			ids = append(ids, id)
+		}
+		sort.Strings(ids)
+		b.WriteString("; unknown event ids:")
+		for _, id := range ids {
+			fmt.Fprintf(&b, " %s %d", id, c.Unknown[id])
+		}
+	}
+	return b.String()
 }
 
 var errLineTooLong = errors.New("line too long")

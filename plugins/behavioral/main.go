@@ -1,9 +1,10 @@
-// Command behavioral is the lifter of rules R0031-R0040: it looks at a whole honeypot session
-// (payload.commands[].text, command_times_ms, duration_ms, downloads, client_version; see
-// abi/EVENTS.md) and tags behaviour that no single command shows: machine-speed sessions,
+// Command behavioral is the lifter of rules R0031-R0040 and R0100: it looks at a whole honeypot
+// session (payload.commands[].text, command_times_ms, duration_ms, downloads, client_version;
+// see abi/EVENTS.md) and tags behaviour that no single command shows: machine-speed sessions,
 // discovery bursts, a download that is then run, several persistence mechanisms, a history
 // wipe after activity, compute hijacking, outbound scanning, credential dumping, eviction of
-// rival malware and periodic callbacks.
+// rival malware and periodic callbacks; and at the SSH port forwarding a session asked for (the
+// forward kind, R0100: the honeypot as a relay or tunnel).
 //
 // Each command line is read once per event into shell segments and words (quote-aware,
 // lower-cased, with `sh -c` arguments parsed too), and every detector works from that, so the
@@ -37,7 +38,7 @@ import (
 const kindPrefix = "lifter:behavioral_"
 
 var (
-	manifest = sdk.NewManifest("behavioral", "1.0.0", kindPrefix)
+	manifest = sdk.NewManifest("behavioral", "1.1.0", kindPrefix)
 
 	sessionKind = manifest.Source(abi.KindSession)
 	fCommands   = sessionKind.Field("payload.commands[].text")
@@ -109,6 +110,7 @@ var kinds = map[string]func(c *conf) detector{
 	"credential_dump":    newCredDump,
 	"competitor_removal": newCompetitor,
 	"c2_beacon":          newBeacon,
+	"ssh_forward":        newSSHForward,
 }
 
 type behavioral struct {
@@ -145,7 +147,17 @@ func (b *behavioral) Configure(r *sdk.Rule[params]) error {
 }
 
 func (b *behavioral) Tag(ev *sdk.Event, rules []*sdk.Rule[params], out *sdk.Drafts) {
-	if len(rules) == 0 || ev.Len(fCommands) == 0 {
+	if len(rules) == 0 {
+		return
+	}
+	if ev.Kind() == abi.KindForward {
+		b.s.fwd.load(ev)
+		for _, r := range rules {
+			r.Params.d.detect(&b.s, r, out)
+		}
+		return
+	}
+	if ev.Len(fCommands) == 0 {
 		return
 	}
 	if !b.dict.built {

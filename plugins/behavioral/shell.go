@@ -17,9 +17,10 @@ type session struct {
 	timesBuf    []float64
 	duration    float64
 	hasDuration bool
-	urls        []string // payload.downloads[].url, lower-cased
-	shas        []string // payload.downloads[].sha256, aligned with urls ("" when absent)
-	client      string   // payload.client_version, as sent
+	urls        []string   // payload.downloads[].url, lower-cased
+	shas        []string   // payload.downloads[].sha256, aligned with urls ("" when absent)
+	client      string     // payload.client_version, as sent
+	fwd         forwarding // a forward event's counts (R0100); the rest is empty then
 
 	dict    *dictionary
 	words   []string
