@@ -11,6 +11,11 @@ func lexStrict(text string) ([]rawCmd, bool) {
 	return l.run()
 }
 
+// reset prepares a reused lexer for text, keeping its buffers.
+func (l *lexer) reset(text string) {
+	*l = lexer{text: text, cmds: l.cmds[:0], arena: l.arena[:0], buf: l.buf[:0]}
+}
+
 // lexTolerant splits what no parser accepts: quotes are removed where they close, and
 // parentheses, braces and unknown syntax act as separators, so the words survive for the
 // rules.
@@ -31,6 +36,8 @@ type lexer struct {
 	end      int
 	op       string
 	buf      []byte
+	arena    []string // words of every command; a command's words are a slice of it
+	w0       int      // first word of the current command in arena
 }
 
 // reserved words begin compound commands, which the lexer leaves to mvdan.
@@ -113,7 +120,8 @@ func (l *lexer) run() ([]rawCmd, bool) {
 				l.start = start
 			}
 			l.end = l.i
-			l.cur.words = append(l.cur.words, w)
+			l.arena = append(l.arena, w)
+			l.cur.words = l.arena[l.w0:len(l.arena):len(l.arena)]
 		}
 	}
 	l.finish("", false)
@@ -136,6 +144,7 @@ func (l *lexer) finish(op string, bg bool) {
 	}
 	l.cur = rawCmd{}
 	l.start = -1
+	l.w0 = len(l.arena)
 }
 
 // redirect reads an operator at l.i and its target word.

@@ -40,6 +40,18 @@ var wrappers = map[string]wrapper{
 	"then":         {}, "do": {}, "else": {}, "!": {},
 }
 
+// maybeWrapper is a cheap test before the map lookup: most programs are not wrappers.
+func maybeWrapper(name string) bool {
+	if name == "" {
+		return false
+	}
+	switch name[0] {
+	case 's', 'd', 'e', 'n', 'c', 'b', 't', 'i', 'x', 'p', 'w', '!':
+		return len(name) <= 12
+	}
+	return false
+}
+
 // peel fills c's program, arguments, environment and wrappers from words and returns the
 // shell code c runs as a payload (sh -c, su -c, eval), "" when none.
 func peel(c *Command, words []string) (payload string, via Via) {
@@ -49,6 +61,9 @@ func peel(c *Command, words []string) (payload string, via Via) {
 	}
 	for len(words) > 0 {
 		name := base(words[0])
+		if !maybeWrapper(name) {
+			break
+		}
 		w, ok := wrappers[name]
 		if !ok || len(words) == 1 {
 			break

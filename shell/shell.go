@@ -140,12 +140,8 @@ func Parse(text string) *Line {
 // Parser parses lines reusing its buffers: the rule engine keeps one per worker so that the
 // per-event path allocates little. The Line it returns is valid until the next Parse.
 type Parser struct {
-	cmds  []Command
-	strs  []string // backing store of Args, Env, Wrappers
-	reds  []Redirect
-	raw   []rawCmd
-	words []string
-	buf   []byte
+	cmds []Command
+	lx   lexer // the top level's lexer, buffers kept; nested payloads use their own
 }
 
 // Parse reads text into its simple commands; the result is valid until the next call.
@@ -171,7 +167,14 @@ type nested struct{ text string }
 // parse reads text at depth and appends its commands to p.cmds with the given parent, and
 // reports whether the tolerant split was needed.
 func (p *Parser) parse(text string, parent int, via Via, depth int) bool {
-	raws, ok := lexStrict(text)
+	var raws []rawCmd
+	ok := false
+	if depth == 0 {
+		p.lx.reset(text)
+		raws, ok = p.lx.run()
+	} else {
+		raws, ok = lexStrict(text)
+	}
 	fallback := false
 	if !ok {
 		raws, ok = parseMvdan(text)
