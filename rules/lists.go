@@ -32,40 +32,63 @@ var listsYAML []byte
 var (
 	listsOnce sync.Once
 	lists     map[string][]string
+	macros    map[string]string
 	listsErr  error
 )
 
 // Lists returns the shared lists by name. It panics when the embedded file is malformed,
 // which TestLists catches before any build ships.
 func Lists() map[string][]string {
-	listsOnce.Do(func() { lists, listsErr = parseLists(listsYAML) })
+	load()
+	return lists
+}
+
+// Macros returns the shared regular-expression fragments by name: `{{name}}` inside a rule's
+// regular expression stands for the fragment, as a non-capturing group. They are Falco's
+// macros for what a list of literals cannot say (`hidden_dir`: a dot-named entry under a
+// world-writable directory).
+func Macros() map[string]string {
+	load()
+	return macros
+}
+
+func load() {
+	listsOnce.Do(func() { lists, macros, listsErr = parseLists(listsYAML) })
 	if listsErr != nil {
 		panic(listsErr)
 	}
-	return lists
 }
 
 // listNameRE is what a list may be called.
 var listNameRE = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
 
-func parseLists(data []byte) (map[string][]string, error) {
+func parseLists(data []byte) (map[string][]string, map[string]string, error) {
 	var doc struct {
-		Lists map[string][]string `yaml:"lists"`
+		Lists  map[string][]string `yaml:"lists"`
+		Macros map[string]string   `yaml:"macros"`
 	}
 	dec := yaml.NewDecoder(strings.NewReader(string(data)))
 	dec.KnownFields(true)
 	if err := dec.Decode(&doc); err != nil {
-		return nil, fmt.Errorf("rules: ttp/lists.yaml: %w", err)
+		return nil, nil, fmt.Errorf("rules: ttp/lists.yaml: %w", err)
 	}
 	for name, l := range doc.Lists {
 		if !listNameRE.MatchString(name) {
-			return nil, fmt.Errorf("rules: ttp/lists.yaml: list %q: want a lower-case name", name)
+			return nil, nil, fmt.Errorf("rules: ttp/lists.yaml: list %q: want a lower-case name", name)
 		}
 		if len(l) == 0 {
-			return nil, fmt.Errorf("rules: ttp/lists.yaml: list %q is empty", name)
+			return nil, nil, fmt.Errorf("rules: ttp/lists.yaml: list %q is empty", name)
 		}
 	}
-	return doc.Lists, nil
+	for name, m := range doc.Macros {
+		if !listNameRE.MatchString(name) || doc.Lists[name] != nil {
+			return nil, nil, fmt.Errorf("rules: ttp/lists.yaml: macro %q: want a lower-case name no list has", name)
+		}
+		if _, err := regexp.Compile(m); err != nil {
+			return nil, nil, fmt.Errorf("rules: ttp/lists.yaml: macro %q: %w", name, err)
+		}
+	}
+	return doc.Lists, doc.Macros, nil
 }
 
 // listRefRE finds {{name}} in a regular expression.
@@ -77,6 +100,10 @@ func expandRegex(src string, used map[string]bool) (string, error) {
 	var err error
 	out := listRefRE.ReplaceAllStringFunc(src, func(m string) string {
 		name := m[2 : len(m)-2]
+		if mac, ok := Macros()[name]; ok {
+			used[name] = true
+			return "(?:" + mac + ")"
+		}
 		l, ok := Lists()[name]
 		if !ok {
 			err = fmt.Errorf("%w: no list %q in ttp/lists.yaml", ErrBadValue, name)
@@ -119,6 +146,10 @@ func usedLists(used map[string]bool) map[string]any {
 	sort.Strings(names)
 	out := make(map[string]any, len(names))
 	for _, n := range names {
+		if m, ok := Macros()[n]; ok {
+			out[n] = m
+			continue
+		}
 		l := Lists()[n]
 		items := make([]any, len(l))
 		for i, s := range l {

@@ -45,8 +45,11 @@ type Branch struct {
 	Redirect *regexp.Regexp
 	// Input: a regexp that some input redirection's target (<, <<, <<<) matches.
 	Input *regexp.Regexp
-	// PipedTo, PipedFrom: the program this command's output feeds, or reads from, is listed.
+	// PipedTo, PipedFrom: a program later (earlier) in the command's pipeline is listed:
+	// `curl | tee x | sh` is a download piped into a shell.
 	PipedTo, PipedFrom []string
+	// Env: a regexp that some VAR=value assignment before the program (or of env) matches.
+	Env *regexp.Regexp
 	// NestedIn: the command runs inside the payload or substitution of a listed program.
 	NestedIn []string
 	// Wrapped: one of these wrappers was peeled off the command (nohup, busybox, sudo...).
@@ -55,8 +58,14 @@ type Branch struct {
 	Bare *bool
 	// Background: the command ends in `&` (true) or not (false); unset, either.
 	Background *bool
+	// Piped: the command's output goes into another command (true) or not (false).
+	Piped *bool
 	// Line: a regexp on the whole command line, for what the structure cannot say.
 	Line *regexp.Regexp
+	// Reads, Writes, Deletes name what the command does to a file whose path matches, so that
+	// the many ways of doing it are written once (here and in the shared lists readers,
+	// writers, deleters) rather than in every rule: see readsFile, writesFile, deletesFile.
+	Reads, Writes, Deletes *regexp.Regexp
 
 	progs, pipedTo, pipedFrom, nestedIn, wrapped map[string]bool
 }
@@ -65,7 +74,7 @@ type Branch struct {
 var branchKeys = map[string]bool{
 	"program": false, "path": false, "args": false, "not_args": false, "redirect": false,
 	"input": false, "piped_to": false, "piped_from": false, "nested_in": false, "wrapped": false,
-	"bare": false, "background": false, "line": false,
+	"bare": false, "background": false, "piped": false, "env": false, "line": false, "reads": false, "writes": false, "deletes": false,
 }
 
 // structure parses match.when into r.branches.
@@ -146,9 +155,15 @@ func (p *parser) structure(n *yaml.Node, r *Rule, used map[string]bool) {
 		b.PipedFrom, b.pipedFrom = names("piped_from")
 		b.NestedIn, b.nestedIn = names("nested_in")
 		b.Wrapped, b.wrapped = names("wrapped")
-		b.Path, b.Args, b.NotArgs = re("path"), re("args"), re("not_args")
+		b.Path, b.Args, b.NotArgs, b.Env = re("path"), re("args"), re("not_args"), re("env")
 		b.Redirect, b.Input, b.Line = re("redirect"), re("input"), re("line")
-		b.Bare, b.Background = flag("bare"), flag("background")
+		b.Bare, b.Background, b.Piped = flag("bare"), flag("background"), flag("piped")
+		b.Reads, b.Writes, b.Deletes = re("reads"), re("writes"), re("deletes")
+		for key, list := range map[string]string{"reads": "readers", "writes": "writers", "deletes": "deleters"} {
+			if keys[key] != nil {
+				used[list] = true
+			}
+		}
 		r.branches = append(r.branches, b)
 	}
 }
@@ -187,12 +202,16 @@ func (c *command) argText(buf *[]byte) []byte {
 func (b *Branch) holds(c *command, buf *[]byte) bool {
 	cmd := &c.line.Commands[c.i]
 	cmds := c.line.Commands
+	if b.Env != nil && !anyMatch(cmd.Env, b.Env) {
+		return false
+	}
 	switch {
 	case b.progs != nil && !b.progs[cmd.Name],
 		b.Bare != nil && *b.Bare != (len(cmd.Args) == 0),
 		b.Background != nil && *b.Background != cmd.Background,
-		b.pipedTo != nil && (cmd.PipedTo < 0 || !b.pipedTo[cmds[cmd.PipedTo].Name]),
-		b.pipedFrom != nil && (cmd.PipedFrom < 0 || !b.pipedFrom[cmds[cmd.PipedFrom].Name]),
+		b.Piped != nil && *b.Piped != (cmd.PipedTo >= 0),
+		b.pipedTo != nil && !pipeHas(cmds, cmd.PipedTo, b.pipedTo, true),
+		b.pipedFrom != nil && !pipeHas(cmds, cmd.PipedFrom, b.pipedFrom, false),
 		b.nestedIn != nil && (cmd.Parent < 0 || !b.nestedIn[cmds[cmd.Parent].Name]),
 		b.wrapped != nil && !anyIn(cmd.Wrappers, b.wrapped),
 		b.Path != nil && !b.Path.MatchString(cmd.Path):
@@ -205,7 +224,173 @@ func (b *Branch) holds(c *command, buf *[]byte) bool {
 	if b.Args != nil && !b.Args.Match(c.argText(buf)) || b.NotArgs != nil && b.NotArgs.Match(c.argText(buf)) {
 		return false
 	}
+	if b.Reads != nil && !readsFile(cmd, b.Reads) || b.Writes != nil && !writesFile(cmd, b.Writes) ||
+		b.Deletes != nil && !deletesFile(cmd, b.Deletes) {
+		return false
+	}
 	return b.Line == nil || b.Line.MatchString(c.line.Text)
+}
+
+// operand strips an option's name from an argument: `if=/x` and `--file=/x` give /x, `-x`
+// gives "" (an option is not a file).
+func operand(a string) string {
+	if i := strings.IndexByte(a, '='); i > 0 && (a[0] == '-' || i <= 3) {
+		return a[i+1:]
+	}
+	if strings.HasPrefix(a, "-") {
+		return ""
+	}
+	return a
+}
+
+// readsFile: a reader (shared list readers: cat, head, grep, awk, dd...) names a matching
+// file among its operands, or the command's input is redirected from one.
+func readsFile(c *shell.Command, re *regexp.Regexp) bool {
+	if redirectMatches(c.Redirs, re, false) {
+		return true
+	}
+	if !inList("readers", c.Name) {
+		return false
+	}
+	for _, a := range c.Args {
+		if o := operand(a); o != "" && re.MatchString(o) {
+			return true
+		}
+	}
+	return false
+}
+
+// writesFile: output is redirected into a matching file, or a writer (shared list writers:
+// tee, cp, mv, install, ln, dd, sed -i...) has one as its destination (tee: any operand; dd:
+// of=; the others: the last operand), or a downloader saves into one (-O, -o, --output).
+func writesFile(c *shell.Command, re *regexp.Regexp) bool {
+	if redirectMatches(c.Redirs, re, true) {
+		return true
+	}
+	args := c.Args
+	for i, a := range args {
+		if (a == "-O" || a == "-o" || a == "--output" || a == "--output-document") && i+1 < len(args) &&
+			(c.Name == "wget" || c.Name == "curl") && re.MatchString(args[i+1]) {
+			return true
+		}
+	}
+	if !inList("writers", c.Name) || len(args) == 0 {
+		return false
+	}
+	switch c.Name {
+	case "tee":
+		for _, a := range args {
+			if !strings.HasPrefix(a, "-") && re.MatchString(a) {
+				return true
+			}
+		}
+		return false
+	case "dd":
+		for _, a := range args {
+			if strings.HasPrefix(a, "of=") && re.MatchString(a[3:]) {
+				return true
+			}
+		}
+		return false
+	case "sed", "perl":
+		if !anyPrefix(args, "-i") {
+			return false
+		}
+	}
+	return re.MatchString(args[len(args)-1])
+}
+
+// deletesFile: a deleter (shared list deleters: rm, shred, unlink, truncate...) names a
+// matching operand, or the command only truncates one (`> f`, `: > f`, `cat /dev/null > f`,
+// `echo > f`, `cp /dev/null f`).
+func deletesFile(c *shell.Command, re *regexp.Regexp) bool {
+	if inList("deleters", c.Name) {
+		for _, a := range c.Args {
+			if o := operand(a); o != "" && re.MatchString(o) {
+				return true
+			}
+		}
+		return false
+	}
+	empty := c.Name == "" || c.Name == ":" || c.Name == "true" || (c.Name == "echo" || c.Name == "printf") && emptyArgs(c.Args) ||
+		c.Name == "cat" && len(c.Args) == 1 && c.Args[0] == "/dev/null"
+	if empty {
+		for _, r := range c.Redirs {
+			if r.Op == ">" || r.Op == ">|" {
+				if re.MatchString(r.Target) {
+					return true
+				}
+			}
+		}
+	}
+	if (c.Name == "cp" || c.Name == "ln") && len(c.Args) >= 2 && c.Args[len(c.Args)-2] == "/dev/null" {
+		return re.MatchString(c.Args[len(c.Args)-1])
+	}
+	return false
+}
+
+func emptyArgs(args []string) bool {
+	for _, a := range args {
+		if a != "" && !strings.HasPrefix(a, "-") {
+			return false
+		}
+	}
+	return true
+}
+
+func anyPrefix(args []string, p string) bool {
+	for _, a := range args {
+		if strings.HasPrefix(a, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// listSets holds the shared lists as sets, for the semantic keys.
+var listSets = map[string]map[string]bool{}
+
+func inList(name, s string) bool {
+	set := listSets[name]
+	if set == nil {
+		return false
+	}
+	return set[s]
+}
+
+func init() {
+	for _, name := range []string{"readers", "writers", "deleters"} {
+		set := map[string]bool{}
+		for _, s := range Lists()[name] {
+			set[s] = true
+		}
+		listSets[name] = set
+	}
+}
+
+// pipeHas walks a pipeline from command i downstream (or upstream) looking for a listed
+// program.
+func pipeHas(cmds []shell.Command, i int, set map[string]bool, down bool) bool {
+	for n := 0; i >= 0 && n < len(cmds); n++ {
+		if set[cmds[i].Name] {
+			return true
+		}
+		if down {
+			i = cmds[i].PipedTo
+		} else {
+			i = cmds[i].PipedFrom
+		}
+	}
+	return false
+}
+
+func anyMatch(l []string, re *regexp.Regexp) bool {
+	for _, s := range l {
+		if re.MatchString(s) {
+			return true
+		}
+	}
+	return false
 }
 
 func anyIn(l []string, set map[string]bool) bool {
@@ -217,9 +402,23 @@ func anyIn(l []string, set map[string]bool) bool {
 	return false
 }
 
+// isDup reports a descriptor duplication (2>&1, >&-), which names no file.
+func isDup(r shell.Redirect) bool {
+	return (r.Op == ">&" || r.Op == "<&") && (r.Target == "-" || isDigits(r.Target))
+}
+
+func isDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
 func redirectMatches(rs []shell.Redirect, re *regexp.Regexp, writes bool) bool {
 	for _, r := range rs {
-		if r.Writes() == writes && !strings.HasPrefix(r.Op, ">&") && re.MatchString(r.Target) {
+		if r.Writes() == writes && !(writes && isDup(r)) && re.MatchString(r.Target) {
 			return true
 		}
 	}

@@ -126,10 +126,9 @@ func TestLists(t *testing.T) {
 	if len(Lists()) == 0 {
 		t.Fatal("no shared lists")
 	}
-	if _, err := parseLists([]byte("lists: {Bad: [x]}")); err == nil {
-		t.Error("an upper-case list name was accepted")
-	}
-	if _, err := parseLists([]byte("lists: {x: []}")); err == nil {
-		t.Error("an empty list was accepted")
+	for _, bad := range []string{"lists: {Bad: [x]}", "lists: {x: []}", "macros: {m: '(('}", "lists: {m: [a]}\nmacros: {m: b}", "other: 1"} {
+		if _, _, err := parseLists([]byte(bad)); err == nil {
+			t.Errorf("%q was accepted", bad)
+		}
 	}
 }

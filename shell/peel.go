@@ -55,6 +55,9 @@ func maybeWrapper(name string) bool {
 // peel fills c's program, arguments, environment and wrappers from words and returns the
 // shell code c runs as a payload (sh -c, su -c, eval), "" when none.
 func peel(c *Command, words []string) (payload string, via Via) {
+	if len(words) == 1 {
+		words = braces(words)
+	}
 	for len(words) > 0 && isAssign(words[0]) {
 		c.Env = append(c.Env, words[0])
 		words = words[1:]
@@ -134,6 +137,16 @@ func shellPayload(args []string) string {
 		}
 	}
 	return ""
+}
+
+// braces expands a lone `{echo,aWQ=}` command word into its words, as bash's brace
+// expansion does: attackers write commands without blanks so that they survive filters.
+func braces(words []string) []string {
+	w := words[0]
+	if len(w) < 4 || w[0] != '{' || w[len(w)-1] != '}' || !strings.Contains(w, ",") || strings.ContainsAny(w[1:len(w)-1], "{} ") {
+		return words
+	}
+	return strings.Split(w[1:len(w)-1], ",")
 }
 
 // skipOptions drops a wrapper's own options (and the values of the valued ones) and a "--".
