@@ -34,6 +34,7 @@ type kindEngine struct {
 // allocates nothing in steady state.
 type evalState struct {
 	parser shell.Parser
+	line   shell.Line
 	masks  []uint64
 	buf    []byte
 }
@@ -213,8 +214,8 @@ func (s *RuleSet) Eval(ev *abi.Event, out []abi.TagDraft) []abi.TagDraft {
 				st = evalStates.Get().(*evalState)
 				st.masks = zeroed(st.masks, len(e.rules))
 			}
-			line := st.parser.Parse(text)
-			se.match(&line, st.masks, &st.buf)
+			st.line = st.parser.Parse(text)
+			se.match(&st.line, st.masks, &st.buf)
 		}
 	}
 	if st != nil {

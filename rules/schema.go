@@ -375,9 +375,14 @@ func (p *parser) match(n *yaml.Node, r *Rule) {
 		p.errorf(n, "match", ErrType, "want a mapping, got %s", describe(n))
 		return
 	}
-	keys := p.mapping(n, "match.", map[string]bool{"kind": true, "pattern": false, "exclude": false, "field": false, "params": false, "when": false})
-	if v := keys["kind"]; v != nil {
+	keys := p.mapping(n, "match.", map[string]bool{"kind": false, "pattern": false, "exclude": false, "field": false, "params": false, "when": false})
+	switch v := keys["kind"]; {
+	case v != nil:
 		r.Match.Kind = p.str(v, "match.kind")
+	case keys["when"] != nil:
+		r.Match.Kind = KindPattern // when branches are the built-in engine's; kind may be left out
+	default:
+		p.errorf(n, "match.kind", ErrMissing, "")
 	}
 	switch {
 	case r.Match.Kind == KindPattern:

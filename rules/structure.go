@@ -41,6 +41,9 @@ type Branch struct {
 	Path *regexp.Regexp
 	// Args and NotArgs: a regexp that must (must not) match the arguments joined by blanks.
 	Args, NotArgs *regexp.Regexp
+	// Arg and NotArg: a regexp that some argument (no argument) matches whole, so a rule
+	// need not spell the blanks around it (`arg: '-\w*d|--decode'`).
+	Arg, NotArg *regexp.Regexp
 	// Redirect: a regexp that some output redirection's target (>, >>, &>) matches.
 	Redirect *regexp.Regexp
 	// Input: a regexp that some input redirection's target (<, <<, <<<) matches.
@@ -74,7 +77,7 @@ type Branch struct {
 var branchKeys = map[string]bool{
 	"program": false, "path": false, "args": false, "not_args": false, "redirect": false,
 	"input": false, "piped_to": false, "piped_from": false, "nested_in": false, "wrapped": false,
-	"bare": false, "background": false, "piped": false, "env": false, "line": false, "reads": false, "writes": false, "deletes": false,
+	"bare": false, "background": false, "piped": false, "env": false, "arg": false, "not_arg": false, "line": false, "reads": false, "writes": false, "deletes": false,
 }
 
 // structure parses match.when into r.branches.
@@ -125,6 +128,18 @@ func (p *parser) structure(n *yaml.Node, r *Rule, used map[string]bool) {
 			}
 			return out, set
 		}
+		whole := func(kn *yaml.Node, key string) *regexp.Regexp {
+			if kn == nil {
+				return nil
+			}
+			src := p.str(kn, field+"."+key)
+			exp, err := expandRegex(src, used)
+			if err != nil {
+				p.errorf(kn, field+"."+key, err, "")
+				return nil
+			}
+			return p.regex(kn, field+"."+key, "^(?:"+exp+")$")
+		}
 		re := func(key string) *regexp.Regexp {
 			kn := keys[key]
 			if kn == nil {
@@ -156,6 +171,7 @@ func (p *parser) structure(n *yaml.Node, r *Rule, used map[string]bool) {
 		b.NestedIn, b.nestedIn = names("nested_in")
 		b.Wrapped, b.wrapped = names("wrapped")
 		b.Path, b.Args, b.NotArgs, b.Env = re("path"), re("args"), re("not_args"), re("env")
+		b.Arg, b.NotArg = whole(keys["arg"], "arg"), whole(keys["not_arg"], "not_arg")
 		b.Redirect, b.Input, b.Line = re("redirect"), re("input"), re("line")
 		b.Bare, b.Background, b.Piped = flag("bare"), flag("background"), flag("piped")
 		b.Reads, b.Writes, b.Deletes = re("reads"), re("writes"), re("deletes")
@@ -219,6 +235,9 @@ func (b *Branch) holds(c *command, buf *[]byte) bool {
 	}
 	if b.Redirect != nil && !redirectMatches(cmd.Redirs, b.Redirect, true) ||
 		b.Input != nil && !redirectMatches(cmd.Redirs, b.Input, false) {
+		return false
+	}
+	if b.Arg != nil && !anyMatch(cmd.Args, b.Arg) || b.NotArg != nil && anyMatch(cmd.Args, b.NotArg) {
 		return false
 	}
 	if b.Args != nil && !b.Args.Match(c.argText(buf)) || b.NotArgs != nil && b.NotArgs.Match(c.argText(buf)) {
