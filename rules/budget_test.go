@@ -3,7 +3,6 @@ package rules
 import (
 	"fmt"
 	"testing"
-
 )
 
 // Budget of the rewrite on structure (issue 12): the text of the match sections of R0001-R0030
