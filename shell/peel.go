@@ -58,6 +58,7 @@ func peel(c *Command, words []string) (payload string, via Via) {
 	if len(words) == 1 {
 		words = braces(words)
 	}
+	words = splitIFS(words)
 	for len(words) > 0 && isAssign(words[0]) {
 		c.Env = append(c.Env, words[0])
 		words = words[1:]
@@ -137,6 +138,28 @@ func shellPayload(args []string) string {
 		}
 	}
 	return ""
+}
+
+// splitIFS splits words at ${IFS} and $IFS, as the shell's field splitting does when the
+// expansion is unquoted: `wget${IFS}http://x` is how attackers write a blank that filters and
+// naive tokenizers miss. Words without it are returned as they are, without copying.
+func splitIFS(words []string) []string {
+	found := false
+	for _, w := range words {
+		if strings.Contains(w, "$IFS") || strings.Contains(w, "${IFS}") {
+			found = true
+			break
+		}
+	}
+	if !found {
+		return words
+	}
+	var out []string
+	for _, w := range words {
+		w = strings.ReplaceAll(strings.ReplaceAll(w, "${IFS}", " "), "$IFS", " ")
+		out = append(out, strings.Fields(w)...)
+	}
+	return out
 }
 
 // braces expands a lone `{echo,aWQ=}` command word into its words, as bash's brace

