@@ -120,8 +120,10 @@ func newKindEngine(kind string, rules []*Rule) *kindEngine {
 			}
 			st.byProgram[k] = refs
 		}
-		for j := range st.any {
-			st.any[j].rule = idx[st.any[j].rule]
+		for _, refs := range [][]branchRef{st.any, st.redirected, st.assigned} {
+			for j := range refs {
+				refs[j].rule = idx[refs[j].rule]
+			}
 		}
 		e.structs[fi] = st
 	}

@@ -271,3 +271,64 @@ func BenchmarkRule(b *testing.B) {
 		})
 	}
 }
+
+// loadDir compiles the rule files of dir into a RuleSet.
+func loadDir(tb testing.TB, dir string) *RuleSet {
+	tb.Helper()
+	rs, err := LoadDir(dir)
+	if err != nil {
+		tb.Fatalf("%s: %v", dir, err)
+	}
+	set, err := NewRuleSet(rs)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return set
+}
+
+// BenchmarkCommandEngine is the figure issue 12 asks for, both engines in one run on the same
+// 10,000-command realistic mix: regex is R0001-R0030 as they were before the rewrite
+// (rules/testdata/legacy, one prefiltered regexp each), structure is the same thirty rules on
+// the parsed line, and structure-all every command rule shipped now (R0065 and up included).
+// Per command: the parse (package shell) and every rule.
+func BenchmarkCommandEngine(b *testing.B) {
+	cmds := benchCommands(b, 10000)
+	evs := make([]*abi.Event, len(cmds))
+	for i, c := range cmds {
+		evs[i] = commandEvent(c)
+	}
+	ids30 := map[string]bool{}
+	for i := 1; i <= 30; i++ {
+		ids30[fmt.Sprintf("R%04d", i)] = true
+	}
+	shipped, err := LoadDir("ttp")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var first30 []*Rule
+	for _, r := range shipped {
+		if ids30[r.ID] {
+			first30 = append(first30, r)
+		}
+	}
+	structure30, err := NewRuleSet(first30)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, bc := range []struct {
+		name string
+		set  *RuleSet
+	}{
+		{"regex", loadDir(b, "testdata/legacy")},
+		{"structure", structure30},
+		{"structure-all", loadShipped(b)},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			out := make([]abi.TagDraft, 0, 64)
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				out = bc.set.Eval(evs[i%len(evs)], out[:0])
+			}
+		})
+	}
+}

@@ -369,8 +369,8 @@ func writesFile(c *shell.Command, re *regexp.Regexp) bool {
 	}
 	args := c.Args
 	for i, a := range args {
-		if (a == "-O" || a == "-o" || a == "--output" || a == "--output-document") && i+1 < len(args) &&
-			(c.Name == "wget" || c.Name == "curl") && re.MatchString(args[i+1]) {
+		// an output option names a file whatever the program (wget -O, curl -o, a dumper's -o)
+		if (a == "-O" || a == "-o" || a == "--output" || a == "--output-document") && i+1 < len(args) && re.MatchString(args[i+1]) {
 			return true
 		}
 	}
@@ -529,7 +529,11 @@ func redirectMatches(rs []shell.Redirect, re *regexp.Regexp, writes bool) bool {
 // command costs one map lookup plus the branches about its program (and the few about any).
 type structEngine struct {
 	byProgram map[string][]branchRef
-	any       []branchRef
+	// branches without a program that can only hold for a command with a redirection or an
+	// assignment (writes, deletes by truncation, reads by input, redirect, input, env): tried
+	// only on such commands, which are few
+	redirected, assigned []branchRef
+	any                  []branchRef
 }
 
 // branchRef is branch bit of rule (an index into kindEngine.rules).
@@ -544,12 +548,20 @@ func newStructEngine(rules []*Rule) *structEngine {
 	for i, r := range rules {
 		for bi, b := range r.branches {
 			ref := branchRef{rule: i, bit: 1 << bi, b: b}
-			if len(b.Program) == 0 {
+			switch progs := b.programs(); {
+			case progs != nil:
+				for _, p := range progs {
+					s.byProgram[p] = append(s.byProgram[p], ref)
+				}
+				if b.Reads != nil || b.Writes != nil || b.Deletes != nil {
+					s.redirected = append(s.redirected, ref)
+				}
+			case b.Redirect != nil || b.Input != nil:
+				s.redirected = append(s.redirected, ref)
+			case b.Env != nil:
+				s.assigned = append(s.assigned, ref)
+			default:
 				s.any = append(s.any, ref)
-				continue
-			}
-			for _, p := range b.Program {
-				s.byProgram[p] = append(s.byProgram[p], ref)
 			}
 		}
 	}
@@ -571,19 +583,65 @@ func dedupRefs(refs []branchRef) []branchRef {
 	return out
 }
 
+// programs returns the programs a branch can hold for, nil when any: its program list, or
+// for a branch about reading, writing or deleting files without one, the programs that do
+// that (the shared lists; a truncating redirection is covered by the redirected bucket).
+func (b *Branch) programs() []string {
+	if len(b.Program) > 0 {
+		return b.Program
+	}
+	if b.Redirect != nil || b.Input != nil || b.Env != nil || b.Path != nil || b.Args != nil || b.Arg != nil || b.Line != nil {
+		return nil
+	}
+	var out []string
+	if b.Reads != nil {
+		out = append(out, Lists()["readers"]...)
+	}
+	if b.Writes != nil {
+		out = append(out, Lists()["writers"]...)
+		out = append(out, "wget", "curl")
+	}
+	if b.Deletes != nil {
+		out = append(out, Lists()["deleters"]...)
+		out = append(out, "cp", "ln")
+	}
+	if b.Cleanup != nil {
+		out = append(out, Lists()["deleters"]...)
+	}
+	return out
+}
+
 // match ORs into masks[rule] the branches that hold somewhere in line.
 func (s *structEngine) match(line *shell.Line, masks []uint64, buf *[]byte) {
 	for i := range line.Commands {
 		c := command{line: line, i: i}
-		for _, ref := range s.byProgram[line.Commands[i].Name] {
-			if masks[ref.rule]&ref.bit == 0 && ref.b.holds(&c, buf) {
-				masks[ref.rule] |= ref.bit
-			}
+		cmd := &line.Commands[i]
+		try(s.byProgram[cmd.Name], &c, masks, buf)
+		if len(cmd.Redirs) > 0 || hasOutputOption(cmd.Args) {
+			try(s.redirected, &c, masks, buf)
 		}
-		for _, ref := range s.any {
-			if masks[ref.rule]&ref.bit == 0 && ref.b.holds(&c, buf) {
-				masks[ref.rule] |= ref.bit
-			}
+		if len(cmd.Env) > 0 {
+			try(s.assigned, &c, masks, buf)
+		}
+		try(s.any, &c, masks, buf)
+	}
+}
+
+// hasOutputOption reports an output-file option (-o, -O, --output), which writesFile takes
+// as a write whatever the program.
+func hasOutputOption(args []string) bool {
+	for _, a := range args {
+		if a == "-o" || a == "-O" || a == "--output" || a == "--output-document" {
+			return true
+		}
+	}
+	return false
+}
+
+func try(refs []branchRef, c *command, masks []uint64, buf *[]byte) {
+	for _, ref := range refs {
+		if masks[ref.rule]&ref.bit == 0 && ref.b.holds(c, buf) {
+			masks[ref.rule] |= ref.bit
 		}
 	}
 }
