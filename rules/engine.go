@@ -36,7 +36,7 @@ type evalState struct {
 	parser shell.Parser
 	line   shell.Line
 	masks  []uint64
-	buf    []byte
+	match  matchState
 }
 
 var evalStates = sync.Pool{New: func() any { return new(evalState) }}
@@ -217,7 +217,7 @@ func (s *RuleSet) Eval(ev *abi.Event, out []abi.TagDraft) []abi.TagDraft {
 				st.masks = zeroed(st.masks, len(e.rules))
 			}
 			st.line = st.parser.Parse(text)
-			se.match(&st.line, st.masks, &st.buf)
+			se.match(&st.line, st.masks, &st.match)
 		}
 	}
 	if st != nil {

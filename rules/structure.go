@@ -3,12 +3,15 @@ package rules
 import (
 	"fmt"
 	"regexp"
+	"regexp/syntax"
 	"sort"
 	"strings"
+	"unsafe"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/decnet/ttp/abi"
+	"github.com/decnet/ttp/rules/internal/ahocorasick"
 	"github.com/decnet/ttp/shell"
 )
 
@@ -528,6 +531,12 @@ func redirectMatches(rs []shell.Redirect, re *regexp.Regexp, writes bool) bool {
 // structEngine indexes the branches of every structure rule of a kind by program name, so a
 // command costs one map lookup plus the branches about its program (and the few about any).
 type structEngine struct {
+	// the literal prefilter of the branches' regular expressions, as for pattern rules: one
+	// Aho-Corasick scan per event of the line and of every command's unquoted words finds
+	// which required literals occur, and a branch whose regexp cannot match is not tried
+	ac       *ahocorasick.Matcher
+	setWords int
+
 	byProgram map[string][]branchRef
 	// branches without a program that can only hold for a command with a redirection or an
 	// assignment (writes, deletes by truncation, reads by input, redirect, input, env): tried
@@ -536,18 +545,55 @@ type structEngine struct {
 	any                  []branchRef
 }
 
-// branchRef is branch bit of rule (an index into kindEngine.rules).
+// branchRef is branch bit of rule (an index into kindEngine.rules), with the prefilter
+// formula of one of its regular expressions (nil: none usable, always tried).
 type branchRef struct {
-	rule int
-	bit  uint64
-	b    *Branch
+	rule  int
+	bit   uint64
+	b     *Branch
+	pre   [][]int
+	risky bool
+}
+
+// prefilterRegexp picks the branch's positive regular expression whose literals select best:
+// the first with a formula. Negative ones (not_args, not_arg) cannot filter.
+func (b *Branch) prefilterRegexp() *regexp.Regexp {
+	for _, re := range []*regexp.Regexp{b.Arg, b.Args, b.Path, b.Redirect, b.Input, b.Env, b.Reads, b.Writes, b.Deletes, b.Line} {
+		if re == nil {
+			continue
+		}
+		if tree, err := syntax.Parse(re.String(), syntax.Perl); err == nil && requiredDNF(tree.Simplify()) != nil {
+			return re
+		}
+	}
+	return nil
 }
 
 func newStructEngine(rules []*Rule) *structEngine {
 	s := &structEngine{byProgram: map[string][]branchRef{}}
+	var patterns []string
+	var setOf []int
+	nsets := 0
 	for i, r := range rules {
 		for bi, b := range r.branches {
 			ref := branchRef{rule: i, bit: 1 << bi, b: b}
+			if re := b.prefilterRegexp(); re != nil {
+				tree, _ := syntax.Parse(re.String(), syntax.Perl)
+				tree = tree.Simplify()
+				ref.risky = foldRisky(tree)
+				for _, c := range requiredDNF(tree) {
+					ids := make([]int, 0, len(c))
+					for _, set := range c {
+						for _, l := range set {
+							patterns = append(patterns, l)
+							setOf = append(setOf, nsets)
+						}
+						ids = append(ids, nsets)
+						nsets++
+					}
+					ref.pre = append(ref.pre, ids)
+				}
+			}
 			switch progs := b.programs(); {
 			case progs != nil:
 				for _, p := range progs {
@@ -569,7 +615,41 @@ func newStructEngine(rules []*Rule) *structEngine {
 		sort.SliceStable(refs, func(i, j int) bool { return refs[i].rule < refs[j].rule })
 		s.byProgram[k] = dedupRefs(refs)
 	}
+	s.setWords = ahocorasick.Words(nsets)
+	if nsets > 0 {
+		s.ac = ahocorasick.New(patterns, setOf, nsets)
+	}
 	return s
+}
+
+// scanText is what the prefilter scans for one line: the line as written and, for each
+// command, its program, arguments, redirection targets and assignments after unquoting, so
+// that a literal hidden by quotes or escapes in the line (w\hoami) is still seen.
+func scanText(line *shell.Line, buf []byte) []byte {
+	buf = append(buf[:0], line.Text...)
+	if !strings.ContainsAny(line.Text, `'"\`) {
+		// without quotes or escapes every word, target and payload is a substring of the
+		// line (field splitting and brace expansion only cut it): the line alone will do
+		return buf
+	}
+	for i := range line.Commands {
+		c := &line.Commands[i]
+		buf = append(buf, 0)
+		buf = append(buf, c.Path...)
+		for _, a := range c.Args {
+			buf = append(buf, ' ')
+			buf = append(buf, a...)
+		}
+		for _, r := range c.Redirs {
+			buf = append(buf, 0)
+			buf = append(buf, r.Target...)
+		}
+		for _, e := range c.Env {
+			buf = append(buf, 0)
+			buf = append(buf, e...)
+		}
+	}
+	return buf
 }
 
 func dedupRefs(refs []branchRef) []branchRef {
@@ -611,19 +691,34 @@ func (b *Branch) programs() []string {
 	return out
 }
 
+// matchState is the per-event scratch of match.
+type matchState struct {
+	buf      []byte // a command's arguments joined
+	scan     []byte // scanText
+	sets     []uint64
+	nonASCII bool
+}
+
 // match ORs into masks[rule] the branches that hold somewhere in line.
-func (s *structEngine) match(line *shell.Line, masks []uint64, buf *[]byte) {
+func (s *structEngine) match(line *shell.Line, masks []uint64, ms *matchState) {
+	ms.sets = zeroed(ms.sets, s.setWords)
+	if s.ac != nil {
+		ms.scan = scanText(line, ms.scan)
+		text := unsafe.String(unsafe.SliceData(ms.scan), len(ms.scan)) // ms.scan is not written until the next event
+		s.ac.Scan(text, ms.sets)
+		ms.nonASCII = !isASCII(text)
+	}
 	for i := range line.Commands {
 		c := command{line: line, i: i}
 		cmd := &line.Commands[i]
-		try(s.byProgram[cmd.Name], &c, masks, buf)
+		s.try(s.byProgram[cmd.Name], &c, masks, ms)
 		if len(cmd.Redirs) > 0 || hasOutputOption(cmd.Args) {
-			try(s.redirected, &c, masks, buf)
+			s.try(s.redirected, &c, masks, ms)
 		}
 		if len(cmd.Env) > 0 {
-			try(s.assigned, &c, masks, buf)
+			s.try(s.assigned, &c, masks, ms)
 		}
-		try(s.any, &c, masks, buf)
+		s.try(s.any, &c, masks, ms)
 	}
 }
 
@@ -638,9 +733,15 @@ func hasOutputOption(args []string) bool {
 	return false
 }
 
-func try(refs []branchRef, c *command, masks []uint64, buf *[]byte) {
+func (s *structEngine) try(refs []branchRef, c *command, masks []uint64, ms *matchState) {
 	for _, ref := range refs {
-		if masks[ref.rule]&ref.bit == 0 && ref.b.holds(c, buf) {
+		if masks[ref.rule]&ref.bit != 0 {
+			continue
+		}
+		if ref.pre != nil && !(ms.nonASCII && ref.risky) && !holds(ref.pre, ms.sets) {
+			continue // a regexp the branch needs cannot match anywhere in the line
+		}
+		if ref.b.holds(c, &ms.buf) {
 			masks[ref.rule] |= ref.bit
 		}
 	}
