@@ -304,6 +304,11 @@ func (l *lexer) done(start int, plain bool) string {
 	if plain {
 		return l.text[start:l.i]
 	}
+	// a word that is one quoted string with nothing removed inside is a substring of the
+	// line: no copy, and a payload parsed from it keeps its place in the line
+	if n := l.i - start; n >= 2 && len(l.buf) == n-2 && (l.text[start] == '\'' || l.text[start] == '"') && l.text[l.i-1] == l.text[start] {
+		return l.text[start+1 : l.i-1]
+	}
 	return string(l.buf)
 }
 

@@ -71,7 +71,14 @@ func (c *converter) stmt(s *syntax.Stmt, op string) {
 			op = ";"
 		}
 	case *syntax.WhileClause:
-		c.stmts(x.Cond, op)
+		// the loop keyword stays as a command of its own: a loop is what a sweep or a beacon
+		// is, and the behavioral lifter reads it
+		kw := "while"
+		if x.Until {
+			kw = "until"
+		}
+		c.out = append(c.out, rawCmd{op: op, words: []string{kw}, text: kw})
+		c.stmts(x.Cond, ";")
 		c.stmts(x.Do, ";")
 	case *syntax.ForClause:
 		subs := len(c.subs)
@@ -82,15 +89,8 @@ func (c *converter) stmt(s *syntax.Stmt, op string) {
 		}
 		pending := append([]nested(nil), c.subs[subs:]...)
 		c.subs = c.subs[:subs]
-		start := len(c.out)
-		c.stmts(x.Do, op)
-		if len(pending) > 0 {
-			if start < len(c.out) {
-				c.out[start].nested = append(c.out[start].nested, pending...)
-			} else {
-				c.out = append(c.out, rawCmd{op: op, nested: pending})
-			}
-		}
+		c.out = append(c.out, rawCmd{op: op, words: []string{"for"}, text: "for", nested: pending})
+		c.stmts(x.Do, ";")
 	case *syntax.CaseClause:
 		for _, it := range x.Items {
 			c.stmts(it.Stmts, op)
