@@ -1,6 +1,9 @@
 package shell
 
-import "strings"
+import (
+	"strings"
+	"unsafe"
+)
 
 // lexStrict reads a line made only of words (with quotes and escapes), redirections and the
 // operators ; && || | & and newlines. It reports false on anything else a shell gives meaning
@@ -11,9 +14,11 @@ func lexStrict(text string) ([]rawCmd, bool) {
 	return l.run()
 }
 
-// reset prepares a reused lexer for text, keeping its buffers.
+// reset prepares a reused lexer for text, keeping its buffers. The word arena is not
+// rewound: the commands of an earlier payload at the same depth still point into it (the
+// Parser rewinds every arena when a new line starts).
 func (l *lexer) reset(text string) {
-	*l = lexer{text: text, cmds: l.cmds[:0], arena: l.arena[:0], buf: l.buf[:0]}
+	*l = lexer{text: text, cmds: l.cmds[:0], arena: l.arena, buf: l.buf[:0], w0: len(l.arena), reds: l.reds, r0: len(l.reds), bytes: l.bytes}
 }
 
 // lexTolerant splits what no parser accepts: quotes are removed where they close, and
@@ -36,15 +41,22 @@ type lexer struct {
 	end      int
 	op       string
 	buf      []byte
-	arena    []string // words of every command; a command's words are a slice of it
-	w0       int      // first word of the current command in arena
+	arena    []string   // words of every command; a command's words are a slice of it
+	w0       int        // first word of the current command in arena
+	reds     []Redirect // redirections of every command, likewise
+	r0       int
+	bytes    []byte // the text of unquoted words that are not substrings of the line
 }
 
-// reserved words begin compound commands, which the lexer leaves to mvdan.
-var reserved = map[string]bool{
-	"if": true, "then": true, "else": true, "elif": true, "fi": true, "for": true, "while": true,
-	"until": true, "do": true, "done": true, "case": true, "esac": true, "function": true,
-	"select": true, "[[": true, "]]": true, "{": true, "}": true, "!": true, "coproc": true,
+// isReserved reports the words that begin or end compound commands, which the lexer leaves
+// to mvdan (a switch, not a map: cheaper in a wasip1 guest).
+func isReserved(w string) bool {
+	switch w {
+	case "if", "then", "else", "elif", "fi", "for", "while", "until", "do", "done", "case",
+		"esac", "function", "select", "[[", "]]", "{", "}", "!", "coproc":
+		return true
+	}
+	return false
 }
 
 func (l *lexer) run() ([]rawCmd, bool) {
@@ -113,7 +125,7 @@ func (l *lexer) run() ([]rawCmd, bool) {
 				}
 				continue
 			}
-			if len(l.cur.words) == 0 && len(l.cur.redirs) == 0 && reserved[w] && !l.tolerant && l.text[start] != '"' && l.text[start] != '\'' {
+			if len(l.cur.words) == 0 && len(l.cur.redirs) == 0 && !l.tolerant && isReserved(w) && l.text[start] != '"' && l.text[start] != '\'' {
 				return nil, false
 			}
 			if l.start < 0 {
@@ -145,6 +157,7 @@ func (l *lexer) finish(op string, bg bool) {
 	l.cur = rawCmd{}
 	l.start = -1
 	l.w0 = len(l.arena)
+	l.r0 = len(l.reds)
 }
 
 // redirect reads an operator at l.i and its target word.
@@ -178,7 +191,8 @@ func (l *lexer) redirect(fd string) bool {
 		return false
 	}
 	l.end = l.i
-	l.cur.redirs = append(l.cur.redirs, Redirect{Fd: fd, Op: op, Target: target})
+	l.reds = append(l.reds, Redirect{Fd: fd, Op: op, Target: target})
+	l.cur.redirs = l.reds[l.r0:len(l.reds):len(l.reds)]
 	return true
 }
 
@@ -276,14 +290,31 @@ func (l *lexer) word() (string, bool) {
 				return "", false
 			}
 		default:
-			if !plain {
-				l.buf = append(l.buf, c)
+			// a run of ordinary bytes in one tight loop: in a wasip1 guest every taken branch
+			// costs a termination check, and most of a line is such runs
+			j := l.i + 1
+			for j < len(text) && ordinary[text[j]] {
+				j++
 			}
-			l.i++
+			if !plain {
+				l.buf = append(l.buf, text[l.i:j]...)
+			}
+			l.i = j
 		}
 	}
 	return l.done(start, plain), true
 }
+
+// ordinary marks the bytes that never end or change a word.
+var ordinary = func() (t [256]bool) {
+	for i := range t {
+		t[i] = true
+	}
+	for _, c := range []byte(" \t\r\n;&|<>()`$\\'\"") {
+		t[c] = false
+	}
+	return t
+}()
 
 // unplain switches a word to the buffer when its first quote or escape is met.
 func (l *lexer) unplain(plain bool, start int) bool {
@@ -309,7 +340,14 @@ func (l *lexer) done(start int, plain bool) string {
 	if n := l.i - start; n >= 2 && len(l.buf) == n-2 && (l.text[start] == '\'' || l.text[start] == '"') && l.text[l.i-1] == l.text[start] {
 		return l.text[start+1 : l.i-1]
 	}
-	return string(l.buf)
+	// the word's bytes go to the arena, so that a Parser reading line after line does not
+	// allocate; they stay valid until the Parser starts the next line
+	if len(l.buf) == 0 {
+		return ""
+	}
+	n := len(l.bytes)
+	l.bytes = append(l.bytes, l.buf...)
+	return unsafe.String(&l.bytes[n], len(l.buf))
 }
 
 func isDigits(s string) bool {

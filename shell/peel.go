@@ -54,15 +54,20 @@ func maybeWrapper(name string) bool {
 
 // peel fills c's program, arguments, environment and wrappers from words and returns the
 // shell code c runs as a payload (sh -c, su -c, eval), "" when none.
-func peel(c *Command, words []string) (payload string, via Via) {
+func peel(c *Command, words []string, strs *[]string, ifs bool) (payload string, via Via) {
+	env0 := len(*strs)
 	if len(words) == 1 {
 		words = braces(words)
 	}
-	words = splitIFS(words)
+	if ifs {
+		words = splitIFS(words)
+	}
 	for len(words) > 0 && isAssign(words[0]) {
-		c.Env = append(c.Env, words[0])
+		*strs = append(*strs, words[0])
 		words = words[1:]
 	}
+	var wbuf [4]string
+	peeled := wbuf[:0]
 	for len(words) > 0 {
 		name := base(words[0])
 		if !maybeWrapper(name) {
@@ -88,7 +93,7 @@ func peel(c *Command, words []string) (payload string, via Via) {
 		rest = skipOptions(rest, w)
 		if name == "env" {
 			for len(rest) > 0 && isAssign(rest[0]) {
-				c.Env = append(c.Env, rest[0])
+				*strs = append(*strs, rest[0])
 				rest = rest[1:]
 			}
 		}
@@ -99,8 +104,16 @@ func peel(c *Command, words []string) (payload string, via Via) {
 			break
 		}
 		rest = rest[w.operands:]
-		c.Wrappers = append(c.Wrappers, name)
+		peeled = append(peeled, name)
 		words = rest
+	}
+	if n := len(*strs); n > env0 {
+		c.Env = (*strs)[env0:n:n]
+	}
+	if len(peeled) > 0 {
+		w0 := len(*strs)
+		*strs = append(*strs, peeled...)
+		c.Wrappers = (*strs)[w0:len(*strs):len(*strs)]
 	}
 	if len(words) == 0 {
 		return "", Top

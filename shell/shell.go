@@ -141,12 +141,21 @@ func Parse(text string) *Line {
 // per-event path allocates little. The Line it returns is valid until the next Parse.
 type Parser struct {
 	cmds []Command
-	lx   lexer // the top level's lexer, buffers kept; nested payloads use their own
+	// one lexer per nesting depth, buffers kept: a payload at depth d is read completely
+	// before the next one at d starts, so each depth's buffers can be reused
+	lx   [MaxDepth + 1]lexer
+	strs []string // backing store of Env and Wrappers, reset per Parse
+	ifs  bool     // the line mentions IFS: words may need field splitting
 }
 
 // Parse reads text into its simple commands; the result is valid until the next call.
 func (p *Parser) Parse(text string) Line {
 	p.cmds = p.cmds[:0]
+	p.strs = p.strs[:0]
+	p.ifs = strings.Contains(text, "IFS")
+	for i := range p.lx {
+		p.lx[i].arena, p.lx[i].reds, p.lx[i].bytes = p.lx[i].arena[:0], p.lx[i].reds[:0], p.lx[i].bytes[:0]
+	}
 	fallback := p.parse(text, -1, Top, 0)
 	return Line{Text: text, Commands: p.cmds, Fallback: fallback}
 }
@@ -167,19 +176,16 @@ type nested struct{ text string }
 // parse reads text at depth and appends its commands to p.cmds with the given parent, and
 // reports whether the tolerant split was needed.
 func (p *Parser) parse(text string, parent int, via Via, depth int) bool {
-	var raws []rawCmd
-	ok := false
-	if depth == 0 {
-		p.lx.reset(text)
-		raws, ok = p.lx.run()
-	} else {
-		raws, ok = lexStrict(text)
-	}
+	lx := &p.lx[depth]
+	lx.reset(text)
+	raws, ok := lx.run()
 	fallback := false
 	if !ok {
 		raws, ok = parseMvdan(text)
 		if !ok {
-			raws = lexTolerant(text)
+			lx.reset(text)
+			lx.tolerant = true
+			raws, _ = lx.run()
 			fallback = true
 		}
 	}
@@ -200,7 +206,7 @@ func (p *Parser) emit(raws []rawCmd, parent int, via Via, depth int) {
 			c.PipedFrom = prev
 			p.cmds[prev].PipedTo = idx
 		}
-		payload, pvia := peel(&c, rc.words)
+		payload, pvia := peel(&c, rc.words, &p.strs, p.ifs)
 		p.cmds = append(p.cmds, c)
 		prev = idx
 		if depth+1 > MaxDepth {
@@ -245,10 +251,14 @@ func printed(c *Command) string {
 	return out
 }
 
-// shells are the programs whose -c argument and stdin are shell code.
-var shells = map[string]bool{"sh": true, "bash": true, "dash": true, "ash": true, "zsh": true, "ksh": true, "mksh": true, "busybox sh": true, "$SHELL": true}
-
-func isShell(name string) bool { return shells[name] }
+// isShell reports the programs whose -c argument and stdin are shell code.
+func isShell(name string) bool {
+	switch name {
+	case "sh", "bash", "dash", "ash", "zsh", "ksh", "mksh", "$SHELL":
+		return true
+	}
+	return false
+}
 
 // base returns the last path element of a program word.
 func base(w string) string {

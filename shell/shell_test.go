@@ -86,6 +86,8 @@ func TestParse(t *testing.T) {
 		{`/bin/busybox${IFS}ECCHI`, `busybox:ECCHI`},
 		{`echo -e '\x69\x64' | sh`, `echo["-e" "\\x69\\x64"]; |0 sh; id ^1/3`},
 		{`printf 'uname -a' | bash`, `printf["uname -a"]; |0 bash; uname["-a"] ^1/3`},
+		{`echo $(a b) $(c d) "$(e f)"`, `echo["$(a b)" "$(c d)" "$(e f)"]; a["b"] ^0/1; c["d"] ^0/1; e["f"] ^0/1`},
+		{`sh -c 'x 1; y 2' && sh -c 'z 3'`, `sh["-c" "x 1; y 2"]; x["1"] ^0/2; y["2"] ^0/2; sh["-c" "z 3"]; z["3"] ^3/2`},
 		{``, ``},
 		{`;;;`, ``},
 	}
@@ -165,8 +167,13 @@ func FuzzParse(f *testing.F) {
 	for _, c := range []string{`uname -a`, `echo "$(id)" | sh`, "a `b` 'c", `x <<E`, `$(((`, "sh -c 'sh -c \"sh -c id\"'"} {
 		f.Add(c)
 	}
+	var reused Parser
 	f.Fuzz(func(t *testing.T, s string) {
 		l := Parse(s)
+		reused.Parse("sudo sh -c 'echo $(id) | sh' > /tmp/x")
+		if again := reused.Parse(s); dump(&again) != dump(l) {
+			t.Fatalf("%q: a reused Parser reads %s, a new one %s", s, dump(&again), dump(l))
+		}
 		for i, c := range l.Commands {
 			if c.PipedFrom >= i || c.Parent >= i || c.PipedTo >= len(l.Commands) {
 				t.Fatalf("%q: command %d links forward: %+v", s, i, c)

@@ -189,18 +189,18 @@ func (s *session) parse(text string, cmd, _ int) {
 		c := &line.Commands[i]
 		w0 := len(s.words)
 		for _, e := range c.Env {
-			s.words = append(s.words, s.lower(e))
+			s.words = append(s.words, s.keep(orig, e))
 		}
 		if c.Path != "" {
-			s.words = append(s.words, s.lower(c.Path))
+			s.words = append(s.words, s.keep(orig, c.Path))
 		}
 		for _, a := range c.Args {
-			s.words = append(s.words, s.lower(a))
+			s.words = append(s.words, s.keep(orig, a))
 		}
 		for _, r := range c.Redirs {
-			s.words = append(s.words, r.Fd+r.Op)
+			s.words = append(s.words, redirWord(r))
 			if r.Target != "" && r.Op != "<<" && r.Op != "<<-" {
-				s.words = append(s.words, s.lower(r.Target))
+				s.words = append(s.words, s.keep(orig, r.Target))
 			}
 		}
 		if len(s.words) == w0 {
@@ -208,14 +208,49 @@ func (s *session) parse(text string, cmd, _ int) {
 		}
 		// the segment's text is the lower-cased line's bytes at the same offsets when the
 		// command is a part of the line (payloads and substitutions may not be)
-		seg, from := s.lower(c.Text), offset(orig, c.Text)
+		seg, from := "", offset(orig, c.Text)
 		if from >= 0 && from+len(c.Text) <= len(text) {
 			seg = text[from : from+len(c.Text)]
 		} else {
-			from = 0
+			seg, from = s.keep(orig, c.Text), 0
 		}
 		s.addSegment(cmd, seg, w0, sepOf(c), int32(from), int32(from+len(c.Text)))
 	}
+}
+
+// keep returns w lower-cased and safe to keep for the whole call: a part of the line as sent
+// is kept by reference (copied only to lower-case it), anything else (an unquoted word, a
+// decoded payload) lives in the Parser's buffers until its next line and is copied.
+func (s *session) keep(orig, w string) string {
+	if w == "" || offset(orig, w) >= 0 {
+		return s.lower(w)
+	}
+	start := len(s.arena)
+	s.arena = append(s.arena, w...)
+	b := s.arena[start:]
+	for j, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			b[j] = c + 'a' - 'A'
+		}
+	}
+	return unsafe.String(&b[0], len(b))
+}
+
+// redirWord is a redirection's operator as the lifter's words spell it ("2>", ">>"),
+// without building a string for the common ones.
+func redirWord(r shell.Redirect) string {
+	if r.Fd == "" {
+		return r.Op
+	}
+	switch r.Fd + r.Op {
+	case "2>":
+		return "2>"
+	case "1>":
+		return "1>"
+	case "2>&":
+		return "2>&"
+	}
+	return r.Fd + r.Op
 }
 
 // sepOf is the lifter's name for what precedes a command: 0 at the start of a line, ';', '|'
