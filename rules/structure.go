@@ -51,8 +51,9 @@ type Branch struct {
 	Redirect *regexp.Regexp
 	// Input: a regexp that some input redirection's target (<, <<, <<<) matches.
 	Input *regexp.Regexp
-	// PipedTo, PipedFrom: a program later (earlier) in the command's pipeline is listed:
-	// `curl | tee x | sh` is a download piped into a shell.
+	// PipedTo: a program later in the command's pipeline is listed (`curl | tee x | sh` is
+	// a download piped into a shell). PipedFrom: the program right before it is listed
+	// (`echo x | chpasswd | bash` does not feed echo's text to bash).
 	PipedTo, PipedFrom []string
 	// Env: a regexp that some VAR=value assignment before the program (or of env) matches.
 	Env *regexp.Regexp
@@ -249,7 +250,7 @@ func (b *Branch) holds(c *command, buf *[]byte) bool {
 		b.Background != nil && *b.Background != cmd.Background,
 		b.Piped != nil && *b.Piped != (cmd.PipedTo >= 0),
 		b.pipedTo != nil && !pipeHas(cmds, cmd.PipedTo, b.pipedTo, true),
-		b.pipedFrom != nil && !pipeHas(cmds, cmd.PipedFrom, b.pipedFrom, false),
+		b.pipedFrom != nil && (cmd.PipedFrom < 0 || !b.pipedFrom[cmds[cmd.PipedFrom].Name]),
 		b.nestedIn != nil && (cmd.Parent < 0 || !b.nestedIn[cmds[cmd.Parent].Name]),
 		b.Via != "" && (cmd.Parent < 0 || cmd.Via != b.via),
 		b.wrapped != nil && !anyIn(cmd.Wrappers, b.wrapped),
@@ -471,18 +472,13 @@ func init() {
 	}
 }
 
-// pipeHas walks a pipeline from command i downstream (or upstream) looking for a listed
-// program.
-func pipeHas(cmds []shell.Command, i int, set map[string]bool, down bool) bool {
+// pipeHas walks a pipeline from command i downstream looking for a listed program.
+func pipeHas(cmds []shell.Command, i int, set map[string]bool, _ bool) bool {
 	for n := 0; i >= 0 && n < len(cmds); n++ {
 		if set[cmds[i].Name] {
 			return true
 		}
-		if down {
-			i = cmds[i].PipedTo
-		} else {
-			i = cmds[i].PipedFrom
-		}
+		i = cmds[i].PipedTo
 	}
 	return false
 }
