@@ -137,7 +137,7 @@ func TestReplayOnce(t *testing.T) {
 	for _, m := range fired {
 		subjects[m.Subject]++
 	}
-	if subjects["ttp.rule.fired.T1082"] != 1 || subjects["ttp.rule.fired.T1552.001"] != 1 || len(fired) != 2 {
+	if subjects["ttp.rule.fired.T1082"] != 1 || subjects["ttp.rule.fired.T1003.008"] != 1 || len(fired) != 2 {
 		t.Errorf("fired messages %v", subjects)
 	}
 	un, _ := r.store.Unpublished(context.Background(), "command", "evt-1")

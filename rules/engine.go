@@ -3,9 +3,11 @@ package rules
 import (
 	"math/bits"
 	"regexp/syntax"
+	"sync"
 
 	"github.com/decnet/ttp/abi"
 	"github.com/decnet/ttp/rules/internal/ahocorasick"
+	"github.com/decnet/ttp/shell"
 )
 
 // The built-in engine evaluates every `match.kind: pattern` rule of an event's source kind.
@@ -24,7 +26,20 @@ type kindEngine struct {
 	field  []int // rules[i] reads fields[field[i]]
 	groups []fieldGroup
 	words  int
+	// structure rules, per field index: the field is parsed once per event for all of them
+	structs map[int]*structEngine
 }
+
+// evalState is the per-event scratch of the structure rules, pooled so that an evaluation
+// allocates nothing in steady state.
+type evalState struct {
+	parser shell.Parser
+	line   shell.Line
+	masks  []uint64
+	match  matchState
+}
+
+var evalStates = sync.Pool{New: func() any { return new(evalState) }}
 
 // fieldGroup is the prefilter of the rules that read one field: one automaton over the literal
 // sets of all their formulas.
@@ -51,6 +66,8 @@ func newKindEngine(kind string, rules []*Rule) *kindEngine {
 		nsets    int
 	}
 	var groupLits []lits
+	structRules := map[int][]*Rule{}
+	structIdx := map[int][]int{}
 	for i, r := range rules {
 		p := r.fields[kind]
 		fi, ok := fieldIdx[p.String()]
@@ -62,6 +79,11 @@ func newKindEngine(kind string, rules []*Rule) *kindEngine {
 			groupLits = append(groupLits, lits{})
 		}
 		e.field[i] = fi
+		if r.IsStructure() {
+			structRules[fi] = append(structRules[fi], r)
+			structIdx[fi] = append(structIdx[fi], i)
+			continue
+		}
 		g, gl := &e.groups[fi], &groupLits[fi]
 		m := member{rule: i}
 		if tree, err := syntax.Parse(r.Match.Pattern, syntax.Perl); err == nil {
@@ -84,6 +106,26 @@ func newKindEngine(kind string, rules []*Rule) *kindEngine {
 			g.always = true
 		}
 		g.members = append(g.members, m)
+	}
+	for fi, rs := range structRules {
+		if e.structs == nil {
+			e.structs = map[int]*structEngine{}
+		}
+		st := newStructEngine(rs)
+		// branch refs index the group's rules; map them to the kind's rule indexes
+		idx := structIdx[fi]
+		for k, refs := range st.byProgram {
+			for j := range refs {
+				refs[j].rule = idx[refs[j].rule]
+			}
+			st.byProgram[k] = refs
+		}
+		for _, refs := range [][]branchRef{st.any, st.redirected, st.assigned} {
+			for j := range refs {
+				refs[j].rule = idx[refs[j].rule]
+			}
+		}
+		e.structs[fi] = st
 	}
 	for fi := range e.groups {
 		gl := groupLits[fi]
@@ -161,11 +203,28 @@ func (s *RuleSet) Eval(ev *abi.Event, out []abi.TagDraft) []abi.TagDraft {
 	if len(e.fields) > maxStackFields {
 		texts = make([]string, 0, len(e.fields))
 	}
+	var st *evalState
 	for fi, p := range e.fields {
 		text, ok := p.LookupString(ev)
 		texts = append(texts, text)
-		if ok {
-			e.groups[fi].candidates(text, hits)
+		if !ok {
+			continue
+		}
+		e.groups[fi].candidates(text, hits)
+		if se := e.structs[fi]; se != nil {
+			if st == nil {
+				st = evalStates.Get().(*evalState)
+				st.masks = zeroed(st.masks, len(e.rules))
+			}
+			st.line = st.parser.Parse(text)
+			se.match(&st.line, st.masks, &st.match)
+		}
+	}
+	if st != nil {
+		for i, m := range st.masks {
+			if m != 0 {
+				hits[i/64] |= 1 << (i % 64)
+			}
 		}
 	}
 	for w, word := range hits {
@@ -173,10 +232,27 @@ func (s *RuleSet) Eval(ev *abi.Event, out []abi.TagDraft) []abi.TagDraft {
 			i := w*64 + bits.TrailingZeros64(word)
 			word &= word - 1
 			fi := e.field[i]
-			out = e.rules[i].fire(e.fields[fi], texts[fi], out)
+			if r := e.rules[i]; r.IsStructure() {
+				out = r.fireStructure(e.fields[fi], texts[fi], st.masks[i], out)
+			} else {
+				out = r.fire(e.fields[fi], texts[fi], out)
+			}
 		}
 	}
+	if st != nil {
+		evalStates.Put(st)
+	}
 	return out
+}
+
+// zeroed returns s resized to n words, all zero.
+func zeroed(s []uint64, n int) []uint64 {
+	if cap(s) < n {
+		return make([]uint64, n)
+	}
+	s = s[:n]
+	clear(s)
+	return s
 }
 
 // evalNaive is the reference the prefiltered Eval must equal: every pattern rule of the kind,
@@ -190,6 +266,12 @@ func (s *RuleSet) evalNaive(ev *abi.Event, out []abi.TagDraft) []abi.TagDraft {
 		p := e.fields[e.field[i]]
 		text, ok := p.LookupString(ev)
 		if !ok {
+			continue
+		}
+		if r.IsStructure() {
+			masks := make([]uint64, 1)
+			matchNaive([]*Rule{r}, shell.Parse(text), masks)
+			out = r.fireStructure(p, text, masks[0], out)
 			continue
 		}
 		out = r.fire(p, text, out)

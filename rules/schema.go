@@ -104,10 +104,13 @@ type Rule struct {
 
 	re, exclude *regexp.Regexp
 	fields      map[string]abi.Path // source kind -> field the pattern reads
+	branches    []*Branch           // match.when, in file order
+	lists       map[string]bool     // shared lists the rule uses
 }
 
 // Match says what evaluates a rule: the built-in engine (Kind "pattern") or the plugin whose
-// rule_kinds prefix Kind ("lifter:behavioral_recon_burst").
+// rule_kinds prefix Kind ("lifter:behavioral_recon_burst"). A built-in rule has either a
+// Pattern (a regexp on the field) or `when` branches on the parsed command line (structure.go).
 type Match struct {
 	Kind    string
 	Pattern string
@@ -122,9 +125,13 @@ type Emit struct {
 	SubTechniqueID string
 	Tactic         string
 	Confidence     float64
+	// When names the match.when branches this technique stands for; empty: any match.
+	When []string
+
+	whenMask uint64
 }
 
-// IsPattern reports whether the built-in engine evaluates r.
+// IsPattern reports whether the built-in engine evaluates r, by regexp or by structure.
 func (r *Rule) IsPattern() bool { return r.Match.Kind == KindPattern }
 
 // KindPattern is the match kind of the built-in regex engine.
@@ -202,7 +209,7 @@ func (p *parser) parse(data []byte) *Rule {
 		p.errorf(root, "", ErrType, "want a mapping of rule keys")
 		return nil
 	}
-	r := &Rule{File: p.file}
+	r := &Rule{File: p.file, lists: map[string]bool{}}
 	keys := p.mapping(root, "", map[string]bool{
 		"id": true, "name": true, "description": false, "applies_to": true, "match": true,
 		"emits": true, "precision": true, "evidence_fields": true,
@@ -253,7 +260,7 @@ func (p *parser) parse(data []byte) *Rule {
 			}
 		}
 	}
-	if r.IsPattern() && r.re != nil {
+	if r.IsPattern() && (r.re != nil || r.branches != nil) {
 		r.fields = make(map[string]abi.Path, len(r.AppliesTo))
 		for _, k := range r.AppliesTo {
 			f := r.Match.Field
@@ -279,7 +286,16 @@ func (p *parser) parse(data []byte) *Rule {
 		p.errorf(root, "", ErrType, "%v", err)
 		return nil
 	}
-	v, err := abi.RuleVersion(r.Definition)
+	def := r.Definition
+	if len(r.lists) > 0 {
+		// the shared lists a rule uses are part of what it means (lists.go)
+		def = make(map[string]any, len(r.Definition)+1)
+		for k, v := range r.Definition {
+			def[k] = v
+		}
+		def["lists"] = usedLists(r.lists)
+	}
+	v, err := abi.RuleVersion(def)
 	if err != nil {
 		p.errorf(root, "", ErrBadValue, "%v", err)
 		return nil
@@ -359,9 +375,14 @@ func (p *parser) match(n *yaml.Node, r *Rule) {
 		p.errorf(n, "match", ErrType, "want a mapping, got %s", describe(n))
 		return
 	}
-	keys := p.mapping(n, "match.", map[string]bool{"kind": true, "pattern": false, "exclude": false, "field": false, "params": false})
-	if v := keys["kind"]; v != nil {
+	keys := p.mapping(n, "match.", map[string]bool{"kind": false, "pattern": false, "exclude": false, "field": false, "params": false, "when": false})
+	switch v := keys["kind"]; {
+	case v != nil:
 		r.Match.Kind = p.str(v, "match.kind")
+	case keys["when"] != nil:
+		r.Match.Kind = KindPattern // when branches are the built-in engine's; kind may be left out
+	default:
+		p.errorf(n, "match.kind", ErrMissing, "")
 	}
 	switch {
 	case r.Match.Kind == KindPattern:
@@ -369,21 +390,33 @@ func (p *parser) match(n *yaml.Node, r *Rule) {
 			p.errorf(keys["params"], "match.params", ErrBadValue, "pattern rules take no params")
 		}
 		v := keys["pattern"]
-		if v == nil {
-			p.errorf(n, "match.pattern", ErrMissing, "a pattern rule needs a pattern")
+		switch w := keys["when"]; {
+		case v == nil && w == nil:
+			p.errorf(n, "match.pattern", ErrMissing, "a pattern rule needs a pattern or when branches")
 			return
+		case v != nil && w != nil:
+			p.errorf(w, "match.when", ErrBadValue, "a rule has a pattern or when branches, not both")
+			return
+		case w != nil:
+			p.structure(w, r, r.lists)
+		default:
+			r.Match.Pattern = p.str(v, "match.pattern")
+			r.re = p.regex(v, "match.pattern", r.Match.Pattern)
 		}
-		r.Match.Pattern = p.str(v, "match.pattern")
-		r.re = p.regex(v, "match.pattern", r.Match.Pattern)
 		if v := keys["exclude"]; v != nil {
 			r.Match.Exclude = p.str(v, "match.exclude")
-			r.exclude = p.regex(v, "match.exclude", r.Match.Exclude)
+			exp, err := expandRegex(r.Match.Exclude, r.lists)
+			if err != nil {
+				p.errorf(v, "match.exclude", err, "")
+			} else {
+				r.exclude = p.regex(v, "match.exclude", exp)
+			}
 		}
 		if v := keys["field"]; v != nil {
 			r.Match.Field = p.str(v, "match.field")
 		}
 	case lifterRE.MatchString(r.Match.Kind):
-		for _, k := range []string{"pattern", "exclude", "field"} {
+		for _, k := range []string{"pattern", "exclude", "field", "when"} {
 			if keys[k] != nil {
 				p.errorf(keys[k], "match."+k, ErrBadValue, "only pattern rules take %s", k)
 			}
@@ -418,13 +451,14 @@ func (p *parser) emits(n *yaml.Node, r *Rule) {
 		p.errorf(n, "emits", ErrType, "want a non-empty list of techniques, got %s", describe(n))
 		return
 	}
+	var nodes []*yaml.Node
 	for i, en := range n.Content {
 		field := fmt.Sprintf("emits[%d]", i)
 		if en.Kind != yaml.MappingNode {
 			p.errorf(en, field, ErrType, "want a mapping, got %s", describe(en))
 			continue
 		}
-		keys := p.mapping(en, field+".", map[string]bool{"technique_id": true, "sub_technique_id": false, "tactic": true, "confidence": true})
+		keys := p.mapping(en, field+".", map[string]bool{"technique_id": true, "sub_technique_id": false, "tactic": true, "confidence": true, "when": false})
 		var e Emit
 		var tech attack.Technique
 		techOK := false
@@ -464,8 +498,16 @@ func (p *parser) emits(n *yaml.Node, r *Rule) {
 				e.Confidence = c
 			}
 		}
+		if v := keys["when"]; v != nil {
+			if r.branches == nil {
+				p.errorf(v, field+".when", ErrBadValue, "only a rule with match.when branches can tie an emit to them")
+			}
+			e.When = p.strList(v, field+".when")
+		}
 		r.Emits = append(r.Emits, e)
+		nodes = append(nodes, en)
 	}
+	p.resolveWhen(r, nodes)
 }
 
 func (p *parser) technique(n *yaml.Node, field, id string, sub bool) (attack.Technique, bool) {

@@ -1023,7 +1023,7 @@ func TestDeadLetterNeverStops(t *testing.T) {
 		t.Fatalf("the daemon stopped on bad input: %v", d.wait(0))
 	}
 	// It goes on: a good event published after the bad ones.
-	b.publishRaw(t, subj, []byte(`{"source_kind":"command","source_id":"good-2","observed_at":"2026-11-27T05:00:02Z","payload":{"command_text":"whoami; id"}}`))
+	b.publishRaw(t, subj, []byte(`{"source_kind":"command","source_id":"good-2","observed_at":"2026-11-27T05:00:02Z","payload":{"command_text":"whoami; cat /etc/passwd"}}`))
 	b.waitAcked(t, 30*time.Second)
 	if n, err := d.metric("ttp_bus_dead_lettered_total"); err != nil || n != 3 {
 		t.Errorf("ttp_bus_dead_lettered_total %v (%v), want 3", n, err)

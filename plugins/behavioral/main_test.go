@@ -341,8 +341,9 @@ func TestDeepNesting(t *testing.T) {
 // parseLine reads one command line with an empty dictionary.
 func parseLine(line string) *session {
 	s := &session{dict: &dictionary{}}
-	s.cmds = append(s.cmds, line)
-	s.parse(line, 0, 0)
+	s.cmds = append(s.cmds, s.lower(line))
+	s.orig = append(s.orig, line)
+	s.parse(s.cmds[0], 0, 0)
 	return s
 }
 
@@ -396,10 +397,10 @@ func TestSegments(t *testing.T) {
 		{`sh -c "uname -a; id"`, []string{"sh", "uname", "id"}},
 		{`FOO=1 timeout 10 busybox wget http://x/y`, []string{"wget"}},
 		{`echo "uname -a; nproc" > /tmp/x`, []string{"echo"}},
-		{`for i in 1 2; do nc -z h $i; done`, []string{"for", "nc", "done"}},
+		{`for i in 1 2; do nc -z h $i; done`, []string{"for", "nc"}},
 		{"HISTSIZE=0", []string{""}},
 	} {
-		s := parseLine(strings.ToLower(tc.line))
+		s := parseLine(tc.line)
 		var got []string
 		for i := range s.segs {
 			got = append(got, s.verb(&s.segs[i]))

@@ -5,6 +5,7 @@ import (
 	"unsafe"
 
 	"github.com/decnet/ttp/sdk"
+	"github.com/decnet/ttp/shell"
 )
 
 // session is one session event read into a shape the detectors share: the commands lower-cased
@@ -13,6 +14,7 @@ import (
 // in steady state; nothing in it survives into the next call's answers.
 type session struct {
 	cmds        []string  // command lines, lower-cased
+	orig        []string  // the same lines as sent: the shell reads them before lower-casing
 	times       []float64 // offsets in ms, aligned with cmds; nil when absent or unusable
 	timesBuf    []float64
 	duration    float64
@@ -23,6 +25,7 @@ type session struct {
 	fwd         forwarding // a forward event's counts (R0100); the rest is empty then
 
 	dict    *dictionary
+	sh      shell.Parser // reads each command line; its buffers are kept between calls
 	words   []string
 	segs    []segment
 	matches []match // keyword occurrences, per command line in order of their end
@@ -69,17 +72,17 @@ type occurrence struct {
 
 // Bounds on the work one event can cause, whatever its size (a record may be 1 MiB): the
 // detectors read at most maxCommands command lines and maxText bytes of them (a line crossing
-// the limit is cut), at most maxSegments segments, and nested `sh -c` arguments maxDepth deep.
+// the limit is cut) and at most maxSegments segments; package shell bounds nesting
+// (shell.MaxDepth).
 // Real sessions are far smaller; a hostile one costs bounded time instead of the deadline.
 const (
 	maxCommands = 1024
 	maxText     = 32 << 10
 	maxSegments = 1024
-	maxDepth    = 3
 )
 
 func (s *session) reset() {
-	s.cmds, s.times, s.urls, s.shas = s.cmds[:0], nil, s.urls[:0], s.shas[:0]
+	s.cmds, s.orig, s.times, s.urls, s.shas = s.cmds[:0], s.orig[:0], nil, s.urls[:0], s.shas[:0]
 	s.words, s.segs, s.arena, s.matches = s.words[:0], s.segs[:0], s.arena[:0], s.matches[:0]
 	s.duration, s.hasDuration, s.client = 0, false, ""
 	s.allV, s.allK, s.maxSeg = 0, 0, 0
@@ -98,6 +101,7 @@ func (s *session) load(ev *sdk.Event) {
 		}
 		text += len(t)
 		s.cmds = append(s.cmds, s.lower(t))
+		s.orig = append(s.orig, t)
 	}
 	if n := ev.Len(fTimes); n == ev.Len(fCommands) && n > 0 {
 		times, prev := s.timesBuf[:0], 0.0
@@ -169,164 +173,110 @@ func (s *session) lower(t string) string {
 	return unsafe.String(&b[0], len(b))
 }
 
-// parse splits a command line into segments and words.
-func (s *session) parse(text string, cmd, depth int) {
-	p := parser{s: s, text: text, cmd: cmd, depth: depth, wordStart: -1, w0: len(s.words), off0: max(offset(s.cmds[cmd], text), 0)}
-	p.run()
-}
-
-// parser is the state of parse, with methods rather than closures: direct calls are much
-// cheaper than closure calls in WebAssembly.
-type parser struct {
-	s         *session
-	text      string
-	cmd       int
-	depth     int
-	wordStart int
-	segStart  int
-	sep       byte
-	w0        int
-	off0      int
-}
-
-func (p *parser) endWord(i int) {
-	if p.wordStart < 0 {
-		return
+// parse splits a command line into segments and words as package shell reads it: one
+// segment per simple command (wrappers peeled, sh -c, eval and echo | sh payloads and
+// substitutions included), its words the program and arguments after quote removal and then
+// its redirections as words (">", target), which is the shape the detectors read.
+func (s *session) parse(text string, cmd, _ int) {
+	orig := text // case matters to a shell (xargs -I, not -i): read the line as sent
+	if cmd < len(s.orig) && len(s.orig[cmd]) == len(text) {
+		orig = s.orig[cmd]
 	}
-	text := p.text
-	a, b := p.wordStart, i
-	for a < b && (text[a] == '"' || text[a] == '\'') {
-		a++
-	}
-	for b > a && (text[b-1] == '"' || text[b-1] == '\'') {
-		b--
-	}
-	if b > a && !(b == a+1 && text[a] == '$') {
-		p.s.words = append(p.s.words, text[a:b])
-	}
-	p.wordStart = -1
-}
-
-func (p *parser) endSeg(i int, next byte, skip int) {
-	p.endWord(i)
-	s := p.s
-	if len(s.words) > p.w0 {
-		text := p.text
-		a, b := p.segStart, i
-		for a < b && (text[a] == ' ' || text[a] == '\t') {
-			a++
+	line := s.sh.Parse(orig)
+	for i := range line.Commands {
+		if len(s.segs) >= maxSegments {
+			return
 		}
-		for b > a && (text[b-1] == ' ' || text[b-1] == '\t') {
-			b--
+		c := &line.Commands[i]
+		w0 := len(s.words)
+		for _, e := range c.Env {
+			s.words = append(s.words, s.keep(orig, e))
 		}
-		s.addSegment(p.cmd, text[a:b], p.w0, p.sep, int32(p.off0+a), int32(p.off0+b), p.depth)
-	}
-	p.w0 = len(s.words)
-	p.segStart = i + skip
-	p.sep = next
-}
-
-func (p *parser) run() {
-	text := p.text
-	var quote byte
-	for i := 0; i < len(text); {
-		c := text[i]
-		if quote != 0 {
-			switch {
-			case c == '\\' && quote == '"':
-				i += 2
-			case c == quote:
-				quote = 0
-				i++
-			default:
-				i++
-				for i < len(text) && text[i] != quote && text[i] != '\\' {
-					i++
-				}
+		if c.Path != "" {
+			s.words = append(s.words, s.keep(orig, c.Path))
+		}
+		for _, a := range c.Args {
+			s.words = append(s.words, s.keep(orig, a))
+		}
+		for _, r := range c.Redirs {
+			s.words = append(s.words, redirWord(r))
+			if r.Target != "" && r.Op != "<<" && r.Op != "<<-" {
+				s.words = append(s.words, s.keep(orig, r.Target))
 			}
+		}
+		if len(s.words) == w0 {
 			continue
 		}
-		if shellClass[c] == 0 { // an ordinary byte: run to the next special one
-			if p.wordStart < 0 {
-				p.wordStart = i
-			}
-			i++
-			for i < len(text) && shellClass[text[i]] == 0 {
-				i++
-			}
-			continue
+		// the segment's text is the lower-cased line's bytes at the same offsets when the
+		// command is a part of the line (payloads and substitutions may not be)
+		seg, from := "", offset(orig, c.Text)
+		if from >= 0 && from+len(c.Text) <= len(text) {
+			seg = text[from : from+len(c.Text)]
+		} else {
+			seg, from = s.keep(orig, c.Text), 0
 		}
-		switch c {
-		case '\\':
-			if p.wordStart < 0 {
-				p.wordStart = i
-			}
-			i += 2
-		case '\'', '"':
-			if p.wordStart < 0 {
-				p.wordStart = i
-			}
-			quote = c
-			i++
-		case ' ', '\t':
-			p.endWord(i)
-			i++
-		case ';', '\n', '\r':
-			p.endSeg(i, ';', 1)
-			i++
-		case '(', ')', '`':
-			p.endSeg(i, '(', 1)
-			i++
-		case '|':
-			switch {
-			case i+1 < len(text) && text[i+1] == '|':
-				p.endSeg(i, 'o', 2)
-				i += 2
-			case i+1 < len(text) && text[i+1] == '&':
-				p.endSeg(i, '|', 2)
-				i += 2
-			case i > 0 && text[i-1] == '>': // >| clobber
-				i++
-			default:
-				p.endSeg(i, '|', 1)
-				i++
-			}
-		case '&':
-			switch {
-			case i > 0 && (text[i-1] == '>' || text[i-1] == '<'), i+1 < len(text) && text[i+1] == '>':
-				if p.wordStart < 0 { // 2>&1, &>file: part of a redirection word
-					p.wordStart = i
-				}
-				i++
-			case i+1 < len(text) && text[i+1] == '&':
-				p.endSeg(i, 'a', 2)
-				i += 2
-			default:
-				p.endSeg(i, '&', 1)
-				i++
-			}
-		default:
-			if p.wordStart < 0 {
-				p.wordStart = i
-			}
-			i++
-		}
+		s.addSegment(cmd, seg, w0, sepOf(c), int32(from), int32(from+len(c.Text)))
 	}
-	p.endSeg(len(text), 0, 0)
 }
 
-// shellClass marks the bytes the shell reader stops at: blanks, quotes, backslash and the
-// operators that end a segment.
-var shellClass = func() (t [256]uint8) {
-	for _, c := range []byte(" \t\\'\";\n\r()`|&") {
-		t[c] = 1
+// keep returns w lower-cased and safe to keep for the whole call: a part of the line as sent
+// is kept by reference (copied only to lower-case it), anything else (an unquoted word, a
+// decoded payload) lives in the Parser's buffers until its next line and is copied.
+func (s *session) keep(orig, w string) string {
+	if w == "" || offset(orig, w) >= 0 {
+		return s.lower(w)
 	}
-	return t
-}()
+	start := len(s.arena)
+	s.arena = append(s.arena, w...)
+	b := s.arena[start:]
+	for j, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			b[j] = c + 'a' - 'A'
+		}
+	}
+	return unsafe.String(&b[0], len(b))
+}
 
-// addSegment finds the segment's command word, appends it and parses what it runs in a nested
-// shell.
-func (s *session) addSegment(cmd int, text string, w0 int, sep byte, start, end int32, depth int) {
+// redirWord is a redirection's operator as the lifter's words spell it ("2>", ">>"),
+// without building a string for the common ones.
+func redirWord(r shell.Redirect) string {
+	if r.Fd == "" {
+		return r.Op
+	}
+	switch r.Fd + r.Op {
+	case "2>":
+		return "2>"
+	case "1>":
+		return "1>"
+	case "2>&":
+		return "2>&"
+	}
+	return r.Fd + r.Op
+}
+
+// sepOf is the lifter's name for what precedes a command: 0 at the start of a line, ';', '|'
+// (piped), 'a' (&&), 'o' (||), '&' (after a backgrounded command), '(' (a substitution).
+func sepOf(c *shell.Command) byte {
+	switch c.Op {
+	case ";":
+		return ';'
+	case "|":
+		return '|'
+	case "&&":
+		return 'a'
+	case "||":
+		return 'o'
+	case "&":
+		return '&'
+	}
+	if c.Via == shell.Subst {
+		return '('
+	}
+	return 0
+}
+
+// addSegment finds the segment's command word and appends it with its keyword matches.
+func (s *session) addSegment(cmd int, text string, w0 int, sep byte, start, end int32) {
 	if len(s.segs) >= maxSegments {
 		return
 	}
@@ -356,23 +306,6 @@ func (s *session) addSegment(cmd int, text string, w0 int, sep byte, start, end 
 	s.allV |= g.vl
 	s.allK |= g.kl
 	s.maxSeg = max(s.maxSeg, len(g.text))
-	if g.verb < 0 || depth >= maxDepth {
-		return
-	}
-	verb, w1 := g.verb, g.w1 // g does not survive the nested parse's appends
-	switch g.name {
-	case "sh", "bash", "ash", "dash", "zsh", "ksh", "su":
-		for j := verb + 1; j+1 < w1; j++ {
-			if w := s.words[j]; len(w) >= 2 && w[0] == '-' && w[1] != '-' && w[len(w)-1] == 'c' {
-				s.parse(s.words[j+1], cmd, depth+1)
-				return
-			}
-		}
-	case "eval":
-		for j := verb + 1; j < w1; j++ {
-			s.parse(s.words[j], cmd, depth+1)
-		}
-	}
 }
 
 // findVerb returns the index of the command word of words[w0:w1]: the first word that is not
