@@ -132,7 +132,7 @@ type Emit struct {
 }
 
 // IsPattern reports whether the built-in engine evaluates r, by regexp or by structure.
-func (r *Rule) IsPattern() bool { return r.Match.Kind == KindPattern }
+func (r *Rule) IsPattern() bool { return r.Match.Kind == KindPattern || r.Match.Kind == KindSigma }
 
 // KindPattern is the match kind of the built-in regex engine.
 const KindPattern = "pattern"
@@ -375,6 +375,10 @@ func (p *parser) match(n *yaml.Node, r *Rule) {
 		p.errorf(n, "match", ErrType, "want a mapping, got %s", describe(n))
 		return
 	}
+	if isSigmaMatch(n) {
+		p.sigmaMatch(n, r) // sigmakind.go
+		return
+	}
 	keys := p.mapping(n, "match.", map[string]bool{"kind": true, "pattern": false, "exclude": false, "field": false, "params": false, "when": false})
 	if v := keys["kind"]; v != nil {
 		r.Match.Kind = p.str(v, "match.kind")
@@ -424,7 +428,7 @@ func (p *parser) match(n *yaml.Node, r *Rule) {
 			}
 		}
 	case r.Match.Kind != "":
-		p.errorf(keys["kind"], "match.kind", ErrBadValue, "%q: want pattern or lifter:<name>", r.Match.Kind)
+		p.errorf(keys["kind"], "match.kind", ErrBadValue, "%q: want pattern, sigma or lifter:<name>", r.Match.Kind)
 	}
 }
 

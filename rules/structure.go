@@ -9,6 +9,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/decnet/ttp/abi"
+	"github.com/decnet/ttp/rules/sigma"
 	"github.com/decnet/ttp/shell"
 )
 
@@ -57,6 +58,8 @@ type Branch struct {
 	Background *bool
 	// Line: a regexp on the whole command line, for what the structure cannot say.
 	Line *regexp.Regexp
+	// Sigma: a compiled Sigma detection (match.kind sigma, sigmakind.go) that must hold.
+	Sigma *sigma.Detection
 
 	progs, pipedTo, pipedFrom, nestedIn, wrapped map[string]bool
 }
@@ -205,6 +208,9 @@ func (b *Branch) holds(c *command, buf *[]byte) bool {
 	if b.Args != nil && !b.Args.Match(c.argText(buf)) || b.NotArgs != nil && b.NotArgs.Match(c.argText(buf)) {
 		return false
 	}
+	if b.Sigma != nil && !b.Sigma.Match(c.line, c.i) {
+		return false
+	}
 	return b.Line == nil || b.Line.MatchString(c.line.Text)
 }
 
@@ -276,9 +282,12 @@ func dedupRefs(refs []branchRef) []branchRef {
 func (s *structEngine) match(line *shell.Line, masks []uint64, buf *[]byte) {
 	for i := range line.Commands {
 		c := command{line: line, i: i}
-		for _, ref := range s.byProgram[line.Commands[i].Name] {
-			if masks[ref.rule]&ref.bit == 0 && ref.b.holds(&c, buf) {
-				masks[ref.rule] |= ref.bit
+		var kb [4]string
+		for _, key := range programKeys(&line.Commands[i], kb[:0]) {
+			for _, ref := range s.byProgram[key] {
+				if masks[ref.rule]&ref.bit == 0 && ref.b.holds(&c, buf) {
+					masks[ref.rule] |= ref.bit
+				}
 			}
 		}
 		for _, ref := range s.any {
@@ -287,6 +296,21 @@ func (s *structEngine) match(line *shell.Line, masks []uint64, buf *[]byte) {
 			}
 		}
 	}
+}
+
+// programKeys are the index keys a command is looked up under: its name, and for Sigma
+// branches (which match programs case-insensitively and see peeled wrappers as processes)
+// its lower-cased name and its wrappers. A structure branch found under an extra key still
+// checks its program list against the name, so the extra keys change no result.
+func programKeys(c *shell.Command, out []string) []string {
+	out = append(out, c.Name)
+	if lc := strings.ToLower(c.Name); lc != c.Name {
+		out = append(out, lc)
+	}
+	for _, w := range c.Wrappers {
+		out = append(out, strings.ToLower(w))
+	}
+	return out
 }
 
 // matchNaive is match without the index: every branch of every rule on every command. The
