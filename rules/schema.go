@@ -106,6 +106,7 @@ type Rule struct {
 	fields      map[string]abi.Path // source kind -> field the pattern reads
 	branches    []*Branch           // match.when, in file order
 	lists       map[string]bool     // shared lists the rule uses
+	sigmaCredit map[string]any      // kind sigma: evidence naming the Sigma rule and author (sigmakind.go)
 }
 
 // Match says what evaluates a rule: the built-in engine (Kind "pattern") or the plugin whose

@@ -15,6 +15,7 @@ import (
 //	match:
 //	  kind: sigma
 //	  sigma_id: 2e4c9e57-...        # the Sigma rule's id: attribution, and stable ids on re-import
+//	  author: Jane Doe              # the Sigma rule's author
 //	  detection:
 //	    selection:
 //	      Image|endswith: /wget
@@ -23,7 +24,9 @@ import (
 //
 // Such a rule is one structure rule with a single branch (named "sigma") whose condition is
 // the compiled detection, so the index, the engine and the naive reference treat it as any
-// other branch. RATIONALE.md ("Sigma rules") says why the detection is kept rather than
+// other branch. Its tags carry sigma_id and sigma_author in their evidence: the Detection
+// Rule License 1.1 asks that messages based on a rule's matches keep its author.
+// RATIONALE.md ("Sigma rules") says why the detection is kept rather than
 // translated into when branches.
 const KindSigma = "sigma"
 
@@ -32,10 +35,14 @@ const sigmaBranch = "sigma"
 
 // sigmaMatch parses the match mapping of a `kind: sigma` rule.
 func (p *parser) sigmaMatch(n *yaml.Node, r *Rule) {
-	keys := p.mapping(n, "match.", map[string]bool{"kind": true, "sigma_id": true, "detection": true})
+	keys := p.mapping(n, "match.", map[string]bool{"kind": true, "sigma_id": true, "author": false, "detection": true})
 	r.Match.Kind = KindSigma
+	r.sigmaCredit = map[string]any{}
 	if v := keys["sigma_id"]; v != nil {
-		p.str(v, "match.sigma_id")
+		r.sigmaCredit["sigma_id"] = p.str(v, "match.sigma_id")
+	}
+	if v := keys["author"]; v != nil {
+		r.sigmaCredit["sigma_author"] = p.str(v, "match.author")
 	}
 	v := keys["detection"]
 	if v == nil {

@@ -338,13 +338,17 @@ func (r *Rule) fireStructure(field abi.Path, text string, mask uint64, out []abi
 		if em.whenMask != 0 && em.whenMask&mask == 0 {
 			continue
 		}
+		ev := map[string]any{field.Key(): text}
+		for k, v := range r.sigmaCredit {
+			ev[k] = v
+		}
 		out = append(out, abi.TagDraft{
 			RuleID:         r.ID,
 			TechniqueID:    em.TechniqueID,
 			SubTechniqueID: em.SubTechniqueID,
 			Tactic:         em.Tactic,
 			Confidence:     em.Confidence,
-			Evidence:       map[string]any{field.Key(): text},
+			Evidence:       ev,
 		})
 	}
 	return out

@@ -59,6 +59,9 @@ func Convert(r *Rule, id string) ([]byte, error) {
 	match := mapping(false)
 	add(match, "kind", scalar("sigma"))
 	add(match, "sigma_id", scalar(r.ID))
+	if r.Author != "" {
+		add(match, "author", scalar(r.Author))
+	}
 	add(match, "detection", r.detection)
 	root := mapping(false)
 	root.HeadComment = fmt.Sprintf("Converted by `ttp rules import-sigma` from %s; re-run the import rather than edit.\nSigma rule %q, id %s, author %s.\nLicense: %s.", filepath.ToSlash(r.File), r.Title, r.ID, orUnknown(r.Author), License)
@@ -78,7 +81,11 @@ func Convert(r *Rule, id string) ([]byte, error) {
 	add(root, "emits", emits)
 	add(root, "precision", scalar(Precision(r.Level)))
 	ev := seq(true)
-	ev.Content = append(ev.Content, scalar("command_text"))
+	// the DRL 1.1: messages based on a rule's matches keep its author (rules/sigmakind.go)
+	ev.Content = append(ev.Content, scalar("command_text"), scalar("sigma_id"))
+	if r.Author != "" {
+		ev.Content = append(ev.Content, scalar("sigma_author"))
+	}
 	add(root, "evidence_fields", ev)
 	var out bytes.Buffer
 	enc := yaml.NewEncoder(&out)
