@@ -9,7 +9,7 @@ import (
 	"github.com/decnet/ttp/rules/sigma"
 )
 
-const importSigmaUsage = `usage: ttp rules import-sigma DIR -o OUTDIR [--first-id 5000] [-v]
+const importSigmaUsage = `usage: ttp rules import-sigma DIR -o OUTDIR [--first-id 5000] [--source-url URI] [-v]
 
   Convert the Sigma rules under DIR (logsource linux / process_creation) into ttp rule files
   OUTDIR/R<NNNN>.yaml (match.kind: sigma, the detection kept as written) and write
@@ -26,6 +26,7 @@ func runRulesImportSigma(args []string, stdout, stderr io.Writer) error {
 	out := fs.String("o", "", "output directory for the converted rules (required)")
 	first := fs.Int("first-id", 5000, "number of the first new rule id (R5000)")
 	verbose := fs.Bool("v", false, "also list every converted rule")
+	srcURL := fs.String("source-url", "", "base URI of DIR's rules, linked from each converted rule (DRL attribution)")
 	fs.Usage = func() { fmt.Fprint(stderr, importSigmaUsage) }
 	// flags may follow DIR: parse, take the operand, parse the rest
 	var operands []string
@@ -44,7 +45,8 @@ func runRulesImportSigma(args []string, stdout, stderr io.Writer) error {
 		return exitError(2)
 	}
 	rep, err := sigma.Import(operands[0], *out, sigma.Options{
-		FirstID: *first,
+		FirstID:   *first,
+		SourceURL: *srcURL,
 		Validate: func(name string, data []byte) error {
 			_, err := rules.Parse(name, data)
 			return err

@@ -42,6 +42,9 @@ func Convert(r *Rule, id string) ([]byte, error) {
 		fmt.Fprintf(&b, ", status %s", r.Status)
 	}
 	fmt.Fprintf(&b, "; %s.", License)
+	if r.URL != "" {
+		fmt.Fprintf(&b, "\nSource: %s", r.URL)
+	}
 	if len(r.FalsePositives) > 0 {
 		fmt.Fprintf(&b, "\nFalse positives (Sigma): %s.", strings.Join(r.FalsePositives, "; "))
 	}
@@ -131,6 +134,9 @@ type Options struct {
 	// FirstID is the number of the first new rule id (R5000 when zero). A Sigma rule already
 	// converted into the output directory keeps its id, found by its sigma_id.
 	FirstID int
+	// SourceURL, when set, is the base URI of the source tree: each converted rule links
+	// SourceURL/<path> (the DRL asks for a link to the rule where practicable).
+	SourceURL string
 	// Validate, when set, checks each converted file (the caller passes the rule linter, which
 	// this package cannot import); a file it rejects is skipped with its error.
 	Validate func(name string, data []byte) error
@@ -138,7 +144,7 @@ type Options struct {
 
 // Converted is one rule Import wrote.
 type Converted struct {
-	File, ID, SigmaID, Title, Author string
+	File, URL, ID, SigmaID, Title, Author string
 }
 
 // Report is what Import did: every rule file read is either converted or skipped, with its
@@ -244,6 +250,9 @@ func Import(src, out string, opt Options) (*Report, error) {
 			id = fmt.Sprintf("R%04d", next)
 			used[next] = true
 		}
+		if opt.SourceURL != "" {
+			r.URL = strings.TrimSuffix(opt.SourceURL, "/") + "/" + filepath.ToSlash(rel)
+		}
 		text, err := Convert(r, id)
 		if err == nil && opt.Validate != nil {
 			err = opt.Validate(id+".yaml", text)
@@ -255,7 +264,7 @@ func Import(src, out string, opt Options) (*Report, error) {
 		if err := os.WriteFile(filepath.Join(out, id+".yaml"), text, 0o644); err != nil {
 			return rep, fmt.Errorf("sigma: %w", err)
 		}
-		rep.Converted = append(rep.Converted, Converted{File: rel, ID: id, SigmaID: r.ID, Title: r.Title, Author: r.Author})
+		rep.Converted = append(rep.Converted, Converted{File: rel, URL: r.URL, ID: id, SigmaID: r.ID, Title: r.Title, Author: r.Author})
 	}
 	if err := os.WriteFile(filepath.Join(out, "ATTRIBUTION.md"), attribution(rep), 0o644); err != nil {
 		return rep, fmt.Errorf("sigma: %w", err)
@@ -307,7 +316,11 @@ func attribution(rep *Report) []byte {
 	b.WriteString("in the head comment and the description of each file.\n\n")
 	b.WriteString("| ttp rule | Sigma title | Sigma id | Author | Source file |\n|---|---|---|---|---|\n")
 	for _, c := range rep.Converted {
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", c.ID, mdCell(c.Title), c.SigmaID, mdCell(orUnknown(c.Author)), filepath.ToSlash(c.File))
+		src := filepath.ToSlash(c.File)
+		if c.URL != "" {
+			src = "[" + src + "](" + c.URL + ")"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", c.ID, mdCell(c.Title), c.SigmaID, mdCell(orUnknown(c.Author)), src)
 	}
 	return []byte(b.String())
 }

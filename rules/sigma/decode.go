@@ -23,6 +23,8 @@ type Rule struct {
 	References, FalsePositives     []string
 	Tags                           []string
 	Detection                      *Detection
+	// URL links the rule's source, when the importer knows it (Options.SourceURL).
+	URL string
 	// Emits are the techniques its tags name, resolved against ATT&CK (see Decode).
 	Emits []Emit
 	// Dropped lists tags naming techniques that ATT&CK no longer has or never had, so that
