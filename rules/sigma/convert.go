@@ -67,7 +67,7 @@ func Convert(r *Rule, id string) ([]byte, error) {
 	}
 	add(match, "detection", r.detection)
 	root := mapping(false)
-	root.HeadComment = fmt.Sprintf("Converted by `ttp rules import-sigma` from %s; re-run the import rather than edit.\nSigma rule %q, id %s, author %s.\nLicense: %s.", filepath.ToSlash(r.File), r.Title, r.ID, orUnknown(r.Author), License)
+	root.HeadComment = fmt.Sprintf("Converted by `ttp rules import-sigma` from %s; re-run the import rather than edit.\nSigma rule %q, id %s, author %s.\nLicense: %s.", oneLine(filepath.ToSlash(r.File)), oneLine(r.Title), r.ID, oneLine(orUnknown(r.Author)), License)
 	if len(r.Dropped) > 0 {
 		root.HeadComment += "\nTags left out (not current in ttp's ATT&CK table): " + strings.Join(r.Dropped, ", ") + "."
 	}
@@ -99,7 +99,18 @@ func Convert(r *Rule, id string) ([]byte, error) {
 	if err := enc.Close(); err != nil {
 		return nil, fmt.Errorf("sigma: %s: %w", r.File, err)
 	}
+	if out.Len() > maxRuleFile {
+		return nil, fmt.Errorf("sigma: %s: converted rule is %d bytes, a rule file holds at most %d", r.File, out.Len(), maxRuleFile)
+	}
 	return out.Bytes(), nil
+}
+
+// maxRuleFile is rules.MaxFileSize, which this package cannot import.
+const maxRuleFile = 64 << 10
+
+// oneLine keeps a value on one comment line.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
 }
 
 func orUnknown(s string) string {

@@ -372,11 +372,20 @@ func (c *compiler) detection(n *yaml.Node) *Detection {
 		c.fail(n, "detection", "detection not a mapping", ErrInvalid, "want a mapping of selections and a condition")
 		return nil
 	}
+	if a := findAlias(n, 0); a != nil {
+		// the detection is kept verbatim in the converted rule, where the anchor may not be
+		c.fail(a, "detection", "YAML alias", ErrUnsupported, "anchors and aliases in a detection")
+		return nil
+	}
 	sels := map[string]expr{}
 	var names []string
 	var cond *yaml.Node
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
+		if k.Kind != yaml.ScalarNode || k.Tag != "!!str" {
+			c.fail(k, "detection", "selection name not a string", ErrInvalid, "selection name %q is not a string", k.Value)
+			return nil
+		}
 		switch {
 		case k.Value == "condition":
 			cond = v
@@ -440,7 +449,14 @@ func (c *compiler) selection(n *yaml.Node, name string, depth int) expr {
 	switch n.Kind {
 	case yaml.MappingNode:
 		var and andExpr
+		seen := map[string]bool{}
 		for i := 0; i+1 < len(n.Content); i += 2 {
+			if k := n.Content[i].Value; seen[k] {
+				c.fail(n.Content[i], name+"."+k, "duplicate field", ErrInvalid, "field %q twice in one selection", k)
+				return nil
+			} else {
+				seen[k] = true
+			}
 			if x := c.fieldEntry(n.Content[i], n.Content[i+1], name); x != nil {
 				and = append(and, x)
 			}
@@ -786,4 +802,17 @@ func matchNames(pat string, names []string) []string {
 		}
 	}
 	return out
+}
+
+// findAlias returns the first alias, anchor or merge key under n, nil when none.
+func findAlias(n *yaml.Node, depth int) *yaml.Node {
+	if n.Kind == yaml.AliasNode || n.Anchor != "" || n.Tag == "!!merge" || depth > maxDepth {
+		return n
+	}
+	for _, c := range n.Content {
+		if a := findAlias(c, depth+1); a != nil {
+			return a
+		}
+	}
+	return nil
 }
