@@ -73,3 +73,12 @@ func isSigmaMatch(n *yaml.Node) bool {
 	}
 	return false
 }
+
+// sigmaView returns the Sigma fields of c, computed once per command for every Sigma branch.
+func (c *command) sigmaView() *sigma.View {
+	if !c.sigSet {
+		c.sigma.Reset(c.line, c.i)
+		c.sigSet = true
+	}
+	return &c.sigma
+}

@@ -169,6 +169,8 @@ type command struct {
 	i      int
 	args   []byte
 	joined bool
+	sigma  sigma.View // what Sigma branches see of it, shared by all of them (sigmakind.go)
+	sigSet bool
 }
 
 func (c *command) argText(buf *[]byte) []byte {
@@ -208,7 +210,7 @@ func (b *Branch) holds(c *command, buf *[]byte) bool {
 	if b.Args != nil && !b.Args.Match(c.argText(buf)) || b.NotArgs != nil && b.NotArgs.Match(c.argText(buf)) {
 		return false
 	}
-	if b.Sigma != nil && !b.Sigma.Match(c.line, c.i) {
+	if b.Sigma != nil && !b.Sigma.MatchView(c.sigmaView()) {
 		return false
 	}
 	return b.Line == nil || b.Line.MatchString(c.line.Text)

@@ -104,42 +104,70 @@ func (d *Detection) Programs() []string {
 
 // Match reports whether the detection holds for command i of l: for the command itself, or
 // for one of the wrappers peeled off it, taken as a process of its own (see the package
-// comment).
+// comment). An engine evaluating many detections on one command uses a View instead, so the
+// fields are computed once.
 func (d *Detection) Match(l *shell.Line, i int) bool {
-	c := &l.Commands[i]
-	v := view{line: l, cmd: c, i: i}
-	if d.progs == nil || d.progs[lowerASCII(c.Name)] {
-		if d.expr.eval(&v) {
+	var v View
+	v.Reset(l, i)
+	return d.MatchView(&v)
+}
+
+// MatchView is Match on the command v was Reset to.
+func (d *Detection) MatchView(v *View) bool {
+	c := v.cmd
+	v.w = -1
+	if d.progs == nil || d.progs[v.lowerName()] {
+		if d.expr.eval(v) {
 			return true
 		}
 	}
-	for _, w := range c.Wrappers {
+	for k, w := range c.Wrappers {
 		if d.progs != nil && !d.progs[lowerASCII(w)] {
 			continue
 		}
-		wv := view{line: l, cmd: c, i: i, wrapper: w}
-		if d.expr.eval(&wv) {
+		v.w = k
+		ok := d.expr.eval(v)
+		v.w = -1
+		if ok {
 			return true
 		}
 	}
 	return false
 }
 
-// view is what the expression sees of one process: a command, or a wrapper peeled off it.
-type view struct {
-	line    *shell.Line
-	cmd     *shell.Command
-	i       int
-	wrapper string // non-empty: the process is this wrapper of cmd
+// View is what detections see of one simple command: its Sigma fields, computed when a
+// detection first asks and kept for the next, so that a hundred rules on one command join
+// its arguments once. The zero View is ready for Reset.
+type View struct {
+	line *shell.Line
+	cmd  *shell.Command
+	i    int
+	w    int // -1: the command itself; else the index of the wrapper evaluated as a process
 
-	cl, pcl         string
-	clSet, pclSet   bool
-	parent          *shell.Command
-	parentSet       bool
-	parentIsCommand bool // a wrapper's parent is the command's own parent
+	parent                 *shell.Command
+	lname, img, cl, pimg   string
+	pcl                    string
+	wimg                   [4]string // "/usr/bin/" + wrapper, for the first wrappers
+	low                    [4]string // each field ASCII-lower-cased, for case-insensitive values
+	lowSet                 [4]bool
+	parentSet, lnameSet    bool
+	imgSet, clSet, pimgSet bool
+	pclSet                 bool
 }
 
-func (v *view) par() *shell.Command {
+// Reset points v at command i of l, forgetting what it knew of the previous command.
+func (v *View) Reset(l *shell.Line, i int) {
+	*v = View{line: l, cmd: &l.Commands[i], i: i, w: -1}
+}
+
+func (v *View) lowerName() string {
+	if !v.lnameSet {
+		v.lname, v.lnameSet = lowerASCII(v.cmd.Name), true
+	}
+	return v.lname
+}
+
+func (v *View) par() *shell.Command {
 	if !v.parentSet {
 		v.parent, v.parentSet = v.line.ParentOf(v.i), true
 	}
@@ -147,31 +175,41 @@ func (v *view) par() *shell.Command {
 }
 
 // value returns the field's text and whether the field exists for this process.
-func (v *view) value(f field) (string, bool) {
+func (v *View) value(f field) (string, bool) {
 	switch f {
 	case fImage:
-		if v.wrapper != "" {
-			return "/usr/bin/" + v.wrapper, true
-		}
-		return v.cmd.Image(), true
-	case fCommandLine:
-		if !v.clSet {
-			if v.wrapper != "" {
-				v.cl = v.cmd.Text
-			} else {
-				v.cl = v.cmd.CommandLine()
+		if v.w >= 0 {
+			if v.w < len(v.wimg) {
+				if v.wimg[v.w] == "" {
+					v.wimg[v.w] = "/usr/bin/" + v.cmd.Wrappers[v.w]
+				}
+				return v.wimg[v.w], true
 			}
-			v.clSet = true
+			return "/usr/bin/" + v.cmd.Wrappers[v.w], true
+		}
+		if !v.imgSet {
+			v.img, v.imgSet = v.cmd.Image(), true
+		}
+		return v.img, true
+	case fCommandLine:
+		if v.w >= 0 {
+			return v.cmd.Text, true
+		}
+		if !v.clSet {
+			v.cl, v.clSet = commandLine(v.cmd), true
 		}
 		return v.cl, true
 	case fParentImage:
 		if p := v.par(); p != nil {
-			return p.Image(), true
+			if !v.pimgSet {
+				v.pimg, v.pimgSet = p.Image(), true
+			}
+			return v.pimg, true
 		}
 	case fParentCommandLine:
 		if p := v.par(); p != nil {
 			if !v.pclSet {
-				v.pcl, v.pclSet = p.CommandLine(), true
+				v.pcl, v.pclSet = commandLine(p), true
 			}
 			return v.pcl, true
 		}
@@ -179,11 +217,49 @@ func (v *view) value(f field) (string, bool) {
 	return "", false
 }
 
-// lowerASCII lower-cases ASCII letters, allocating only when s has an upper-case one.
+// lower returns the field's text ASCII-lower-cased (cached for the command itself).
+func (v *View) lower(f field, s string) string {
+	if v.w >= 0 {
+		return lowerASCII(s)
+	}
+	if !v.lowSet[f] {
+		v.low[f], v.lowSet[f] = lowerASCII(s), true
+	}
+	return v.low[f]
+}
+
+// commandLine is shell.Command.CommandLine in one allocation.
+func commandLine(c *shell.Command) string {
+	if len(c.Args) == 0 {
+		return c.Path
+	}
+	n := len(c.Path)
+	for _, a := range c.Args {
+		n += 1 + len(a)
+	}
+	var b strings.Builder
+	b.Grow(n)
+	b.WriteString(c.Path)
+	for _, a := range c.Args {
+		b.WriteByte(' ')
+		b.WriteString(a)
+	}
+	return b.String()
+}
+
+// lowerASCII lower-cases ASCII letters, allocating only when s has an upper-case one. Sigma
+// values match case-insensitively; folding ASCII only keeps that one cheap pass per field
+// (non-ASCII letters then match as written).
 func lowerASCII(s string) string {
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; 'A' <= c && c <= 'Z' {
-			return strings.ToLower(s)
+			b := []byte(s)
+			for j := i; j < len(b); j++ {
+				if c := b[j]; 'A' <= c && c <= 'Z' {
+					b[j] = c + 'a' - 'A'
+				}
+			}
+			return string(b)
 		}
 	}
 	return s
@@ -191,7 +267,7 @@ func lowerASCII(s string) string {
 
 // expr is a node of a compiled condition.
 type expr interface {
-	eval(v *view) bool
+	eval(v *View) bool
 }
 
 type andExpr []expr
@@ -204,7 +280,7 @@ type ofExpr struct {
 	xs []expr
 }
 
-func (a andExpr) eval(v *view) bool {
+func (a andExpr) eval(v *View) bool {
 	for _, x := range a {
 		if !x.eval(v) {
 			return false
@@ -213,7 +289,7 @@ func (a andExpr) eval(v *view) bool {
 	return true
 }
 
-func (o orExpr) eval(v *view) bool {
+func (o orExpr) eval(v *View) bool {
 	for _, x := range o {
 		if x.eval(v) {
 			return true
@@ -222,9 +298,9 @@ func (o orExpr) eval(v *view) bool {
 	return false
 }
 
-func (n notExpr) eval(v *view) bool { return !n.x.eval(v) }
+func (n notExpr) eval(v *View) bool { return !n.x.eval(v) }
 
-func (o ofExpr) eval(v *view) bool {
+func (o ofExpr) eval(v *View) bool {
 	k := 0
 	for _, x := range o.xs {
 		if x.eval(v) {
@@ -244,9 +320,10 @@ type fieldExpr struct {
 	all    bool
 	null   bool
 	exists *bool
+	folded bool // some value compares case-insensitively: read the lower-cased field
 }
 
-func (fe *fieldExpr) eval(v *view) bool {
+func (fe *fieldExpr) eval(v *View) bool {
 	s, ok := v.value(fe.f)
 	switch {
 	case fe.exists != nil:
@@ -256,16 +333,20 @@ func (fe *fieldExpr) eval(v *view) bool {
 	case !ok:
 		return false
 	}
+	ls := s
+	if fe.folded {
+		ls = v.lower(fe.f, s)
+	}
 	if fe.all {
 		for i := range fe.vals {
-			if !fe.vals[i].match(s) {
+			if !fe.vals[i].match(s, ls) {
 				return false
 			}
 		}
 		return true
 	}
 	for i := range fe.vals {
-		if fe.vals[i].match(s) {
+		if fe.vals[i].match(s, ls) {
 			return true
 		}
 	}
@@ -292,53 +373,24 @@ type matcher struct {
 	re    *regexp.Regexp
 }
 
-func (m *matcher) match(s string) bool {
-	switch m.op {
-	case opRe:
+// match compares the value with the field's text s, or with ls, the text lower-cased, when
+// the value is case-insensitive (its own text is lower-cased at compile time).
+func (m *matcher) match(s, ls string) bool {
+	if m.op == opRe {
 		return m.re.MatchString(s)
+	}
+	if !m.cased {
+		s = ls
+	}
+	switch m.op {
 	case opEq:
-		if m.cased {
-			return s == m.s
-		}
-		return len(s) == len(m.s) && strings.EqualFold(s, m.s)
+		return s == m.s
 	case opPrefix:
-		if m.cased {
-			return strings.HasPrefix(s, m.s)
-		}
-		return len(s) >= len(m.s) && strings.EqualFold(s[:len(m.s)], m.s)
+		return strings.HasPrefix(s, m.s)
 	case opSuffix:
-		if m.cased {
-			return strings.HasSuffix(s, m.s)
-		}
-		return len(s) >= len(m.s) && strings.EqualFold(s[len(s)-len(m.s):], m.s)
+		return strings.HasSuffix(s, m.s)
 	}
-	if m.cased {
-		return strings.Contains(s, m.s)
-	}
-	return containsFold(s, m.s)
-}
-
-// containsFold reports whether sub (ASCII-lower-cased at compile time when it is ASCII)
-// occurs in s ignoring case, without allocating.
-func containsFold(s, sub string) bool {
-	n := len(sub)
-	if n == 0 {
-		return true
-	}
-	c0 := sub[0]
-	if c0 >= 0x80 {
-		return strings.Contains(strings.ToLower(s), sub)
-	}
-	u0 := c0
-	if 'a' <= c0 && c0 <= 'z' {
-		u0 = c0 - 'a' + 'A'
-	}
-	for i := 0; i+n <= len(s); i++ {
-		if b := s[i]; (b == c0 || b == u0) && strings.EqualFold(s[i:i+n], sub) {
-			return true
-		}
-	}
-	return false
+	return strings.Contains(s, m.s)
 }
 
 // compiler turns a detection's YAML into an expression, collecting located errors.
@@ -615,6 +667,7 @@ func (c *compiler) fieldEntry(k, v *yaml.Node, sel string) expr {
 				m := matcher{op: o, s: lit, cased: cased}
 				if !cased {
 					m.s = lowerASCII(lit)
+					fe.folded = true
 				}
 				fe.vals = append(fe.vals, m)
 			}
