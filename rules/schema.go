@@ -241,7 +241,7 @@ func (p *parser) parse(data []byte) *Rule {
 			}
 		}
 	}
-	if v := keys["match"]; v != nil {
+	if v := keys["match"]; v != nil && !p.sigmaMatch(v, r) { // sigmakind.go
 		p.match(v, r)
 	}
 	if v := keys["emits"]; v != nil {
@@ -376,10 +376,6 @@ func (p *parser) match(n *yaml.Node, r *Rule) {
 		p.errorf(n, "match", ErrType, "want a mapping, got %s", describe(n))
 		return
 	}
-	if isSigmaMatch(n) {
-		p.sigmaMatch(n, r) // sigmakind.go
-		return
-	}
 	keys := p.mapping(n, "match.", map[string]bool{"kind": true, "pattern": false, "exclude": false, "field": false, "params": false, "when": false})
 	if v := keys["kind"]; v != nil {
 		r.Match.Kind = p.str(v, "match.kind")
@@ -429,7 +425,7 @@ func (p *parser) match(n *yaml.Node, r *Rule) {
 			}
 		}
 	case r.Match.Kind != "":
-		p.errorf(keys["kind"], "match.kind", ErrBadValue, "%q: want pattern, sigma or lifter:<name>", r.Match.Kind)
+		p.errorf(keys["kind"], "match.kind", ErrBadValue, "%q: want pattern or lifter:<name>", r.Match.Kind)
 	}
 }
 

@@ -5,7 +5,9 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/decnet/ttp/abi"
 	"github.com/decnet/ttp/rules/sigma"
+	"github.com/decnet/ttp/shell"
 )
 
 // KindSigma is the match kind of a rule converted from Sigma (`ttp rules import-sigma`). Its
@@ -33,8 +35,12 @@ const KindSigma = "sigma"
 // sigmaBranch is the name of the one branch of a Sigma rule.
 const sigmaBranch = "sigma"
 
-// sigmaMatch parses the match mapping of a `kind: sigma` rule.
-func (p *parser) sigmaMatch(n *yaml.Node, r *Rule) {
+// sigmaMatch parses the match mapping of a `kind: sigma` rule and reports whether it was one
+// (otherwise the caller parses it as any other match).
+func (p *parser) sigmaMatch(n *yaml.Node, r *Rule) bool {
+	if n.Kind != yaml.MappingNode || !isSigmaMatch(n) {
+		return false
+	}
 	keys := p.mapping(n, "match.", map[string]bool{"kind": true, "sigma_id": true, "author": false, "detection": true})
 	r.Match.Kind = KindSigma
 	r.sigmaCredit = map[string]any{}
@@ -46,7 +52,7 @@ func (p *parser) sigmaMatch(n *yaml.Node, r *Rule) {
 	}
 	v := keys["detection"]
 	if v == nil {
-		return
+		return true
 	}
 	d, err := sigma.CompileDetection(p.file, v)
 	if err != nil {
@@ -57,11 +63,21 @@ func (p *parser) sigmaMatch(n *yaml.Node, r *Rule) {
 		} else {
 			p.errorf(v, "match.detection", ErrBadValue, "%v", err)
 		}
-		return
+		return true
 	}
-	// Program indexes the branch (it is never checked against the command as a structure
-	// branch's program list is: the detection itself decides, case-insensitively).
-	r.branches = append(r.branches, &Branch{Name: sigmaBranch, Program: d.Programs(), Sigma: d})
+	// Program indexes the branch by the names one of which the command must have (never
+	// checked as a structure branch's list is: the detection decides). A detection that may
+	// hold for a wrapper (sudo, nice) is seen by commands of another name, so it is tried on
+	// every command.
+	progs := d.Programs()
+	for _, name := range progs {
+		if shell.IsWrapper(name) {
+			progs = nil
+			break
+		}
+	}
+	r.branches = append(r.branches, &Branch{Name: sigmaBranch, Program: progs, Sigma: d})
+	return true
 }
 
 // isSigmaMatch reports whether a match mapping says kind: sigma.
@@ -74,11 +90,22 @@ func isSigmaMatch(n *yaml.Node) bool {
 	return false
 }
 
+// evidence is a tag's evidence: the field the rule read, and for a Sigma rule the rule's id
+// and author, which the Detection Rule License asks every message based on a match to keep.
+func (r *Rule) evidence(field abi.Path, text string) map[string]any {
+	ev := make(map[string]any, 1+len(r.sigmaCredit))
+	ev[field.Key()] = text
+	for k, v := range r.sigmaCredit {
+		ev[k] = v
+	}
+	return ev
+}
+
 // sigmaView returns the Sigma fields of c, computed once per command for every Sigma branch.
 func (c *command) sigmaView() *sigma.View {
-	if !c.sigSet {
+	if c.sigma == nil {
+		c.sigma = new(sigma.View)
 		c.sigma.Reset(c.line, c.i)
-		c.sigSet = true
 	}
-	return &c.sigma
+	return c.sigma
 }

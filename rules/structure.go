@@ -58,7 +58,7 @@ type Branch struct {
 	Background *bool
 	// Line: a regexp on the whole command line, for what the structure cannot say.
 	Line *regexp.Regexp
-	// Sigma: a compiled Sigma detection (match.kind sigma, sigmakind.go) that must hold.
+	// Sigma: a compiled Sigma detection that must hold (match.kind sigma, sigmakind.go).
 	Sigma *sigma.Detection
 
 	progs, pipedTo, pipedFrom, nestedIn, wrapped map[string]bool
@@ -169,8 +169,7 @@ type command struct {
 	i      int
 	args   []byte
 	joined bool
-	sigma  sigma.View // what Sigma branches see of it, shared by all of them (sigmakind.go)
-	sigSet bool
+	sigma  *sigma.View // sigmakind.go
 }
 
 func (c *command) argText(buf *[]byte) []byte {
@@ -190,6 +189,9 @@ func (c *command) argText(buf *[]byte) []byte {
 
 // holds reports whether the branch holds for command c of line.
 func (b *Branch) holds(c *command, buf *[]byte) bool {
+	if b.Sigma != nil {
+		return b.Sigma.MatchView(c.sigmaView()) // sigmakind.go
+	}
 	cmd := &c.line.Commands[c.i]
 	cmds := c.line.Commands
 	switch {
@@ -208,9 +210,6 @@ func (b *Branch) holds(c *command, buf *[]byte) bool {
 		return false
 	}
 	if b.Args != nil && !b.Args.Match(c.argText(buf)) || b.NotArgs != nil && b.NotArgs.Match(c.argText(buf)) {
-		return false
-	}
-	if b.Sigma != nil && !b.Sigma.MatchView(c.sigmaView()) {
 		return false
 	}
 	return b.Line == nil || b.Line.MatchString(c.line.Text)
@@ -284,12 +283,9 @@ func dedupRefs(refs []branchRef) []branchRef {
 func (s *structEngine) match(line *shell.Line, masks []uint64, buf *[]byte) {
 	for i := range line.Commands {
 		c := command{line: line, i: i}
-		var kb [4]string
-		for _, key := range programKeys(&line.Commands[i], kb[:0]) {
-			for _, ref := range s.byProgram[key] {
-				if masks[ref.rule]&ref.bit == 0 && ref.b.holds(&c, buf) {
-					masks[ref.rule] |= ref.bit
-				}
+		for _, ref := range s.byProgram[line.Commands[i].Name] {
+			if masks[ref.rule]&ref.bit == 0 && ref.b.holds(&c, buf) {
+				masks[ref.rule] |= ref.bit
 			}
 		}
 		for _, ref := range s.any {
@@ -298,21 +294,6 @@ func (s *structEngine) match(line *shell.Line, masks []uint64, buf *[]byte) {
 			}
 		}
 	}
-}
-
-// programKeys are the index keys a command is looked up under: its name, and for Sigma
-// branches (which match programs case-insensitively and see peeled wrappers as processes)
-// its lower-cased name and its wrappers. A structure branch found under an extra key still
-// checks its program list against the name, so the extra keys change no result.
-func programKeys(c *shell.Command, out []string) []string {
-	out = append(out, c.Name)
-	if lc := strings.ToLower(c.Name); lc != c.Name {
-		out = append(out, lc)
-	}
-	for _, w := range c.Wrappers {
-		out = append(out, strings.ToLower(w))
-	}
-	return out
 }
 
 // matchNaive is match without the index: every branch of every rule on every command. The
@@ -340,17 +321,13 @@ func (r *Rule) fireStructure(field abi.Path, text string, mask uint64, out []abi
 		if em.whenMask != 0 && em.whenMask&mask == 0 {
 			continue
 		}
-		ev := map[string]any{field.Key(): text}
-		for k, v := range r.sigmaCredit {
-			ev[k] = v
-		}
 		out = append(out, abi.TagDraft{
 			RuleID:         r.ID,
 			TechniqueID:    em.TechniqueID,
 			SubTechniqueID: em.SubTechniqueID,
 			Tactic:         em.Tactic,
 			Confidence:     em.Confidence,
-			Evidence:       ev,
+			Evidence:       r.evidence(field, text), // sigmakind.go
 		})
 	}
 	return out

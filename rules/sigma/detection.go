@@ -83,13 +83,14 @@ const (
 // over one simple command of a parsed line.
 type Detection struct {
 	expr  expr
-	progs map[string]bool // lower-case program names one of which the command must have; nil: any
+	progs map[string]bool // program names one of which the command must have; nil: any
 }
 
-// Programs returns the lower-case program base names one of which a command (or one of its
-// peeled wrappers) must have for the detection to hold, sorted; nil when the detection may
-// hold for any program. The rule engine indexes Sigma rules by them, as it does structure
-// branches.
+// Programs returns the program base names one of which a command (or one of its peeled
+// wrappers) must have, exactly, for the detection to hold, sorted; nil when the detection may
+// hold for any program. They come from the Image values that end in /NAME; values compare
+// case-insensitively as Sigma says, but a program is its exact name (on Linux WGET is not
+// wget), which lets the rule engine index Sigma rules by program name as it does branches.
 func (d *Detection) Programs() []string {
 	if d.progs == nil {
 		return nil
@@ -116,13 +117,13 @@ func (d *Detection) Match(l *shell.Line, i int) bool {
 func (d *Detection) MatchView(v *View) bool {
 	c := v.cmd
 	v.w = -1
-	if d.progs == nil || d.progs[v.lowerName()] {
+	if d.progs == nil || d.progs[c.Name] {
 		if d.expr.eval(v) {
 			return true
 		}
 	}
 	for k, w := range c.Wrappers {
-		if d.progs != nil && !d.progs[lowerASCII(w)] {
+		if d.progs != nil && !d.progs[w] {
 			continue
 		}
 		v.w = k
@@ -145,12 +146,12 @@ type View struct {
 	w    int // -1: the command itself; else the index of the wrapper evaluated as a process
 
 	parent                 *shell.Command
-	lname, img, cl, pimg   string
+	img, cl, pimg          string
 	pcl                    string
 	wimg                   [4]string // "/usr/bin/" + wrapper, for the first wrappers
 	low                    [4]string // each field ASCII-lower-cased, for case-insensitive values
 	lowSet                 [4]bool
-	parentSet, lnameSet    bool
+	parentSet              bool
 	imgSet, clSet, pimgSet bool
 	pclSet                 bool
 }
@@ -158,13 +159,6 @@ type View struct {
 // Reset points v at command i of l, forgetting what it knew of the previous command.
 func (v *View) Reset(l *shell.Line, i int) {
 	*v = View{line: l, cmd: &l.Commands[i], i: i, w: -1}
-}
-
-func (v *View) lowerName() string {
-	if !v.lnameSet {
-		v.lname, v.lnameSet = lowerASCII(v.cmd.Name), true
-	}
-	return v.lname
 }
 
 func (v *View) par() *shell.Command {
@@ -369,7 +363,8 @@ type matcher struct {
 	op    op
 	s     string
 	cased bool
-	enc   bool // s is an encoding (base64) of the value, not the value
+	enc   bool   // s is an encoding (base64) of the value, not the value
+	lit   string // the value as written (before lower-casing)
 	re    *regexp.Regexp
 }
 
@@ -664,7 +659,7 @@ func (c *compiler) fieldEntry(k, v *yaml.Node, sel string) expr {
 			case wild:
 				fe.vals = append(fe.vals, matcher{op: opRe, re: globRegexp(w, o, cased)})
 			default:
-				m := matcher{op: o, s: lit, cased: cased}
+				m := matcher{op: o, s: lit, cased: cased, lit: lit}
 				if !cased {
 					m.s = lowerASCII(lit)
 					fe.folded = true
@@ -789,11 +784,11 @@ func programs(x expr) map[string]bool {
 			if m.op != opEq && m.op != opSuffix || m.enc {
 				return nil
 			}
-			i := strings.LastIndexByte(m.s, '/')
-			if i < 0 || i == len(m.s)-1 {
+			i := strings.LastIndexByte(m.lit, '/')
+			if i < 0 || i == len(m.lit)-1 {
 				return nil
 			}
-			name := strings.ToLower(m.s[i+1:])
+			name := m.lit[i+1:]
 			if x.all {
 				return map[string]bool{name: true}
 			}
