@@ -35,7 +35,8 @@ const MaxBranches = 64
 // must hold; lists name programs by base name (`$name` entries expand a shared list), and
 // regular expressions are Go RE2, unanchored, with `{{name}}` expanding a shared list.
 type Branch struct {
-	Name string
+	Name  string
+	Sigma *sigma.Detection // a compiled Sigma detection that must hold (sigmakind.go)
 	// Program: the command's base name is one of these.
 	Program []string
 	// Path: a regexp on the program as written (`./x`, `/tmp/.x`, `$SHELL`).
@@ -58,8 +59,6 @@ type Branch struct {
 	Background *bool
 	// Line: a regexp on the whole command line, for what the structure cannot say.
 	Line *regexp.Regexp
-	// Sigma: a compiled Sigma detection that must hold (match.kind sigma, sigmakind.go).
-	Sigma *sigma.Detection
 
 	progs, pipedTo, pipedFrom, nestedIn, wrapped map[string]bool
 }

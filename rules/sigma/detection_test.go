@@ -131,7 +131,7 @@ func TestModifiers(t *testing.T) {
 // TestPrograms: the names the engine indexes a detection by are necessary, never guessed.
 func TestPrograms(t *testing.T) {
 	cases := map[string]string{
-		"sel: {Image|endswith: [/curl, /bin/Wget]}\ncondition: sel":                   "curl wget",
+		"sel: {Image|endswith: [/curl, /bin/Wget]}\ncondition: sel":                   "Wget curl",
 		"sel: {Image|endswith: /curl}\nf: {CommandLine: x}\ncondition: sel and not f": "curl",
 		"a: {Image|endswith: /curl}\nb: {CommandLine|contains: x}\ncondition: a or b": "",
 		"sel: {Image|contains: /python}\ncondition: sel":                              "",
