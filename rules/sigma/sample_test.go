@@ -2,6 +2,7 @@ package sigma_test
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"sort"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/decnet/ttp/abi"
 	"github.com/decnet/ttp/rules"
+	"github.com/decnet/ttp/rules/corpus"
 	"github.com/decnet/ttp/rules/sigma"
 )
 
@@ -220,6 +222,38 @@ func TestStableIDs(t *testing.T) {
 	for i := range first.Converted {
 		if first.Converted[i].ID != again.Converted[i].ID {
 			t.Errorf("%s: id %s then %s", first.Converted[i].File, first.Converted[i].ID, again.Converted[i].ID)
+		}
+	}
+}
+
+// TestSampleCorpora scores rules/sigmahq against its corpora (testdata/sigma/corpus) as
+// `ttp rules test --corpus testdata/sigma/corpus rules/sigmahq` does: every rule at its band.
+func TestSampleCorpora(t *testing.T) {
+	loaded, err := rules.LoadDir(shipped)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := rules.NewRuleSet(loaded)
+	if err != nil {
+		t.Fatal(err)
+	}
+	corpora, err := corpus.LoadDir("../../testdata/sigma/corpus")
+	if err != nil {
+		t.Fatal(err)
+	}
+	scores, err := corpus.Run(context.Background(), loaded, corpora, func(_ context.Context, ev abi.Event) (map[string]bool, error) {
+		out := map[string]bool{}
+		for _, d := range set.Eval(&ev, nil) {
+			out[d.RuleID] = true
+		}
+		return out, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range scores {
+		if !s.Pass() {
+			t.Errorf("%s: %v", s.Rule, s.Failures)
 		}
 	}
 }
