@@ -64,6 +64,9 @@ func runRulesImportSigma(args []string, stdout, stderr io.Writer) error {
 	for _, e := range rep.Skipped {
 		fmt.Fprintf(stdout, "skip  %v  [%s]\n", e, e.Reason)
 	}
+	for _, st := range rep.Stale {
+		fmt.Fprintf(stdout, "stale %s: not converted by this run; delete it or keep it\n", st)
+	}
 	fmt.Fprint(stdout, rep.Summary())
 	if len(rep.Converted) == 0 {
 		return exitError(1)

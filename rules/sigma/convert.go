@@ -164,6 +164,10 @@ type Report struct {
 	Read      int
 	Converted []Converted
 	Skipped   []*Error
+	// Stale lists converted files already in the output directory whose Sigma rule this run
+	// did not convert (gone from DIR, or no longer convertible). Import never deletes them:
+	// the operator decides.
+	Stale []string
 }
 
 // Reasons counts the skipped rules by Error.Reason.
@@ -178,7 +182,11 @@ func (r *Report) Reasons() map[string]int {
 // Summary is the report's last line and the grouped reasons, most frequent first.
 func (r *Report) Summary() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%d Sigma rules read, %d converted, %d skipped\n", r.Read, len(r.Converted), len(r.Skipped))
+	fmt.Fprintf(&b, "%d Sigma rules read, %d converted, %d skipped", r.Read, len(r.Converted), len(r.Skipped))
+	if len(r.Stale) > 0 {
+		fmt.Fprintf(&b, ", %d stale file(s) left in place", len(r.Stale))
+	}
+	b.WriteByte('\n')
 	type kv struct {
 		k string
 		n int
@@ -220,7 +228,7 @@ func Import(src, out string, opt Options) (*Report, error) {
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return nil, fmt.Errorf("sigma: %w", err)
 	}
-	ids, used, err := existingIDs(out)
+	ids, used, prev, err := existingIDs(out)
 	if err != nil {
 		return nil, err
 	}
@@ -277,20 +285,34 @@ func Import(src, out string, opt Options) (*Report, error) {
 		}
 		rep.Converted = append(rep.Converted, Converted{File: rel, URL: r.URL, ID: id, SigmaID: r.ID, Title: r.Title, Author: r.Author})
 	}
-	if err := os.WriteFile(filepath.Join(out, "ATTRIBUTION.md"), attribution(rep), 0o644); err != nil {
+	done := map[string]bool{}
+	for _, c := range rep.Converted {
+		done[c.SigmaID] = true
+	}
+	var kept []Converted // stale files stay in out, so their attribution stays too
+	for sid, id := range ids {
+		if !done[sid] {
+			rep.Stale = append(rep.Stale, fmt.Sprintf("%s.yaml (Sigma %s)", id, sid))
+			kept = append(kept, prev[sid])
+		}
+	}
+	sort.Strings(rep.Stale)
+	sort.Slice(kept, func(i, j int) bool { return kept[i].ID < kept[j].ID })
+	if err := os.WriteFile(filepath.Join(out, "ATTRIBUTION.md"), attribution(append(append([]Converted(nil), rep.Converted...), kept...)), 0o644); err != nil {
 		return rep, fmt.Errorf("sigma: %w", err)
 	}
 	return rep, nil
 }
 
 // existingIDs maps the sigma_id of each converted rule already in dir to its rule id, and
-// returns the rule numbers in use.
-func existingIDs(dir string) (map[string]string, map[int]bool, error) {
+// returns the rule numbers in use and what each file says of its Sigma rule.
+func existingIDs(dir string) (map[string]string, map[int]bool, map[string]Converted, error) {
 	ids := map[string]string{}
+	prev := map[string]Converted{}
 	used := map[int]bool{}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return nil, nil, fmt.Errorf("sigma: %w", err)
+		return nil, nil, nil, fmt.Errorf("sigma: %w", err)
 	}
 	for _, e := range entries {
 		m := ruleFileRE.FindStringSubmatch(e.Name())
@@ -301,23 +323,26 @@ func existingIDs(dir string) (map[string]string, map[int]bool, error) {
 		used[n] = true
 		data, err := os.ReadFile(filepath.Join(dir, e.Name()))
 		if err != nil {
-			return nil, nil, fmt.Errorf("sigma: %w", err)
+			return nil, nil, nil, fmt.Errorf("sigma: %w", err)
 		}
 		var doc struct {
+			Name  string `yaml:"name"`
 			Match struct {
 				SigmaID string `yaml:"sigma_id"`
+				Author  string `yaml:"author"`
 			} `yaml:"match"`
 		}
 		if yaml.Unmarshal(data, &doc) == nil && doc.Match.SigmaID != "" {
 			ids[doc.Match.SigmaID] = "R" + m[1]
+			prev[doc.Match.SigmaID] = Converted{File: "(earlier import)", ID: "R" + m[1], SigmaID: doc.Match.SigmaID, Title: doc.Name, Author: doc.Match.Author}
 		}
 	}
-	return ids, used, nil
+	return ids, used, prev, nil
 }
 
 // attribution is the notice shipped beside converted rules: the DRL 1.1 requires that a
 // redistribution credit each rule's author and name and link the license.
-func attribution(rep *Report) []byte {
+func attribution(rules []Converted) []byte {
 	var b strings.Builder
 	b.WriteString("# Attribution\n\n")
 	b.WriteString("The rule files in this directory were converted by `ttp rules import-sigma` from Sigma rules\n")
@@ -326,7 +351,7 @@ func attribution(rep *Report) []byte {
 	b.WriteString("The conversion keeps each rule's detection as written; title, id, author and license are also\n")
 	b.WriteString("in the head comment and the description of each file.\n\n")
 	b.WriteString("| ttp rule | Sigma title | Sigma id | Author | Source file |\n|---|---|---|---|---|\n")
-	for _, c := range rep.Converted {
+	for _, c := range rules {
 		src := filepath.ToSlash(c.File)
 		if c.URL != "" {
 			src = "[" + src + "](" + c.URL + ")"

@@ -14,6 +14,11 @@
 //     own too: its Image is /usr/bin/<wrapper> and its CommandLine the command's text as
 //     written, so that a rule about sudo or nice still sees it.
 //
+// Values compare case-insensitively as Sigma says, except the program: a rule whose Image
+// ends in /wget holds only for a command named exactly wget (on Linux WGET is another
+// program). That makes Detection.Programs exact, so the rule engine indexes Sigma rules by
+// program name; a View computes the fields of a command once for all the rules that ask.
+//
 // Two things use the package. The rule engine (package rules, `match.kind: sigma`) compiles a
 // rule's kept detection with CompileDetection and calls Detection.Match per command. The
 // importer (`ttp rules import-sigma`, Import) decodes SigmaHQ rule files with Decode and writes
