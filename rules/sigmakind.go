@@ -43,6 +43,11 @@ func (p *parser) sigmaMatch(n *yaml.Node, r *Rule) bool {
 	}
 	keys := p.mapping(n, "match.", map[string]bool{"kind": true, "sigma_id": true, "author": false, "detection": true})
 	r.Match.Kind = KindSigma
+	for _, k := range r.AppliesTo {
+		if k != abi.KindCommand {
+			p.errorf(n, "applies_to", ErrBadValue, "a sigma rule reads command lines: applies_to must be [%s], not %q", abi.KindCommand, k)
+		}
+	}
 	r.sigmaCredit = map[string]any{}
 	if v := keys["sigma_id"]; v != nil {
 		r.sigmaCredit["sigma_id"] = p.str(v, "match.sigma_id")

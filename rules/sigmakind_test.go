@@ -96,6 +96,10 @@ evidence_fields: [command_text]
 	if e := el[0]; e.Line != 9 || e.Field != "match.detection.sel.User" || !errors.Is(e, ErrBadValue) || !strings.Contains(e.Error(), "R5000.yaml:9") {
 		t.Errorf("got %v (line %d field %q)", e, e.Line, e.Field)
 	}
+	_, err = Parse("R5000.yaml", []byte(strings.Replace(src, "applies_to: [command]", "applies_to: [command, http]", 1)))
+	if err == nil || !strings.Contains(err.Error(), "applies_to: bad value: a sigma rule reads command lines") {
+		t.Errorf("applies_to http: %v", err)
+	}
 	bad := strings.Replace(src, "  sigma_id: 11111111-2222-3333-4444-555555555555\n", "  pattern: x\n", 1)
 	_, err = Parse("R5000.yaml", []byte(bad))
 	if err == nil || !strings.Contains(err.Error(), "match.pattern: unknown key") || !strings.Contains(err.Error(), "match.sigma_id: required") {
