@@ -32,6 +32,12 @@ import (
 // translated into when branches.
 const KindSigma = "sigma"
 
+// SigmaDetection is a compiled Sigma detection (Branch.Sigma), named here so that the
+// structure engine's file does not import package sigma.
+type SigmaDetection = sigma.Detection
+
+type sigmaView = sigma.View
+
 // sigmaBranch is the name of the one branch of a Sigma rule.
 const sigmaBranch = "sigma"
 

@@ -9,7 +9,6 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/decnet/ttp/abi"
-	"github.com/decnet/ttp/rules/sigma"
 	"github.com/decnet/ttp/shell"
 )
 
@@ -36,7 +35,7 @@ const MaxBranches = 64
 // regular expressions are Go RE2, unanchored, with `{{name}}` expanding a shared list.
 type Branch struct {
 	Name  string
-	Sigma *sigma.Detection // a compiled Sigma detection that must hold (sigmakind.go)
+	Sigma *SigmaDetection // a compiled Sigma detection that must hold (sigmakind.go)
 	// Program: the command's base name is one of these.
 	Program []string
 	// Path: a regexp on the program as written (`./x`, `/tmp/.x`, `$SHELL`).
@@ -168,7 +167,7 @@ type command struct {
 	i      int
 	args   []byte
 	joined bool
-	sigma  *sigma.View // sigmakind.go
+	sigma  *sigmaView // sigmakind.go
 }
 
 func (c *command) argText(buf *[]byte) []byte {
