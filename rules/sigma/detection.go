@@ -123,7 +123,7 @@ func (d *Detection) MatchView(v *View) bool {
 		}
 	}
 	for k, w := range c.Wrappers {
-		if d.progs != nil && !d.progs[w] {
+		if d.progs != nil && !d.progs[w] || notProcess[w] {
 			continue
 		}
 		v.w = k
@@ -135,6 +135,10 @@ func (d *Detection) MatchView(v *View) bool {
 	}
 	return false
 }
+
+// notProcess are the wrappers the shell runs itself (keywords and builtins): no process of
+// theirs appears in a process log, so no Sigma rule sees them.
+var notProcess = map[string]bool{"then": true, "do": true, "else": true, "!": true, "command": true, "builtin": true, "exec": true, "time": true}
 
 // View is what detections see of one simple command: its Sigma fields, computed when a
 // detection first asks and kept for the next, so that a hundred rules on one command join

@@ -12,7 +12,8 @@
 //     of `sh -c '...'`, the command whose `$(...)` holds it) or else piped from;
 //   - a wrapper peeled off a command (sudo, env, nice, nohup, busybox...) is a process of its
 //     own too: its Image is /usr/bin/<wrapper> and its CommandLine the command's text as
-//     written, so that a rule about sudo or nice still sees it.
+//     written, so that a rule about sudo or nice still sees it (the keywords and builtins
+//     the shell runs itself, such as exec, command and time, are not processes).
 //
 // Values compare case-insensitively as Sigma says, except the program: a rule whose Image
 // ends in /wget holds only for a command named exactly wget (on Linux WGET is another
