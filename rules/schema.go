@@ -106,6 +106,7 @@ type Rule struct {
 	fields      map[string]abi.Path // source kind -> field the pattern reads
 	branches    []*Branch           // match.when, in file order
 	lists       map[string]bool     // shared lists the rule uses
+	sigmaCredit map[string]any      // kind sigma: evidence naming the Sigma rule and author (sigmakind.go)
 }
 
 // Match says what evaluates a rule: the built-in engine (Kind "pattern") or the plugin whose
@@ -132,7 +133,7 @@ type Emit struct {
 }
 
 // IsPattern reports whether the built-in engine evaluates r, by regexp or by structure.
-func (r *Rule) IsPattern() bool { return r.Match.Kind == KindPattern }
+func (r *Rule) IsPattern() bool { return r.Match.Kind == KindPattern || r.Match.Kind == KindSigma }
 
 // KindPattern is the match kind of the built-in regex engine.
 const KindPattern = "pattern"
@@ -240,7 +241,7 @@ func (p *parser) parse(data []byte) *Rule {
 			}
 		}
 	}
-	if v := keys["match"]; v != nil {
+	if v := keys["match"]; v != nil && !p.sigmaMatch(v, r) { // sigmakind.go
 		p.match(v, r)
 	}
 	if v := keys["emits"]; v != nil {

@@ -37,7 +37,8 @@ const MaxBranches = 64
 // must hold; lists name programs by base name (`$name` entries expand a shared list), and
 // regular expressions are Go RE2, unanchored, with `{{name}}` expanding a shared list.
 type Branch struct {
-	Name string
+	Name  string
+	Sigma *SigmaDetection // a compiled Sigma detection that must hold (sigmakind.go)
 	// Program: the command's base name is one of these.
 	Program []string
 	// Path: a regexp on the program as written (`./x`, `/tmp/.x`, `$SHELL`).
@@ -220,6 +221,7 @@ type command struct {
 	i      int
 	args   []byte
 	joined bool
+	sigma  *sigmaView // sigmakind.go
 }
 
 func (c *command) argText(buf *[]byte) []byte {
@@ -239,6 +241,9 @@ func (c *command) argText(buf *[]byte) []byte {
 
 // holds reports whether the branch holds for command c of line.
 func (b *Branch) holds(c *command, buf *[]byte) bool {
+	if b.Sigma != nil {
+		return b.Sigma.MatchView(c.sigmaView()) // sigmakind.go
+	}
 	cmd := &c.line.Commands[c.i]
 	cmds := c.line.Commands
 	if b.Env != nil && !anyMatch(cmd.Env, b.Env) {
@@ -774,7 +779,7 @@ func (r *Rule) fireStructure(field abi.Path, text string, mask uint64, out []abi
 			SubTechniqueID: em.SubTechniqueID,
 			Tactic:         em.Tactic,
 			Confidence:     em.Confidence,
-			Evidence:       map[string]any{field.Key(): text},
+			Evidence:       r.evidence(field, text), // sigmakind.go
 		})
 	}
 	return out

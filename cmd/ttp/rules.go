@@ -15,7 +15,7 @@ import (
 	"github.com/decnet/ttp/rules/corpus"
 )
 
-const rulesUsage = `usage: ttp rules <lint|test|state|push> [flags] ARG
+const rulesUsage = `usage: ttp rules <lint|test|state|push|import-sigma> [flags] ARG
 
   state RULE [--disable|--enable|--clip 0.4] [--ttl 1h] [--reason TEXT]
              show or set a rule's state in the running daemon (request/reply on the bus)
@@ -26,6 +26,9 @@ const rulesUsage = `usage: ttp rules <lint|test|state|push> [flags] ARG
   test DIR   score the rules of DIR against their precision corpora (--corpus, default
              testdata/corpus): precision and recall per rule, exit 1 when a rule falls below
              its band (H: precision >= 0.95, M: >= 0.80) or recall below 0.90
+  import-sigma DIR -o OUTDIR
+             convert Sigma linux process_creation rules into rule files (ttp rules
+             import-sigma -h)
 `
 
 func runRules(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -46,6 +49,8 @@ func runRules(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return runRulesState(ctx, args[1:], stdout, stderr)
 	case "push":
 		return runRulesPush(ctx, args[1:], stdout, stderr)
+	case "import-sigma":
+		return runRulesImportSigma(args[1:], stdout, stderr) // sigma.go
 	}
 	fmt.Fprintf(stderr, "ttp rules: unknown subcommand %q\n\n%s", args[0], rulesUsage)
 	return exitError(2)
