@@ -53,7 +53,7 @@ guestchecks:
 
 
 run: build plugins
-	@data=$$(mktemp -d); trap 'rm -rf "$$data"' EXIT; echo "data in $$data, removed at exit (Ctrl-C to stop)"; \
+	@data=$$(mktemp -d); trap 'rm -rf "$$data"' EXIT INT TERM; echo "data in $$data, removed at exit (Ctrl-C to stop)"; \
 	$(BIN) serve --data $$data --metrics "" --replay testdata/events/sample.jsonl \
 		--ingest cowrie:testdata/cowrie/sample.json --print
 

@@ -516,6 +516,7 @@ func (h *Host) Plugins() []PluginStatus {
 func (h *Host) Close() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.settled = false // the plugins leave because the host does: no rule lost its plugin
 	var fs []func()
 	for f, p := range h.plugins {
 		fs = append(fs, func() { p.pool.Retire(true) })

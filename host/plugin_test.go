@@ -628,3 +628,16 @@ func TestLogState(t *testing.T) {
 		t.Errorf("zero time printed:\n%s", logs)
 	}
 }
+
+// TestCloseQuiet: closing the host unloads its plugins without warning that rules lost them.
+func TestCloseQuiet(t *testing.T) {
+	hs := newHarness(t, tinyRule(t, "R9001", 0.8, "marker"))
+	if err := hs.h.LoadPlugin(context.Background(), wat("tiny_v1")); err != nil {
+		t.Fatal(err)
+	}
+	hs.h.Settle()
+	hs.h.Close()
+	if strings.Contains(hs.logs.String(), "rules without a plugin") {
+		t.Errorf("close warned of rules without a plugin:\n%s", hs.logs.String())
+	}
+}

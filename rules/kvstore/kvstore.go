@@ -20,6 +20,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/decnet/ttp/rules"
@@ -147,6 +148,9 @@ func (s *Store) watch(ctx context.Context, kv jetstream.KeyValue, handle func(je
 			opts = append(opts, jetstream.ResumeFromRevision(last+1))
 		}
 		w, err := kv.WatchAll(ctx, opts...)
+		if err != nil && (errors.Is(err, nats.ErrConnectionDraining) || errors.Is(err, nats.ErrConnectionClosed)) {
+			return // the daemon is stopping: nothing to retry or warn about
+		}
 		if err != nil {
 			s.log.Warn("rules bucket watch failed; last good rules stay live, retrying", "bucket", kv.Bucket(), "err", err, "retry_in", backoff)
 			select {
