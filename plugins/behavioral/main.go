@@ -1,4 +1,4 @@
-// Command behavioral is the lifter of rules R0031-R0040 and R0100: it looks at a whole honeypot
+// Command behavioral is the lifter of rules R0031-R0040, R0100 and R0101 (files that landed): it looks at a whole honeypot
 // session (payload.commands[].text, command_times_ms, duration_ms, downloads, client_version;
 // see abi/EVENTS.md) and tags behaviour that no single command shows: machine-speed sessions,
 // discovery bursts, a download that is then run, several persistence mechanisms, a history
@@ -38,7 +38,7 @@ import (
 const kindPrefix = "lifter:behavioral_"
 
 var (
-	manifest = sdk.NewManifest("behavioral", "1.1.0", kindPrefix)
+	manifest = sdk.NewManifest("behavioral", "1.2.0", kindPrefix)
 
 	sessionKind = manifest.Source(abi.KindSession)
 	fCommands   = sessionKind.Field("payload.commands[].text")
@@ -86,6 +86,8 @@ var (
 	kBeaconHosts = manifest.Evidence("beacon_hosts")
 	kIntervalMs  = manifest.Evidence("interval_ms")
 	kRepeats     = manifest.Evidence("repeats")
+	// R0101 (also kURLHosts, kDownloadSHA)
+	kFiles = manifest.Evidence("files")
 )
 
 // params is one rule's reading of its params: the detector its kind names, configured.
@@ -111,6 +113,7 @@ var kinds = map[string]func(c *conf) detector{
 	"competitor_removal": newCompetitor,
 	"c2_beacon":          newBeacon,
 	"ssh_forward":        newSSHForward,
+	"ingress_transfer":   newIngressTransfer,
 }
 
 type behavioral struct {
@@ -157,7 +160,7 @@ func (b *behavioral) Tag(ev *sdk.Event, rules []*sdk.Rule[params], out *sdk.Draf
 		}
 		return
 	}
-	if ev.Len(fCommands) == 0 {
+	if ev.Len(fCommands) == 0 && ev.Len(fURLs) == 0 { // a file pushed with nothing typed still counts (R0101)
 		return
 	}
 	if !b.dict.built {
