@@ -49,6 +49,7 @@ type Store struct {
 	mu      sync.Mutex // guards timers (touched by the loop and by AfterFunc callbacks)
 	timers  map[string]*time.Timer
 	hashes  map[string][sha256.Size]byte // name -> hash of the content last seen (loaded or rejected)
+	broken  map[string]bool              // names whose last content was rejected (the live rule is older)
 	watched bool
 }
 
@@ -77,6 +78,7 @@ func Open(dir string, opts ...Option) (*Store, error) {
 		done:     make(chan struct{}),
 		timers:   map[string]*time.Timer{},
 		hashes:   map[string][sha256.Size]byte{},
+		broken:   map[string]bool{},
 	}
 	for _, o := range opts {
 		o(s)
@@ -241,6 +243,7 @@ func (s *Store) reload(name string) {
 		return
 	}
 	if err != nil {
+		s.broken[name] = true
 		s.feed.Publish(rules.Change{Kind: rules.RuleRejected, ID: id, File: path, Err: err})
 		return
 	}
@@ -251,11 +254,20 @@ func (s *Store) reload(name string) {
 	s.hashes[name] = sum
 	r, err := rules.Parse(path, data)
 	if err != nil {
+		s.broken[name] = true
 		s.feed.Publish(rules.Change{Kind: rules.RuleRejected, ID: id, File: path, Err: err})
 		return
 	}
+	wasBroken := s.broken[name]
+	delete(s.broken, name)
 	if prev, live := s.feed.Rule(id); live && prev.Version == r.Version {
-		return // a comment or whitespace edit: same definition, no change
+		// A comment or whitespace edit: same definition, no change. After a rejection it is
+		// the file put back as the live rule is: say so, or the operator who fixed it hears
+		// nothing after the ERROR of the rejection.
+		if wasBroken {
+			s.log.Info("rule file restored: it matches the live version again", "rule", id, "file", path, "version", r.Version)
+		}
+		return
 	}
 	s.feed.Publish(rules.Change{Kind: rules.RuleUpdated, ID: id, Rule: r, File: path})
 }

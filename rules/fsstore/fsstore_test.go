@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -210,4 +212,52 @@ func TestHotReloadIntoIndex(t *testing.T) {
 		}
 	}
 	t.Logf("hot reload, write to index answering: worst of 5 = %v", worst)
+}
+
+// lockedBuffer is a log sink the store's goroutine writes while the test reads.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestRestoredFileSaysSo: a file broken and then put back as the live rule is makes no change
+// (the live rule never left) but is logged, so the operator who fixed it hears of it.
+func TestRestoredFileSaysSo(t *testing.T) {
+	dir := t.TempDir()
+	good := storetest.Rule("R0001", "x")
+	if err := os.WriteFile(filepath.Join(dir, "R0001.yaml"), good, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var logs lockedBuffer
+	s, err := Open(dir, WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	sub, _ := s.Subscribe(context.Background())
+	if err := os.WriteFile(filepath.Join(dir, "R0001.yaml"), []byte("id: R0001\nname: [broken"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if c := nextChange(t, sub); c.Kind != rules.RuleRejected {
+		t.Fatalf("got %s, want the broken file rejected", c.Kind)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "R0001.yaml"), good, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	noChange(t, sub)
+	if !strings.Contains(logs.String(), "rule file restored") {
+		t.Errorf("no log line for the restored file:\n%s", logs.String())
+	}
 }
