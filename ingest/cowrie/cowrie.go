@@ -130,6 +130,7 @@ type Decoder struct {
 	cfg      Config
 	l        line
 	win      *window
+	ids      *identities
 	open     map[string]*session // by sensor and session id
 	counts   ingest.Counts
 	sensors  map[string]bool
@@ -141,7 +142,7 @@ type Decoder struct {
 // New returns a Decoder with cfg's window and bounds (zero fields take the defaults).
 func New(cfg Config) *Decoder {
 	cfg = cfg.withDefaults()
-	return &Decoder{cfg: cfg, win: newWindow(cfg.Window, cfg.MaxAttempts), open: map[string]*session{},
+	return &Decoder{cfg: cfg, win: newWindow(cfg.Window, cfg.MaxAttempts), ids: newIdentities(cfg.Window, cfg.MaxAttempts), open: map[string]*session{},
 		counts: ingest.Counts{Input: "cowrie"}, sensors: map[string]bool{}}
 }
 
@@ -214,6 +215,7 @@ func (d *Decoder) Decode(b []byte, out []abi.Event) ([]abi.Event, error) {
 			out = d.expire(d.now, out)
 		}
 	}
+	out = d.ids.roll(t, out)
 	m := len(out)
 	out = d.apply(t, b, out)
 	if len(out) == m {
@@ -322,6 +324,7 @@ func (d *Decoder) Expire(now time.Time, out []abi.Event) []abi.Event {
 }
 
 func (d *Decoder) expire(now time.Time, out []abi.Event) []abi.Event {
+	out = d.ids.roll(now, out)
 	out = append(out, d.pending...)
 	d.pending = d.pending[:0]
 	before := now.Add(-d.cfg.IdleTimeout)
@@ -351,6 +354,9 @@ func (d *Decoder) Flush(out []abi.Event) []abi.Event {
 	n := len(out)
 	for _, s := range all {
 		out = d.close(s, out)
+	}
+	if d.ids.period >= 0 {
+		out = d.ids.flush(out)
 	}
 	d.counts.Events += int64(len(out) - n)
 	return out
@@ -383,6 +389,9 @@ func (d *Decoder) login(t time.Time, s *session, raw []byte, out []abi.Event) []
 		src = s.Sensor + "/" + s.ID // no address: the session is its own source
 	}
 	agg := d.win.add(t, src, user, pass, failed)
+	if s.SrcIP != "" { // an identity groups addresses
+		d.ids.add(t, s.SrcIP, user, pass)
+	}
 	p := map[string]any{
 		"username":                     user,
 		"success":                      !failed,

@@ -151,8 +151,12 @@ func checkEvent(t testing.TB, ev abi.Event) {
 	if err != nil {
 		t.Fatalf("event %s fails abi.DecodeEvent: %v", b, err)
 	}
-	if !abi.IsKnownKind(back.SourceKind) || back.ObservedAt.IsZero() || back.SessionID == "" {
+	// Every event belongs to a session except an identity, which groups addresses.
+	if !abi.IsKnownKind(back.SourceKind) || back.ObservedAt.IsZero() || back.SessionID == "" && back.SourceKind != abi.KindIdentity {
 		t.Fatalf("event %s: unknown kind, no observed_at or no session_id", b)
+	}
+	if err := abi.CheckPayload(back.SourceKind, back.Payload); err != nil {
+		t.Fatalf("event %s: %v", b, err)
 	}
 	abi.Expand(back)
 }
