@@ -28,6 +28,15 @@ type kindEngine struct {
 	words  int
 	// structure rules, per field index: the field is parsed once per event for all of them
 	structs map[int]*structEngine
+	// verdicts remembers what recent texts fired, when the kind's rules read one field
+	verdicts *verdictCache
+}
+
+// firing is one rule an event fires: its index and the branches that matched (all ones for
+// a pattern rule).
+type firing struct {
+	rule int32
+	mask uint64
 }
 
 // evalState is the per-event scratch of the structure rules, pooled so that an evaluation
@@ -134,6 +143,9 @@ func newKindEngine(kind string, rules []*Rule) *kindEngine {
 			e.groups[fi].m = ahocorasick.New(gl.patterns, gl.sets, gl.nsets)
 		}
 	}
+	if len(e.fields) == 1 {
+		e.verdicts = newVerdictCache()
+	}
 	return e
 }
 
@@ -191,6 +203,40 @@ func (s *RuleSet) Eval(ev *abi.Event, out []abi.TagDraft) []abi.TagDraft {
 	if e == nil {
 		return out
 	}
+	var firedBuf [16]firing
+	if e.verdicts != nil {
+		text, ok := e.fields[0].LookupString(ev)
+		if !ok {
+			return out
+		}
+		v, h := e.verdicts.lookup(text)
+		if v != nil {
+			return e.emit(v.fired, e.fields[0], text, out)
+		}
+		fired := e.decide(ev, firedBuf[:0])
+		e.verdicts.store(h, text, fired)
+		return e.emit(fired, e.fields[0], text, out)
+	}
+	fired := e.decide(ev, firedBuf[:0])
+	for _, f := range fired {
+		fi := e.field[f.rule]
+		text, _ := e.fields[fi].LookupString(ev)
+		out = e.rules[f.rule].emitDrafts(e.fields[fi], text, f.mask, out)
+	}
+	return out
+}
+
+// emit appends the drafts of the firings, all of one field's text.
+func (e *kindEngine) emit(fired []firing, field abi.Path, text string, out []abi.TagDraft) []abi.TagDraft {
+	for _, f := range fired {
+		out = e.rules[f.rule].emitDrafts(field, text, f.mask, out)
+	}
+	return out
+}
+
+// decide appends to fired, in rule order, the rules the event fires and which of their
+// branches matched: all the work of an evaluation but the drafts.
+func (e *kindEngine) decide(ev *abi.Event, fired []firing) []firing {
 	var hitBuf [4]uint64
 	var hits []uint64
 	if e.words <= len(hitBuf) {
@@ -231,18 +277,21 @@ func (s *RuleSet) Eval(ev *abi.Event, out []abi.TagDraft) []abi.TagDraft {
 		for word != 0 {
 			i := w*64 + bits.TrailingZeros64(word)
 			word &= word - 1
-			fi := e.field[i]
-			if r := e.rules[i]; r.IsStructure() {
-				out = r.fireStructure(e.fields[fi], texts[fi], st.masks[i], out)
-			} else {
-				out = r.fire(e.fields[fi], texts[fi], out)
+			text := texts[e.field[i]]
+			r := e.rules[i]
+			mask := ^uint64(0)
+			if r.IsStructure() {
+				mask = st.masks[i]
+			}
+			if r.holds(text, mask) {
+				fired = append(fired, firing{rule: int32(i), mask: mask})
 			}
 		}
 	}
 	if st != nil {
 		evalStates.Put(st)
 	}
-	return out
+	return fired
 }
 
 // zeroed returns s resized to n words, all zero.
@@ -279,19 +328,41 @@ func (s *RuleSet) evalNaive(ev *abi.Event, out []abi.TagDraft) []abi.TagDraft {
 	return out
 }
 
-// fire runs the rule's regexp on text and appends its drafts when it matches.
+// fire runs the rule on text and appends its drafts when it fires: the naive path.
 func (r *Rule) fire(field abi.Path, text string, out []abi.TagDraft) []abi.TagDraft {
-	if !r.re.MatchString(text) || (r.exclude != nil && r.exclude.MatchString(text)) {
+	if !r.holds(text, ^uint64(0)) {
 		return out
 	}
+	return r.emitDrafts(field, text, ^uint64(0), out)
+}
+
+// holds reports whether the rule fires on text: a pattern rule's regexp matches, or (for a
+// structure rule) some branch matched (mask), and the exclude does not match.
+func (r *Rule) holds(text string, mask uint64) bool {
+	if r.IsStructure() {
+		if mask == 0 {
+			return false
+		}
+	} else if !r.re.MatchString(text) {
+		return false
+	}
+	return r.exclude == nil || !r.exclude.MatchString(text)
+}
+
+// emitDrafts appends the drafts of the rule's emits that mask selects (an emit without
+// `when` is always selected).
+func (r *Rule) emitDrafts(field abi.Path, text string, mask uint64, out []abi.TagDraft) []abi.TagDraft {
 	for _, em := range r.Emits {
+		if em.whenMask != 0 && em.whenMask&mask == 0 {
+			continue
+		}
 		out = append(out, abi.TagDraft{
 			RuleID:         r.ID,
 			TechniqueID:    em.TechniqueID,
 			SubTechniqueID: em.SubTechniqueID,
 			Tactic:         em.Tactic,
 			Confidence:     em.Confidence,
-			Evidence:       map[string]any{field.Key(): text},
+			Evidence:       r.evidence(field, text), // sigmakind.go
 		})
 	}
 	return out

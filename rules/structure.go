@@ -764,25 +764,13 @@ func matchNaive(rules []*Rule, line *shell.Line, masks []uint64) {
 	}
 }
 
-// fireStructure appends the drafts of a structure rule whose matched branches are mask.
+// fireStructure appends the drafts of a structure rule whose branches mask matched: the
+// naive path.
 func (r *Rule) fireStructure(field abi.Path, text string, mask uint64, out []abi.TagDraft) []abi.TagDraft {
-	if mask == 0 || (r.exclude != nil && r.exclude.MatchString(text)) {
+	if !r.holds(text, mask) {
 		return out
 	}
-	for _, em := range r.Emits {
-		if em.whenMask != 0 && em.whenMask&mask == 0 {
-			continue
-		}
-		out = append(out, abi.TagDraft{
-			RuleID:         r.ID,
-			TechniqueID:    em.TechniqueID,
-			SubTechniqueID: em.SubTechniqueID,
-			Tactic:         em.Tactic,
-			Confidence:     em.Confidence,
-			Evidence:       r.evidence(field, text), // sigmakind.go
-		})
-	}
-	return out
+	return r.emitDrafts(field, text, mask, out)
 }
 
 // resolveWhen compiles each emit's `when` branch names into a mask, reporting unknown names.
