@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 )
 
@@ -53,12 +52,71 @@ func (m *Manifest) Owns(matchKind string) bool {
 // ErrManifest is wrapped by every manifest validation error.
 var ErrManifest = errors.New("abi: invalid manifest")
 
-var (
-	nameRE    = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,62}$`)
-	versionRE = regexp.MustCompile(`^[0-9]+\.[0-9]+\.[0-9]+([-+][0-9A-Za-z.-]+)?$`)
-	keyRE     = regexp.MustCompile(`^[a-z][a-z0-9_]{0,62}$`)
-	ruleKind  = regexp.MustCompile(`^lifter:[a-z][a-z0-9_]*$`)
-)
+// The names of a manifest are checked by plain code, not regular expressions: the package is
+// compiled into every plugin, and package regexp costs each one 0.5 MB (RATIONALE.md, "What
+// makes a plugin 4 MB"). TestNameChecks holds each to the expression in its comment.
+
+// isName: ^[a-z][a-z0-9_-]{0,62}$ (dash allowed) or ^[a-z][a-z0-9_]{0,62}$.
+func isName(s string, dash bool) bool {
+	if len(s) == 0 || len(s) > 63 || s[0] < 'a' || s[0] > 'z' {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_' || dash && c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// isVersion: ^[0-9]+\.[0-9]+\.[0-9]+([-+][0-9A-Za-z.-]+)?$
+func isVersion(s string) bool {
+	for part := 0; part < 3; part++ {
+		n := 0
+		for n < len(s) && s[n] >= '0' && s[n] <= '9' {
+			n++
+		}
+		if n == 0 {
+			return false
+		}
+		s = s[n:]
+		if part < 2 {
+			if len(s) == 0 || s[0] != '.' {
+				return false
+			}
+			s = s[1:]
+		}
+	}
+	if len(s) == 0 {
+		return true
+	}
+	if s[0] != '-' && s[0] != '+' || len(s) == 1 {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		c := s[i]
+		if !(c >= '0' && c <= '9' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c == '.' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// isRuleKind: ^lifter:[a-z][a-z0-9_]*$
+func isRuleKind(s string) bool {
+	rest, ok := strings.CutPrefix(s, "lifter:")
+	if !ok || rest == "" || rest[0] < 'a' || rest[0] > 'z' {
+		return false
+	}
+	for i := 1; i < len(rest); i++ {
+		c := rest[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
 
 // DecodeManifest decodes and validates a manifest. Unknown JSON keys are refused so that a
 // typo in a manifest is caught at load, not silently ignored.
@@ -85,17 +143,17 @@ func (m *Manifest) Validate() error {
 	if m.ABI != ABIVersion {
 		return bad("abi %d, this host speaks %d", m.ABI, ABIVersion)
 	}
-	if !nameRE.MatchString(m.Name) {
+	if !isName(m.Name, true) {
 		return bad("name %q: want lower-case letters, digits, - and _", m.Name)
 	}
-	if !versionRE.MatchString(m.Version) {
+	if !isVersion(m.Version) {
 		return bad("version %q: want a semantic version such as 1.2.0", m.Version)
 	}
 	if len(m.RuleKinds) == 0 {
 		return bad("rule_kinds is empty: the plugin would own no rule")
 	}
 	for _, k := range m.RuleKinds {
-		if !ruleKind.MatchString(k) && !(strings.HasPrefix(k, "lifter:") && ruleKind.MatchString(strings.TrimSuffix(k, "_"))) {
+		if !isRuleKind(k) && !(strings.HasPrefix(k, "lifter:") && isRuleKind(strings.TrimSuffix(k, "_"))) {
 			return bad("rule_kinds entry %q: want a prefix such as lifter:behavioral_", k)
 		}
 	}
@@ -125,7 +183,7 @@ func (m *Manifest) Validate() error {
 	}
 	keys := map[string]bool{}
 	for _, k := range m.EvidenceKeys {
-		if !keyRE.MatchString(k) {
+		if !isName(k, false) {
 			return bad("evidence key %q: want a plain lower-case name such as body_sha256", k)
 		}
 		if keys[k] {
