@@ -352,8 +352,15 @@ func (r *Rule) holds(text string, mask uint64) bool {
 // emitDrafts appends the drafts of the rule's emits that mask selects (an emit without
 // `when` is always selected).
 func (r *Rule) emitDrafts(field abi.Path, text string, mask uint64, out []abi.TagDraft) []abi.TagDraft {
+	start := len(out)
 	for _, em := range r.Emits {
 		if em.whenMask != 0 && em.whenMask&mask == 0 {
+			continue
+		}
+		if i := sameTag(out[start:], em); i >= 0 {
+			// Two emits of one technique and tactic (a strong and a weak branch both held)
+			// would be one tag_uuid twice: keep one, at the higher confidence.
+			out[start+i].Confidence = max(out[start+i].Confidence, em.Confidence)
 			continue
 		}
 		out = append(out, abi.TagDraft{
@@ -366,6 +373,18 @@ func (r *Rule) emitDrafts(field abi.Path, text string, mask uint64, out []abi.Ta
 		})
 	}
 	return out
+}
+
+// sameTag returns the index in drafts of the draft em would duplicate (same technique,
+// sub-technique and tactic, hence the same tag_uuid), or -1.
+func sameTag(drafts []abi.TagDraft, em Emit) int {
+	for i := range drafts {
+		d := &drafts[i]
+		if d.TechniqueID == em.TechniqueID && d.SubTechniqueID == em.SubTechniqueID && d.Tactic == em.Tactic {
+			return i
+		}
+	}
+	return -1
 }
 
 func isASCII(s string) bool {

@@ -132,3 +132,48 @@ func TestLists(t *testing.T) {
 		}
 	}
 }
+
+// TestSameTagOnce checks that two emits of one technique and tactic, both tied to branches
+// that held, give one draft at the higher confidence: two would share a tag_uuid.
+func TestSameTagOnce(t *testing.T) {
+	const src = `id: R0098
+name: test
+applies_to: [command]
+match:
+  when:
+    weak: {program: [curl], args: 'meta-data'}
+    strong: {program: [curl], args: 'security-credentials'}
+emits:
+  - {technique_id: T1053, sub_technique_id: T1053.003, tactic: persistence, confidence: 0.5, when: [weak]}
+  - {technique_id: T1053, sub_technique_id: T1053.003, tactic: persistence, confidence: 0.85, when: [strong]}
+  - {technique_id: T1053, sub_technique_id: T1053.003, tactic: execution, confidence: 0.3, when: [weak]}
+precision: M
+evidence_fields: [command_text]
+`
+	r, err := Parse("R0098.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := NewRuleSet([]*Rule{r})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		cmd  string
+		want []float64 // confidence of each draft, persistence first
+	}{
+		{"curl http://169.254.169.254/latest/meta-data/", []float64{0.5, 0.3}},
+		{"curl http://169.254.169.254/latest/meta-data/iam/security-credentials/", []float64{0.85, 0.3}},
+		{"curl http://x/security-credentials", []float64{0.85}},
+	}
+	for _, tt := range tests {
+		got := set.Eval(commandEvent(tt.cmd), nil)
+		var conf []float64
+		for _, d := range got {
+			conf = append(conf, d.Confidence)
+		}
+		if !reflect.DeepEqual(conf, tt.want) {
+			t.Errorf("%q: confidences %v, want %v", tt.cmd, conf, tt.want)
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -169,5 +170,36 @@ func TestUsage(t *testing.T) {
 	}
 	if stdout, _, code := ttp(t, "", "version"); code != 0 || !strings.HasPrefix(stdout, "ttp ") {
 		t.Errorf("version: %d %s", code, stdout)
+	}
+}
+
+// TestTagBuiltinRules runs `ttp tag` where no rules/ttp exists (this package's directory), as
+// an installed binary runs on a sensor: it tags with the rules built in, says so, and tags as
+// the checkout's directory does.
+func TestTagBuiltinRules(t *testing.T) {
+	if _, err := os.Stat("rules/ttp"); err == nil {
+		t.Fatal("test assumes no rules/ttp beside the package")
+	}
+	const in = `{"source_kind":"command","source_id":"b-1","attacker_uuid":"6f1c2d0e-1b7a-4f2e-9a51-3c0de1a2b001","session_id":"s","decky_id":"d","observed_at":"2026-11-27T04:12:01Z","payload":{"command_text":"curl -s http://169.254.169.254/latest/meta-data/iam/security-credentials/"}}` + "\n"
+	builtin, stderr, code := ttp(t, in, "tag", "--plugins", "none", "-")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(stderr, "rules built into this binary") {
+		t.Errorf("stderr does not say the built-in rules are used: %s", stderr)
+	}
+	if !strings.Contains(builtin, `"R0110"`) || !strings.Contains(builtin, "T1552.005") {
+		t.Errorf("built-in rules did not tag the metadata fetch: %s", builtin)
+	}
+	fromDir, stderr, code := ttp(t, in, "tag", "--rules", rulesDir, "--plugins", "none", "-")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	createdAt := regexp.MustCompile(`"created_at":"[^"]*"`)
+	if createdAt.ReplaceAllString(fromDir, "") != createdAt.ReplaceAllString(builtin, "") {
+		t.Errorf("built-in and directory tags differ:\n%s\n%s", builtin, fromDir)
+	}
+	if _, stderr, code := ttp(t, in, "tag", "--rules", "rules/none", "-"); code == 0 || !strings.Contains(stderr, "rules/none") {
+		t.Errorf("a named missing directory: exit %d, stderr %q; want an error naming it", code, stderr)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -38,7 +39,7 @@ func cacheDir() string {
 // every plugin of pluginsDir (a missing directory means no plugins). It returns an error only
 // when nothing usable loaded; partial is true when some file was refused.
 func loadOffline(ctx context.Context, rulesDir, pluginsDir string, states map[string]rules.State, log *slog.Logger, stderr io.Writer) (o *offline, partial bool, err error) {
-	loaded, err := rules.LoadDir(rulesDir)
+	loaded, err := loadRuleDir(rulesDir, stderr)
 	if err != nil {
 		if len(loaded) == 0 {
 			return nil, true, err
@@ -82,4 +83,22 @@ func loadOffline(ctx context.Context, rulesDir, pluginsDir string, states map[st
 func (o *offline) Close() {
 	o.h.Close()
 	o.compiler.Close(context.Background())
+}
+
+// defaultRulesDir is the --rules default of every command: the rules of a checkout, relative
+// to where ttp runs.
+const defaultRulesDir = "rules/ttp"
+
+// loadRuleDir loads the rule files of dir. When dir is the default and does not exist (ttp
+// installed and run away from a checkout), it loads the rules built into the binary instead
+// and says so on stderr: a user who named a directory gets that directory or an error.
+func loadRuleDir(dir string, stderr io.Writer) ([]*rules.Rule, error) {
+	if dir == defaultRulesDir {
+		if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+			loaded, err := rules.LoadBuiltin()
+			fmt.Fprintf(stderr, "ttp: no %s here: using the %d rules built into this binary (--rules DIR for others)\n", dir, len(loaded))
+			return loaded, err
+		}
+	}
+	return rules.LoadDir(dir)
 }

@@ -28,7 +28,7 @@ func (s *sourceFlags) register(fs *flag.FlagSet, outHelp string) {
 	fs.StringVar(&s.tags, "tags", "", "`FILE` of JSONL tags as ttp tag writes them (- for stdin)")
 	fs.StringVar(&s.store, "store", "", "tag store `URL` to read instead: a SQLite path or URL, or a postgres:// URL (as ttp serve --store)")
 	fs.StringVar(&s.since, "since", "", "only events observed in the last `DURATION` (24h), or since an RFC 3339 time")
-	fs.StringVar(&s.rules, "rules", "rules/ttp", "`DIR` of rule files, for rule names (skipped when the default is missing)")
+	fs.StringVar(&s.rules, "rules", defaultRulesDir, "`DIR` of rule files, for rule names (skipped when the default is missing)")
 	fs.StringVar(&s.out, "o", "-", outHelp)
 }
 
@@ -70,12 +70,13 @@ func (s *sourceFlags) read(ctx context.Context, stdin io.Reader, stderr io.Write
 }
 
 // ruleNames reads the rule names for comments and tables. A missing default directory is
-// normal (a report made away from a checkout); a directory the user named must load.
+// normal (a report made away from a checkout: the built-in rules name them); a directory the
+// user named must load.
 func (s *sourceFlags) ruleNames(stderr io.Writer) (map[string]string, error) {
-	if _, err := os.Stat(s.rules); err != nil && !s.rulesSet {
-		return nil, nil
-	}
 	rs, err := rules.LoadDir(s.rules)
+	if _, serr := os.Stat(s.rules); serr != nil && !s.rulesSet {
+		rs, err = rules.LoadBuiltin() // away from a checkout: the names this binary was built with
+	}
 	if err != nil {
 		if !s.rulesSet {
 			fmt.Fprintf(stderr, "ttp: rule names left out: %v\n", err)

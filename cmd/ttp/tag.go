@@ -27,7 +27,7 @@ const maxLine = 1 << 20
 func runTag(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("tag", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	rulesDir := fs.String("rules", "rules/ttp", "directory of rule files")
+	rulesDir := fs.String("rules", defaultRulesDir, "directory of rule files (when the default is missing: the rules built into the binary)")
 	stateFile := fs.String("state", "", "YAML file of rule states (rule id -> {state, confidence_max, expires_at})")
 	format := fs.String("format", "jsonl", "output format: jsonl or table")
 	input := fs.String("input", "jsonl", "input format: jsonl (ttp events, abi/EVENTS.md) or cowrie (Cowrie's JSON log, cowrie.json)")
