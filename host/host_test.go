@@ -116,6 +116,19 @@ func TestFinish(t *testing.T) {
 	if len(tags) != 1 || tags[0].AttackerUUID != nil || tags[0].IdentityUUID != "ident" {
 		t.Fatalf("identity tag %+v", tags)
 	}
+	// A draft repeated (same rule, technique, tactic: same tag_uuid) is one tag at the higher
+	// confidence, counted; another tactic is another tag.
+	stats = FinishStats{}
+	ev := &abi.Event{SourceKind: "command", SourceID: "c9"}
+	twice := []abi.TagDraft{
+		{RuleID: "R0001", TechniqueID: "T1082", Tactic: "discovery", Confidence: 0.4},
+		{RuleID: "R0001", TechniqueID: "T1082", Tactic: "discovery", Confidence: 0.7},
+		{RuleID: "R0001", TechniqueID: "T1082", Tactic: "discovery", Confidence: 0.5},
+	}
+	tags = Finish(index(t, nil, r1, r61).Load(), ev, "engine", twice, now, []abi.Tag{{TagUUID: "earlier"}}, &stats)
+	if len(tags) != 2 || tags[1].Confidence != 0.7 || stats.Duplicate != 2 {
+		t.Fatalf("repeated drafts gave %d tags (%+v), %d counted duplicate; want the earlier tag and one at 0.7, 2 counted", len(tags), tags, stats.Duplicate)
+	}
 }
 
 // failing is a handler that always fails, to prove a failure costs only its own tags.
