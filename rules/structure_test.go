@@ -29,14 +29,7 @@ evidence_fields: [command_text]
 `
 
 func TestStructureRule(t *testing.T) {
-	r, err := Parse("R0099.yaml", []byte(structRule))
-	if err != nil {
-		t.Fatal(err)
-	}
-	set, err := NewRuleSet([]*Rule{r})
-	if err != nil {
-		t.Fatal(err)
-	}
+	set := oneRuleSet(t, "R0099.yaml", structRule)
 	tests := []struct {
 		cmd  string
 		want []string // techniques, in emit order
@@ -150,14 +143,7 @@ emits:
 precision: M
 evidence_fields: [command_text]
 `
-	r, err := Parse("R0098.yaml", []byte(src))
-	if err != nil {
-		t.Fatal(err)
-	}
-	set, err := NewRuleSet([]*Rule{r})
-	if err != nil {
-		t.Fatal(err)
-	}
+	set := oneRuleSet(t, "R0098.yaml", src)
 	tests := []struct {
 		cmd  string
 		want []float64 // confidence of each draft, persistence first
@@ -176,4 +162,18 @@ evidence_fields: [command_text]
 			t.Errorf("%q: confidences %v, want %v", tt.cmd, conf, tt.want)
 		}
 	}
+}
+
+// oneRuleSet parses src as the file name and builds a RuleSet of that one rule.
+func oneRuleSet(t *testing.T, name, src string) *RuleSet {
+	t.Helper()
+	r, err := Parse(name, []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := NewRuleSet([]*Rule{r})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return set
 }
