@@ -11,10 +11,9 @@ import (
 
 // Wire format of ABI v1 (abi/ABI.md is the normative text). All integers are little-endian.
 //
-// Why binary and not JSON: measured with wazero 1.12 and a Go wasip1 guest on a 400-byte
-// session event, eight predicates cost about 19 us a call reading this record and about 530 us
-// decoding the event with encoding/json inside the guest (host/reference_test.go). The guest
-// therefore parses nothing: the host projects exactly the fields a plugin declared into a
+// Why binary and not JSON: a guest decoding the event with encoding/json costs more than twenty
+// times one reading this record (RATIONALE.md, "The ABI: a record read by index, not JSON",
+// measured by host/reference_test.go). The guest therefore parses nothing: the host projects exactly the fields a plugin declared into a
 // record the guest reads by index.
 
 // ABIVersion is the major version of the plugin ABI this package speaks; a module marks it by
