@@ -494,6 +494,7 @@ func (h *Host) FollowRules(ctx context.Context, store rules.Store, observe func(
 // PluginStatus is what /readyz and `ttp serve` report per plugin.
 type PluginStatus struct {
 	File, Producer string
+	Kinds          []string // the source kinds of its manifest, in its order
 	Rules          int
 	Quarantined    bool
 	Health         *Health
@@ -506,7 +507,11 @@ func (h *Host) Plugins() []PluginStatus {
 	var out []PluginStatus
 	for _, p := range h.plugins {
 		q, _, _ := p.health.Quarantined()
-		out = append(out, PluginStatus{File: p.file, Producer: p.pool.Producer(), Rules: len(p.pool.Rules()), Quarantined: q, Health: p.health})
+		kinds := make([]string, len(p.module.Manifest().Kinds))
+		for i, k := range p.module.Manifest().Kinds {
+			kinds[i] = k.SourceKind
+		}
+		out = append(out, PluginStatus{File: p.file, Producer: p.pool.Producer(), Kinds: kinds, Rules: len(p.pool.Rules()), Quarantined: q, Health: p.health})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].File < out[j].File })
 	return out

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/decnet/ttp/abi"
 	"github.com/decnet/ttp/host"
 	"github.com/decnet/ttp/rules"
 )
@@ -21,6 +22,7 @@ type offline struct {
 	h        *host.Host
 	compiler *host.Compiler
 	rules    []*rules.Rule
+	lazy     *lazyPlugins // nil when every plugin loaded at start
 }
 
 // cacheDir is where compiled plugins are cached between runs: $TTP_CACHE, else the user's
@@ -38,7 +40,11 @@ func cacheDir() string {
 // loadOffline loads rules (reporting bad files on stderr and going on with the rest) and
 // every plugin of pluginsDir (a missing directory means no plugins). It returns an error only
 // when nothing usable loaded; partial is true when some file was refused.
-func loadOffline(ctx context.Context, rulesDir, pluginsDir string, states map[string]rules.State, log *slog.Logger, stderr io.Writer) (o *offline, partial bool, err error) {
+//
+// With lazy, a plugin whose source kinds are known from an earlier run waits for the first
+// event of such a kind (offline.ensure); `ttp rules test`, which scores every lifter rule,
+// loads them all.
+func loadOffline(ctx context.Context, rulesDir, pluginsDir string, lazy bool, states map[string]rules.State, log *slog.Logger, stderr io.Writer) (o *offline, partial bool, err error) {
 	loaded, err := loadRuleDir(rulesDir, stderr)
 	if err != nil {
 		if len(loaded) == 0 {
@@ -67,8 +73,18 @@ func loadOffline(ctx context.Context, rulesDir, pluginsDir string, states map[st
 	if err := h.ApplyRules(ctx, changes...); err != nil {
 		return nil, true, err
 	}
+	o = &offline{d: d, h: h, compiler: compiler, rules: loaded}
 	if pluginsDir != "" {
-		if _, serr := os.Stat(pluginsDir); serr == nil {
+		if _, serr := os.Stat(pluginsDir); serr == nil && lazy {
+			kinds := ""
+			if c := cacheDir(); c != "" {
+				kinds = filepath.Join(c, "kinds")
+			}
+			if o.lazy, err = newLazyPlugins(ctx, h, pluginsDir, kinds, stderr); err != nil {
+				return nil, true, err
+			}
+			partial = partial || o.lazy.failed
+		} else if serr == nil {
 			if err := h.LoadPluginDir(ctx, pluginsDir); err != nil {
 				printErrors(stderr, err)
 				partial = true
@@ -77,7 +93,21 @@ func loadOffline(ctx context.Context, rulesDir, pluginsDir string, states map[st
 			return nil, true, serr
 		}
 	}
-	return &offline{d: d, h: h, compiler: compiler, rules: loaded}, partial, nil
+	return o, partial, nil
+}
+
+// ensure loads the plugins waiting for events of ev's kind (a session's commands included,
+// since a session fans out into them); it reports whether a plugin loaded then was refused.
+func (o *offline) ensure(ctx context.Context, kind string) (refused bool) {
+	if o.lazy == nil {
+		return false
+	}
+	before := o.lazy.failed
+	o.lazy.ensure(ctx, kind)
+	if kind == abi.KindSession {
+		o.lazy.ensure(ctx, abi.KindCommand)
+	}
+	return o.lazy.failed && !before
 }
 
 func (o *offline) Close() {

@@ -120,7 +120,7 @@ func runRulesTest(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		printErrors(stderr, err)
 		return exitError(1)
 	}
-	o, partial, err := loadOffline(ctx, fs.Arg(0), *pluginsDir, nil, discardLogger(), stderr)
+	o, partial, err := loadOffline(ctx, fs.Arg(0), *pluginsDir, false, nil, discardLogger(), stderr)
 	if err != nil {
 		printErrors(stderr, err)
 		return exitError(1)

@@ -60,7 +60,7 @@ func runTag(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 			return fmt.Errorf("tag: %w", err)
 		}
 	}
-	o, failed, err := loadOffline(ctx, *rulesDir, *pluginsDir, states, log, stderr)
+	o, failed, err := loadOffline(ctx, *rulesDir, *pluginsDir, true, states, log, stderr)
 	if err != nil {
 		return fmt.Errorf("tag: %w", err)
 	}
@@ -68,7 +68,7 @@ func runTag(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 
 	out := bufio.NewWriter(stdout)
 	defer out.Flush()
-	t := &tagRun{ctx: ctx, d: o.d, format: *format, out: out, enc: json.NewEncoder(out), seen: map[string]map[string]bool{}}
+	t := &tagRun{ctx: ctx, o: o, d: o.d, format: *format, out: out, enc: json.NewEncoder(out), seen: map[string]map[string]bool{}}
 	t.enc.SetEscapeHTML(false)
 	var counts ingest.Counts
 	report := func(err error) { fmt.Fprintln(stderr, err) }
@@ -121,7 +121,7 @@ func runTag(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		fmt.Fprintf(stderr, "ttp tag: %d bad line(s) of %d\n", counts.Malformed, counts.Events+counts.Malformed)
 		failed = true
 	}
-	if failed {
+	if failed || t.refused {
 		out.Flush()
 		return exitError(1)
 	}
@@ -131,6 +131,7 @@ func runTag(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 // tagRun is one `ttp tag`: it tags events and writes their tags.
 type tagRun struct {
 	ctx    context.Context
+	o      *offline
 	d      *host.Dispatcher
 	format string
 	out    *bufio.Writer
@@ -138,6 +139,9 @@ type tagRun struct {
 	buf    []abi.Tag
 	table  []abi.Tag
 	tags   int
+	// refused is set when a plugin loaded for a kind that arrived was refused (reported on
+	// stderr then): the run exits 1 at the end, as for a plugin refused at start.
+	refused bool
 	// seen holds, per open Cowrie session, the tag_uuids its command events made: the
 	// session event fans the same commands out again (abi.Expand) and makes the same tags,
 	// which the store would keep once; here they are written once.
@@ -154,6 +158,9 @@ func (t *tagRun) tagAll(evs []abi.Event) error {
 }
 
 func (t *tagRun) tag(ev abi.Event) error {
+	if t.o.ensure(t.ctx, ev.SourceKind) {
+		t.refused = true
+	}
 	var err error
 	t.buf, err = t.d.Tag(t.ctx, ev, t.buf[:0])
 	if err != nil {
