@@ -23,7 +23,6 @@ var exceptions = map[string]bool{
 	"cmd/ttp/busctl.go runRulesPush":               true,
 	"cmd/ttp/tag.go runTag":                        true,
 	"navigator/navigator.go Build":                 true,
-	"plugins/email/main.go lifter.Configure":       true,
 	"rules/corpus/corpus.go Run":                   true,
 	"rules/schema.go parser.parse":                 true,
 	"rules/sigma/decode.go Decode":                 true,
