@@ -23,10 +23,8 @@ var exceptions = map[string]bool{
 	"cmd/ttp/busctl.go runRulesPush":               true,
 	"cmd/ttp/tag.go runTag":                        true,
 	"rules/corpus/corpus.go Run":                   true,
-	"rules/schema.go parser.parse":                 true,
 	"rules/sigma/decode.go Decode":                 true,
 	"rules/sigma/detection.go compiler.fieldEntry": true,
-	"rules/structure.go parser.structure":          true,
 	"shell/lex.go lexer.word":                      true,
 }
 
