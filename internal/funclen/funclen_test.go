@@ -18,10 +18,6 @@ import (
 var exceptions = map[string]bool{
 	"cmd/ttp/serve.go serve":          true, // split by the serve helper (issue 13)
 	"host/watch.go Host.WatchPlugins": true, // split by the host helper (issue 13)
-
-	// Being split on this branch; each leaves the list with its own commit.
-	"cmd/ttp/busctl.go runRulesPush": true,
-	"cmd/ttp/tag.go runTag":          true,
 }
 
 // TestFunctionLength walks every non-test Go file of the module (all build tags, testdata
