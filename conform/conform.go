@@ -129,7 +129,8 @@ func LoadVectors(dir string) ([]Vector, error) {
 	return out, nil
 }
 
-// Run checks the module at path.
+// Run checks the module at path: each check of checks in order, until one that later checks
+// depend on fails.
 func Run(ctx context.Context, path string, opt Options) (*Report, error) {
 	if opt.Calls == 0 {
 		opt.Calls = 10000
@@ -140,368 +141,472 @@ func Run(ctx context.Context, path string, opt Options) (*Report, error) {
 	if opt.Deadline == 0 {
 		opt.Deadline = host.DefaultDeadline
 	}
-	rep := &Report{Module: path}
-	check := func(name string, f func() (string, error)) bool {
-		start := time.Now()
-		detail, err := f()
-		r := Result{Name: name, Passed: err == nil, Detail: detail, Duration: time.Since(start)}
-		if errors.Is(err, errSkip) {
-			r.Passed, r.Skipped = false, true
-			r.Detail = strings.TrimPrefix(err.Error(), errSkip.Error()+": ")
-		} else if err != nil {
-			r.Detail = err.Error()
-		}
-		rep.Results = append(rep.Results, r)
-		return err == nil
-	}
 	wasm, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	c := opt.Compiler
-
-	var ins *host.Inspection
-	if !check("module compiles", func() (string, error) {
-		ins, err = c.Inspect(ctx, wasm)
-		return fmt.Sprintf("%d bytes", len(wasm)), err
-	}) {
-		return rep, nil
+	r := &runner{ctx: ctx, path: path, opt: opt, wasm: wasm, c: opt.Compiler, rep: &Report{Module: path}}
+	defer r.close()
+	for _, c := range checks {
+		if !r.record(c.title(opt), c.run) && c.stop {
+			break
+		}
 	}
-	extism := !slices.Contains(ins.Exports, "ttp_abi_v1") && slices.Contains(ins.Exports, "tag")
-	check("version marker and required exports", func() (string, error) {
-		if extism {
-			for _, e := range []string{"describe", "configure", "tag"} {
-				if !slices.Contains(ins.Exports, e) {
-					return "", fmt.Errorf("Extism module without %s", e)
-				}
-			}
-			return "Extism variant: describe, configure, tag", nil
-		}
-		var missing []string
-		for _, e := range []string{"ttp_abi_v1", "ttp_alloc", "ttp_describe", "ttp_configure", "ttp_tag"} {
-			if !slices.Contains(ins.Exports, e) {
-				missing = append(missing, e)
-			}
-		}
-		if len(missing) > 0 {
-			return "", fmt.Errorf("missing %s (exports: %s)", strings.Join(missing, ", "), strings.Join(ins.Exports, ", "))
-		}
-		return "ttp_abi_v1, ttp_alloc, ttp_describe, ttp_configure, ttp_tag", nil
-	})
-	check("imports within the allowlist", func() (string, error) {
-		var bad []string
-		for _, imp := range ins.Imports {
-			mod, name, _ := strings.Cut(imp, ".")
-			if !host.AllowedImport(mod, name) && !(extism && mod == "extism:host/env") {
-				bad = append(bad, imp)
-			}
-		}
-		if len(bad) > 0 {
-			return "", fmt.Errorf("forbidden: %s", strings.Join(bad, ", "))
-		}
-		return fmt.Sprintf("%d imports", len(ins.Imports)), nil
-	})
-	var m host.Module
-	if !check("manifest valid", func() (string, error) {
-		m, err = c.Load(ctx, path, wasm, host.Limits{Deadline: opt.Deadline})
-		if err != nil {
-			return "", err
-		}
-		man := m.Manifest()
-		return fmt.Sprintf("%s, rule_kinds %v, %d kinds, %d evidence keys", man.Producer(), man.RuleKinds, len(man.Kinds), len(man.EvidenceKeys)), nil
-	}) {
-		return rep, nil
-	}
-	defer m.Close(ctx)
-	man := m.Manifest()
-	rep.Producer = man.Producer()
+	return r.rep, nil
+}
 
-	var owned []*rules.Rule
-	check("owns rules", func() (string, error) {
-		if opt.RulesDir == "" {
-			return "", fmt.Errorf("%w: no rules directory", errSkip)
-		}
-		all, err := rules.LoadDir(opt.RulesDir)
-		if err != nil {
-			return "", err
-		}
-		var ids []string
-		for _, r := range all {
-			if !r.IsPattern() && man.Owns(r.Match.Kind) {
-				owned = append(owned, r)
-				ids = append(ids, r.ID)
+// check is one named check of a run. A check whose failure leaves nothing for the later ones
+// to check (no module, no manifest, no pool) stops the run.
+type check struct {
+	name  string
+	named func(Options) string // the name, when it depends on the options
+	run   func(*runner) (string, error)
+	stop  bool
+}
+
+func (c check) title(opt Options) string {
+	if c.named != nil {
+		return c.named(opt)
+	}
+	return c.name
+}
+
+// checks are the checks of abi/ABI.md in the order they run: each may use what the ones
+// before it found (the module, its manifest, the rules it owns, the pool, the vectors).
+var checks = []check{
+	{name: "module compiles", run: (*runner).compiles, stop: true},
+	{name: "version marker and required exports", run: (*runner).exports},
+	{name: "imports within the allowlist", run: (*runner).imports},
+	{name: "manifest valid", run: (*runner).manifest, stop: true},
+	{name: "owns rules", run: (*runner).ownsRules},
+	{name: "configure accepts its rules", run: (*runner).configures, stop: true},
+	{name: "golden vectors", run: (*runner).goldenVectors},
+	{name: "empty payload yields no drafts and no error", run: (*runner).emptyPayload},
+	{name: "deterministic across instances and calls", run: (*runner).deterministic},
+	{name: "malformed records get an error reply, not a trap", run: (*runner).malformedRecords},
+	{named: func(o Options) string {
+		return fmt.Sprintf("%d calls without memory growth beyond %d KiB", o.Calls, o.MemBound>>10)
+	}, run: (*runner).memoryGrowth},
+	{name: "calls well inside the deadline", run: (*runner).deadline},
+	{name: "benchmark", run: (*runner).benchmark},
+}
+
+// runner is the state of one run, which each check reads from the ones before it.
+type runner struct {
+	ctx  context.Context
+	path string
+	opt  Options
+	wasm []byte
+	c    *host.Compiler
+	rep  *Report
+
+	ins     *host.Inspection
+	extism  bool // an Extism module, not a ttp-ABI one
+	m       host.Module
+	man     *abi.Manifest
+	owned   []*rules.Rule
+	pool    *host.Pool
+	vectors []Vector
+
+	// The instance of the raw checks (malformed records, memory, latency), started by the
+	// first of them.
+	rr    *rawRunner
+	ierr  error // why it could not start
+	isRaw bool  // it takes records as they are (host.RawTagger)
+
+	wallP99, cpuP99 time.Duration
+	closers         []func() // run in reverse order when the run ends
+}
+
+// record runs one check and appends its result; it reports whether the check passed.
+func (r *runner) record(name string, f func(*runner) (string, error)) bool {
+	start := time.Now()
+	detail, err := f(r)
+	res := Result{Name: name, Passed: err == nil, Detail: detail, Duration: time.Since(start)}
+	if errors.Is(err, errSkip) {
+		res.Passed, res.Skipped = false, true
+		res.Detail = strings.TrimPrefix(err.Error(), errSkip.Error()+": ")
+	} else if err != nil {
+		res.Detail = err.Error()
+	}
+	r.rep.Results = append(r.rep.Results, res)
+	return err == nil
+}
+
+func (r *runner) onClose(f func()) { r.closers = append(r.closers, f) }
+
+func (r *runner) close() {
+	for i := len(r.closers) - 1; i >= 0; i-- {
+		r.closers[i]()
+	}
+}
+
+func (r *runner) compiles() (string, error) {
+	var err error
+	r.ins, err = r.c.Inspect(r.ctx, r.wasm)
+	if err == nil {
+		r.extism = !slices.Contains(r.ins.Exports, "ttp_abi_v1") && slices.Contains(r.ins.Exports, "tag")
+	}
+	return fmt.Sprintf("%d bytes", len(r.wasm)), err
+}
+
+func (r *runner) exports() (string, error) {
+	if r.extism {
+		for _, e := range []string{"describe", "configure", "tag"} {
+			if !slices.Contains(r.ins.Exports, e) {
+				return "", fmt.Errorf("Extism module without %s", e)
 			}
 		}
-		if len(owned) == 0 {
-			return "", fmt.Errorf("no rule of %s matches rule_kinds %v", opt.RulesDir, man.RuleKinds)
+		return "Extism variant: describe, configure, tag", nil
+	}
+	var missing []string
+	for _, e := range []string{"ttp_abi_v1", "ttp_alloc", "ttp_describe", "ttp_configure", "ttp_tag"} {
+		if !slices.Contains(r.ins.Exports, e) {
+			missing = append(missing, e)
 		}
-		return strings.Join(ids, " "), nil
-	})
-	// The pool retries a timed-out call as the daemon does (host.Pool.Tag); its stalls are
-	// reported with the checks' own.
+	}
+	if len(missing) > 0 {
+		return "", fmt.Errorf("missing %s (exports: %s)", strings.Join(missing, ", "), strings.Join(r.ins.Exports, ", "))
+	}
+	return "ttp_abi_v1, ttp_alloc, ttp_describe, ttp_configure, ttp_tag", nil
+}
+
+func (r *runner) imports() (string, error) {
+	var bad []string
+	for _, imp := range r.ins.Imports {
+		mod, name, _ := strings.Cut(imp, ".")
+		if !host.AllowedImport(mod, name) && !(r.extism && mod == "extism:host/env") {
+			bad = append(bad, imp)
+		}
+	}
+	if len(bad) > 0 {
+		return "", fmt.Errorf("forbidden: %s", strings.Join(bad, ", "))
+	}
+	return fmt.Sprintf("%d imports", len(r.ins.Imports)), nil
+}
+
+func (r *runner) manifest() (string, error) {
+	m, err := r.c.Load(r.ctx, r.path, r.wasm, host.Limits{Deadline: r.opt.Deadline})
+	if err != nil {
+		return "", err
+	}
+	r.m, r.man = m, m.Manifest()
+	r.onClose(func() { m.Close(r.ctx) })
+	r.rep.Producer = r.man.Producer()
+	return fmt.Sprintf("%s, rule_kinds %v, %d kinds, %d evidence keys", r.man.Producer(), r.man.RuleKinds, len(r.man.Kinds), len(r.man.EvidenceKeys)), nil
+}
+
+func (r *runner) ownsRules() (string, error) {
+	if r.opt.RulesDir == "" {
+		return "", fmt.Errorf("%w: no rules directory", errSkip)
+	}
+	all, err := rules.LoadDir(r.opt.RulesDir)
+	if err != nil {
+		return "", err
+	}
+	var ids []string
+	for _, rule := range all {
+		if !rule.IsPattern() && r.man.Owns(rule.Match.Kind) {
+			r.owned = append(r.owned, rule)
+			ids = append(ids, rule.ID)
+		}
+	}
+	if len(r.owned) == 0 {
+		return "", fmt.Errorf("no rule of %s matches rule_kinds %v", r.opt.RulesDir, r.man.RuleKinds)
+	}
+	return strings.Join(ids, " "), nil
+}
+
+// configures starts the pool the vector checks call through. It retries a timed-out call as
+// the daemon does (host.Pool.Tag); its stalls are reported with the checks' own.
+func (r *runner) configures() (string, error) {
 	health := host.NewHealth(time.Now)
-	defer func() { rep.Stalls += health.Stalls.Load() }()
-	pool, rejected, err := host.NewPool(ctx, m, owned, host.PoolConfig{Size: 2, Health: health, Log: discardLog})
-	if !check("configure accepts its rules", func() (string, error) {
+	r.onClose(func() { r.rep.Stalls += health.Stalls.Load() })
+	pool, rejected, err := host.NewPool(r.ctx, r.m, r.owned, host.PoolConfig{Size: 2, Health: health, Log: discardLog})
+	if err != nil {
+		return "", err
+	}
+	r.onClose(func() { pool.Retire(false) })
+	if len(rejected) > 0 {
+		return "", fmt.Errorf("rejected %+v", rejected)
+	}
+	r.pool = pool
+	return fmt.Sprintf("%d rules", len(r.owned)), nil
+}
+
+// tag calls the pool with every expansion of ev that it handles, keeping the slowest call.
+func (r *runner) tag(ev abi.Event) ([]abi.TagDraft, error) {
+	var out []abi.TagDraft
+	for _, e := range abi.Expand(ev) {
+		if !r.pool.Handles(e.SourceKind) {
+			continue
+		}
+		var err error
+		start := time.Now()
+		cpu, _ := host.CallCPUTime(func() { out, err = r.pool.Tag(r.ctx, nil, &e, out) })
+		r.rep.Slowest = max(r.rep.Slowest, time.Since(start))
+		r.rep.SlowestCPU = max(r.rep.SlowestCPU, cpu)
+		if err != nil {
+			return out, err
+		}
+	}
+	return out, nil
+}
+
+func (r *runner) goldenVectors() (string, error) {
+	if r.opt.VectorsDir == "" && r.opt.DefaultVectors != "" {
+		if d := filepath.Join(r.opt.DefaultVectors, r.man.Name); isDir(d) {
+			r.opt.VectorsDir = d
+		}
+	}
+	if r.opt.VectorsDir == "" {
+		return "", fmt.Errorf("%w: no --vectors directory", errSkip)
+	}
+	var err error
+	if r.vectors, err = LoadVectors(r.opt.VectorsDir); err != nil {
+		return "", err
+	}
+	kinds := map[string]int{}
+	var fails []string
+	for _, v := range r.vectors {
+		ev, err := toEvent(v.Event)
+		if err != nil {
+			fails = append(fails, fmt.Sprintf("%s: %v", v.Name, err))
+			continue
+		}
+		kinds[ev.SourceKind]++
+		got, err := r.tag(ev)
+		if err != nil {
+			fails = append(fails, fmt.Sprintf("%s: %v", v.Name, err))
+			continue
+		}
+		if diff := compare(v.Drafts, got); diff != "" {
+			fails = append(fails, fmt.Sprintf("%s (%s): %s", v.Name, filepath.Base(v.file), diff))
+		}
+	}
+	for _, k := range r.man.Kinds {
+		if kinds[k.SourceKind] == 0 {
+			fails = append(fails, fmt.Sprintf("no vector for source kind %s", k.SourceKind))
+		}
+	}
+	if len(fails) > 0 {
+		return "", errors.New(strings.Join(fails, "\n"))
+	}
+	return fmt.Sprintf("%d vectors over %d kinds", len(r.vectors), len(kinds)), nil
+}
+
+func (r *runner) emptyPayload() (string, error) {
+	for _, k := range r.man.Kinds {
+		got, err := r.tag(abi.Event{SourceKind: k.SourceKind, SourceID: "conform:empty", Payload: map[string]any{}})
+		if err != nil {
+			return "", fmt.Errorf("%s: %v", k.SourceKind, err)
+		}
+		if len(got) > 0 {
+			return "", fmt.Errorf("%s: %d drafts from an empty payload: %+v", k.SourceKind, len(got), got)
+		}
+	}
+	return fmt.Sprintf("%d kinds", len(r.man.Kinds)), nil
+}
+
+func (r *runner) deterministic() (string, error) {
+	if len(r.vectors) == 0 {
+		return "", fmt.Errorf("%w: needs vectors", errSkip)
+	}
+	for _, v := range r.vectors {
+		ev, err := toEvent(v.Event)
+		if err != nil {
+			continue
+		}
+		first, err := r.tag(ev)
 		if err != nil {
 			return "", err
 		}
-		if len(rejected) > 0 {
-			return "", fmt.Errorf("rejected %+v", rejected)
-		}
-		return fmt.Sprintf("%d rules", len(owned)), nil
-	}) {
-		return rep, nil
-	}
-	defer pool.Retire(false)
-
-	run := func(ev abi.Event) ([]abi.TagDraft, error) {
-		var out []abi.TagDraft
-		for _, e := range abi.Expand(ev) {
-			if !pool.Handles(e.SourceKind) {
-				continue
-			}
-			var err error
-			start := time.Now()
-			cpu, _ := host.CallCPUTime(func() { out, err = pool.Tag(ctx, nil, &e, out) })
-			rep.Slowest = max(rep.Slowest, time.Since(start))
-			rep.SlowestCPU = max(rep.SlowestCPU, cpu)
-			if err != nil {
-				return out, err
-			}
-		}
-		return out, nil
-	}
-
-	var vectors []Vector
-	if opt.VectorsDir == "" && opt.DefaultVectors != "" {
-		if d := filepath.Join(opt.DefaultVectors, man.Name); isDir(d) {
-			opt.VectorsDir = d
-		}
-	}
-	check("golden vectors", func() (string, error) {
-		if opt.VectorsDir == "" {
-			return "", fmt.Errorf("%w: no --vectors directory", errSkip)
-		}
-		if vectors, err = LoadVectors(opt.VectorsDir); err != nil {
-			return "", err
-		}
-		kinds := map[string]int{}
-		var fails []string
-		for _, v := range vectors {
-			ev, err := toEvent(v.Event)
-			if err != nil {
-				fails = append(fails, fmt.Sprintf("%s: %v", v.Name, err))
-				continue
-			}
-			kinds[ev.SourceKind]++
-			got, err := run(ev)
-			if err != nil {
-				fails = append(fails, fmt.Sprintf("%s: %v", v.Name, err))
-				continue
-			}
-			if diff := compare(v.Drafts, got); diff != "" {
-				fails = append(fails, fmt.Sprintf("%s (%s): %s", v.Name, filepath.Base(v.file), diff))
-			}
-		}
-		for _, k := range man.Kinds {
-			if kinds[k.SourceKind] == 0 {
-				fails = append(fails, fmt.Sprintf("no vector for source kind %s", k.SourceKind))
-			}
-		}
-		if len(fails) > 0 {
-			return "", errors.New(strings.Join(fails, "\n"))
-		}
-		return fmt.Sprintf("%d vectors over %d kinds", len(vectors), len(kinds)), nil
-	})
-	check("empty payload yields no drafts and no error", func() (string, error) {
-		for _, k := range man.Kinds {
-			got, err := run(abi.Event{SourceKind: k.SourceKind, SourceID: "conform:empty", Payload: map[string]any{}})
-			if err != nil {
-				return "", fmt.Errorf("%s: %v", k.SourceKind, err)
-			}
-			if len(got) > 0 {
-				return "", fmt.Errorf("%s: %d drafts from an empty payload: %+v", k.SourceKind, len(got), got)
-			}
-		}
-		return fmt.Sprintf("%d kinds", len(man.Kinds)), nil
-	})
-	check("deterministic across instances and calls", func() (string, error) {
-		if len(vectors) == 0 {
-			return "", fmt.Errorf("%w: needs vectors", errSkip)
-		}
-		for _, v := range vectors {
-			ev, err := toEvent(v.Event)
-			if err != nil {
-				continue
-			}
-			first, err := run(ev)
+		for i := 0; i < 6; i++ { // 2 pooled instances, 3 calls each
+			again, err := r.tag(ev)
 			if err != nil {
 				return "", err
 			}
-			for i := 0; i < 6; i++ { // 2 pooled instances, 3 calls each
-				again, err := run(ev)
-				if err != nil {
-					return "", err
-				}
-				if d := compareDrafts(first, again); d != "" {
-					return "", fmt.Errorf("%s: call %d differs: %s", v.Name, i+2, d)
-				}
+			if d := compareDrafts(first, again); d != "" {
+				return "", fmt.Errorf("%s: call %d differs: %s", v.Name, i+2, d)
 			}
 		}
-		return fmt.Sprintf("%d vectors x 7 calls", len(vectors)), nil
-	})
-	// The raw checks run on an instance of their own; rawRunner retries a call of theirs that
-	// times out as the pool does.
+	}
+	return fmt.Sprintf("%d vectors x 7 calls", len(r.vectors)), nil
+}
+
+// startRaw starts the instance the raw checks run on, apart from the pool; rawRunner retries
+// a call of theirs that times out as the pool does.
+func (r *runner) startRaw() {
 	newInst := func() (host.Instance, error) {
-		i, err := m.NewInstance(ctx)
+		i, err := r.m.NewInstance(r.ctx)
 		if err != nil {
 			return nil, err
 		}
-		if _, err := i.Configure(ctx, &abi.ConfigureRequest{Rules: configsOf(owned)}); err != nil {
-			i.Close(ctx)
+		if _, err := i.Configure(r.ctx, &abi.ConfigureRequest{Rules: configsOf(r.owned)}); err != nil {
+			i.Close(r.ctx)
 			return nil, fmt.Errorf("configure: %w", err)
 		}
 		return i, nil
 	}
-	inst, ierr := newInst()
-	rr := &rawRunner{ctx: ctx, newInst: newInst, inst: inst, man: man,
-		lim: abi.ReplyLimits{Emits: emitsOf(owned), EvidenceKeys: len(man.EvidenceKeys)}, evs: sampleEvents(vectors, man)}
-	defer rr.close()
-	raw, isRaw := inst.(host.RawTagger)
-	rr.raw = raw
-	check("malformed records get an error reply, not a trap", func() (string, error) {
-		if ierr != nil {
-			return "", ierr
+	inst, err := newInst()
+	r.ierr = err
+	r.rr = &rawRunner{ctx: r.ctx, newInst: newInst, inst: inst, man: r.man,
+		lim: abi.ReplyLimits{Emits: emitsOf(r.owned), EvidenceKeys: len(r.man.EvidenceKeys)}, evs: sampleEvents(r.vectors, r.man)}
+	r.onClose(r.rr.close)
+	r.onClose(func() { r.rep.Stalls += int64(r.rr.stalls) })
+	r.rr.raw, r.isRaw = inst.(host.RawTagger)
+}
+
+func (r *runner) malformedRecords() (string, error) {
+	r.startRaw()
+	if r.ierr != nil {
+		return "", r.ierr
+	}
+	if !r.isRaw {
+		return "", fmt.Errorf("%w: the Extism variant receives JSON, not records", errSkip)
+	}
+	cases := map[string][]byte{
+		"empty":             {},
+		"wrong version":     {9, 0, 0, 0},
+		"truncated":         {1, 0, 1, 0, 4, 10, 0, 0, 0, 'a'},
+		"unknown tag":       {1, 0, 1, 0, 42},
+		"kind out of range": {1, 200, 0, 0},
+		"trailing bytes":    {1, 0, 0, 0, 7, 7},
+	}
+	names := make([]string, 0, len(cases))
+	for n := range cases {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		reply, err := r.rr.tagRecord(cases[n])
+		if err != nil {
+			return "", fmt.Errorf("%s record: %v", n, err)
 		}
-		if !isRaw {
-			return "", fmt.Errorf("%w: the Extism variant receives JSON, not records", errSkip)
+		if _, err := abi.DecodeReply(reply, abi.ReplyLimits{}, nil); !errors.Is(err, abi.ErrGuest) {
+			return "", fmt.Errorf("%s record: reply is not an error reply (%v)", n, err)
 		}
-		cases := map[string][]byte{
-			"empty":             {},
-			"wrong version":     {9, 0, 0, 0},
-			"truncated":         {1, 0, 1, 0, 4, 10, 0, 0, 0, 'a'},
-			"unknown tag":       {1, 0, 1, 0, 42},
-			"kind out of range": {1, 200, 0, 0},
-			"trailing bytes":    {1, 0, 0, 0, 7, 7},
+	}
+	return fmt.Sprintf("%d malformed records", len(cases)), nil
+}
+
+// memoryGrowth makes opt.Calls calls after a warm-up, for the benchmark figure and the
+// wall-clock percentile, then measures the calls' own CPU time apart (callCPUTimes), and
+// judges how much the instance's memory grew.
+func (r *runner) memoryGrowth() (string, error) {
+	if r.ierr != nil {
+		return "", r.ierr
+	}
+	if !r.isRaw {
+		return "", fmt.Errorf("%w: memory is not observable through the Extism loader", errSkip)
+	}
+	rr := r.rr
+	if err := rr.warm(warmCalls); err != nil {
+		return "", err
+	}
+	first := rr.before
+	durs := make([]time.Duration, r.opt.Calls)
+	start := time.Now()
+	for i := 0; i < r.opt.Calls; i++ {
+		e := &rr.evs[i%len(rr.evs)]
+		t0 := time.Now()
+		if err := rr.tag(e); err != nil {
+			return "", fmt.Errorf("call %d: %v", i, err)
 		}
-		names := make([]string, 0, len(cases))
-		for n := range cases {
-			names = append(names, n)
+		durs[i] = time.Since(t0)
+	}
+	r.rep.NsPerEv = float64(time.Since(start).Nanoseconds()) / float64(r.opt.Calls)
+	r.wallP99 = percentile99(durs)
+	r.rep.P99 = r.wallP99
+	cpus, err := r.callCPUTimes()
+	if err != nil {
+		return "", err
+	}
+	if len(cpus) > 0 {
+		r.cpuP99 = percentile99(cpus)
+		r.rep.P99 = r.cpuP99
+	}
+	after := rr.raw.MemoryBytes()
+	if grown := rr.grown(); rr.stalls > 0 {
+		detail := fmt.Sprintf("memory grew by %d bytes over %d instances (%d stalls, each retried on a fresh instance and passed)", grown, rr.stalls+1, rr.stalls)
+		if grown > int64(r.opt.MemBound) {
+			return "", errors.New(detail)
 		}
-		sort.Strings(names)
-		for _, n := range names {
-			reply, err := rr.tagRecord(cases[n])
-			if err != nil {
-				return "", fmt.Errorf("%s record: %v", n, err)
-			}
-			if _, err := abi.DecodeReply(reply, abi.ReplyLimits{}, nil); !errors.Is(err, abi.ErrGuest) {
-				return "", fmt.Errorf("%s record: reply is not an error reply (%v)", n, err)
-			}
+		return detail, nil
+	} else if grown > int64(r.opt.MemBound) {
+		return "", fmt.Errorf("memory grew from %d to %d bytes", first, after)
+	}
+	return fmt.Sprintf("memory %d -> %d bytes", first, after), nil
+}
+
+// callCPUTimes is the latency the deadline check judges: each call's own CPU time, which a
+// busy host does not inflate (a wall-clock percentile of a starved run is the host's).
+// Measured apart, as reading a thread's clock costs system calls the benchmark figure must
+// not include. It is empty where there is no thread clock.
+func (r *runner) callCPUTimes() ([]time.Duration, error) {
+	rr := r.rr
+	cpus := make([]time.Duration, 0, min(r.opt.Calls, 1000))
+	for i := 0; i < cap(cpus); i++ {
+		var err error
+		stalls := rr.stalls
+		cpu, ok := host.CallCPUTime(func() { err = rr.tag(&rr.evs[i%len(rr.evs)]) })
+		if err != nil {
+			return nil, fmt.Errorf("latency call %d: %v", i, err)
 		}
-		return fmt.Sprintf("%d malformed records", len(cases)), nil
-	})
-	var wallP99, cpuP99 time.Duration
-	check(fmt.Sprintf("%d calls without memory growth beyond %d KiB", opt.Calls, opt.MemBound>>10), func() (string, error) {
-		if ierr != nil {
-			return "", ierr
+		if !ok {
+			break // no thread clock here: the wall-clock percentile is judged
 		}
-		if !isRaw {
-			return "", fmt.Errorf("%w: memory is not observable through the Extism loader", errSkip)
+		if rr.stalls == stalls { // a stalled call's time is its retry's and a fresh instance's
+			cpus = append(cpus, cpu)
 		}
-		// Warm up, then measure.
-		if err := rr.warm(warmCalls); err != nil {
-			return "", err
+	}
+	return cpus, nil
+}
+
+// deadline judges the 99th percentile against half the deadline; the slowest vector call is
+// reported, not judged: one call delayed by a busy machine's scheduler is not the plugin's.
+// For the same reason the percentile judged is of the calls' own CPU time where it can be
+// measured; the wall-clock one is reported beside it.
+func (r *runner) deadline() (string, error) {
+	rep, dl := r.rep, r.opt.Deadline
+	if rep.Slowest == 0 {
+		return "", fmt.Errorf("%w: no call measured", errSkip)
+	}
+	if rep.P99 == 0 {
+		return r.slowestVectorCall()
+	}
+	what := "99th percentile of CPU time a call"
+	if r.cpuP99 == 0 {
+		what = "99th percentile of wall time a call"
+	}
+	if rep.P99 > dl/2 {
+		return "", fmt.Errorf("%s %v, over half the %v deadline (wall-clock p99 %v, slowest vector call %v)", what, rep.P99, dl, r.wallP99, rep.Slowest)
+	}
+	return fmt.Sprintf("%s %v (wall-clock p99 %v), slowest vector call %v, deadline %v", what, rep.P99, r.wallP99, rep.Slowest, dl), nil
+}
+
+// slowestVectorCall is judged where there is no percentile (the memory check's calls did not
+// run: an Extism module, whose memory is not observable), in its own CPU time where it can
+// be measured (a busy host inflates wall time).
+func (r *runner) slowestVectorCall() (string, error) {
+	rep, dl := r.rep, r.opt.Deadline
+	if rep.SlowestCPU > 0 {
+		if rep.SlowestCPU > dl/2 {
+			return "", fmt.Errorf("slowest vector call %v of CPU time (%v of wall time), over half the %v deadline", rep.SlowestCPU, rep.Slowest, dl)
 		}
-		first := rr.before
-		durs := make([]time.Duration, opt.Calls)
-		start := time.Now()
-		for i := 0; i < opt.Calls; i++ {
-			e := &rr.evs[i%len(rr.evs)]
-			t0 := time.Now()
-			if err := rr.tag(e); err != nil {
-				return "", fmt.Errorf("call %d: %v", i, err)
-			}
-			durs[i] = time.Since(t0)
-		}
-		rep.NsPerEv = float64(time.Since(start).Nanoseconds()) / float64(opt.Calls)
-		wallP99 = percentile99(durs)
-		rep.P99 = wallP99
-		// The latency the deadline check judges: each call's own CPU time, which a busy
-		// host does not inflate (a wall-clock percentile of a starved run is the host's).
-		// Measured apart, as reading a thread's clock costs system calls the benchmark
-		// figure above must not include.
-		cpus := make([]time.Duration, 0, min(opt.Calls, 1000))
-		for i := 0; i < cap(cpus); i++ {
-			var err error
-			stalls := rr.stalls
-			cpu, ok := host.CallCPUTime(func() { err = rr.tag(&rr.evs[i%len(rr.evs)]) })
-			if err != nil {
-				return "", fmt.Errorf("latency call %d: %v", i, err)
-			}
-			if !ok {
-				break // no thread clock here: the wall-clock percentile is judged
-			}
-			if rr.stalls == stalls { // a stalled call's time is its retry's and a fresh instance's
-				cpus = append(cpus, cpu)
-			}
-		}
-		if len(cpus) > 0 {
-			cpuP99 = percentile99(cpus)
-			rep.P99 = cpuP99
-		}
-		after := rr.raw.MemoryBytes()
-		if grown := rr.grown(); rr.stalls > 0 {
-			detail := fmt.Sprintf("memory grew by %d bytes over %d instances (%d stalls, each retried on a fresh instance and passed)", grown, rr.stalls+1, rr.stalls)
-			if grown > int64(opt.MemBound) {
-				return "", errors.New(detail)
-			}
-			return detail, nil
-		} else if grown > int64(opt.MemBound) {
-			return "", fmt.Errorf("memory grew from %d to %d bytes", first, after)
-		}
-		return fmt.Sprintf("memory %d -> %d bytes", first, after), nil
-	})
-	defer func() { rep.Stalls += int64(rr.stalls) }()
-	check("calls well inside the deadline", func() (string, error) {
-		if rep.Slowest == 0 {
-			return "", fmt.Errorf("%w: no call measured", errSkip)
-		}
-		if rep.P99 == 0 {
-			// No percentile (the memory check's calls did not run: an Extism module, whose
-			// memory is not observable): the slowest vector call is judged instead, in its
-			// own CPU time where it can be measured (a busy host inflates wall time).
-			if rep.SlowestCPU > 0 {
-				if rep.SlowestCPU > opt.Deadline/2 {
-					return "", fmt.Errorf("slowest vector call %v of CPU time (%v of wall time), over half the %v deadline", rep.SlowestCPU, rep.Slowest, opt.Deadline)
-				}
-				return fmt.Sprintf("slowest vector call %v of CPU time (%v of wall time), deadline %v", rep.SlowestCPU, rep.Slowest, opt.Deadline), nil
-			}
-			if rep.Slowest > opt.Deadline/2 {
-				return "", fmt.Errorf("slowest vector call %v, over half the %v deadline", rep.Slowest, opt.Deadline)
-			}
-			return fmt.Sprintf("slowest vector call %v, deadline %v", rep.Slowest, opt.Deadline), nil
-		}
-		// The 99th percentile must stay under half the deadline; the slowest vector call is
-		// reported, not judged: one call delayed by a busy machine's scheduler is not the
-		// plugin's. For the same reason the percentile judged is of the calls' own CPU time
-		// where it can be measured; the wall-clock one is reported beside it.
-		what := "99th percentile of CPU time a call"
-		if cpuP99 == 0 {
-			what = "99th percentile of wall time a call"
-		}
-		if rep.P99 > opt.Deadline/2 {
-			return "", fmt.Errorf("%s %v, over half the %v deadline (wall-clock p99 %v, slowest vector call %v)", what, rep.P99, opt.Deadline, wallP99, rep.Slowest)
-		}
-		return fmt.Sprintf("%s %v (wall-clock p99 %v), slowest vector call %v, deadline %v", what, rep.P99, wallP99, rep.Slowest, opt.Deadline), nil
-	})
-	check("benchmark", func() (string, error) {
-		if rep.NsPerEv == 0 {
-			return "", fmt.Errorf("%w: not measured", errSkip)
-		}
-		return fmt.Sprintf("%.0f ns/event", rep.NsPerEv), nil
-	})
-	return rep, nil
+		return fmt.Sprintf("slowest vector call %v of CPU time (%v of wall time), deadline %v", rep.SlowestCPU, rep.Slowest, dl), nil
+	}
+	if rep.Slowest > dl/2 {
+		return "", fmt.Errorf("slowest vector call %v, over half the %v deadline", rep.Slowest, dl)
+	}
+	return fmt.Sprintf("slowest vector call %v, deadline %v", rep.Slowest, dl), nil
+}
+
+func (r *runner) benchmark() (string, error) {
+	if r.rep.NsPerEv == 0 {
+		return "", fmt.Errorf("%w: not measured", errSkip)
+	}
+	return fmt.Sprintf("%.0f ns/event", r.rep.NsPerEv), nil
 }
 
 var errSkip = errors.New("skipped")

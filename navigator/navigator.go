@@ -182,26 +182,57 @@ func Build(set *tagsource.Set, opts Options) *Layer {
 	if opts.Top <= 0 {
 		opts.Top = 3
 	}
-	type key struct{ id, tactic string }
-	type agg struct {
-		tags        int
-		confidence  float64
-		first, last time.Time
-		rules       map[string]int
-		sessions    map[string]int
+	cells, skipped := aggregate(set)
+	l := &Layer{
+		Name:     opts.Name,
+		Versions: Versions{Attack: AttackVersion, Navigator: NavigatorVersion, Layer: LayerVersion},
+		Domain:   Domain,
+		Sorting:  3, // descending by score: what was seen most comes first in each tactic
+		Layout: Layout{Layout: "side", ShowID: true, ShowName: true, ShowAggregateScores: true,
+			AggregateFunction: "sum", ExpandedSubtechniques: "annotated"},
+		Techniques: []Technique{},
 	}
-	cells := map[key]*agg{}
-	skipped := 0
+	maxScore := l.addTechniques(cells, opts)
+	// maxValue must be above minValue; a layer of one tag still gets a scale.
+	l.Gradient = Gradient{Colors: gradient, MinValue: 0, MaxValue: max(maxScore, 1)}
+	unit := "tags"
+	if opts.Score == ScoreConfidence {
+		unit = "summed confidence"
+	}
+	l.LegendItems = []LegendItem{
+		{Label: "low " + unit, Color: gradient[0]},
+		{Label: fmt.Sprintf("%s %s (highest)", strconv.FormatFloat(l.Gradient.MaxValue, 'f', -1, 64), unit), Color: gradient[2]},
+	}
+	l.describe(set, opts, unit, skipped)
+	return l
+}
+
+// cell is one technique under one tactic of the layer.
+type cell struct{ id, tactic string }
+
+// cellTags sums the tags of one cell.
+type cellTags struct {
+	tags        int
+	confidence  float64
+	first, last time.Time
+	rules       map[string]int
+	sessions    map[string]int
+}
+
+// aggregate sums set's tags by cell; skipped counts the tags whose technique and tactic are
+// not a pair of the bundled ATT&CK.
+func aggregate(set *tagsource.Set) (cells map[cell]*cellTags, skipped int) {
+	cells = map[cell]*cellTags{}
 	for _, t := range set.Tags {
 		id := tagsource.TechniqueID(t)
 		if tech, ok := attack.Lookup(id); !ok || !tech.HasTactic(t.Tactic) {
 			skipped++
 			continue
 		}
-		k := key{id, t.Tactic}
+		k := cell{id, t.Tactic}
 		a := cells[k]
 		if a == nil {
-			a = &agg{rules: map[string]int{}, sessions: map[string]int{}}
+			a = &cellTags{rules: map[string]int{}, sessions: map[string]int{}}
 			cells[k] = a
 		}
 		at := tagsource.Time(t)
@@ -218,17 +249,12 @@ func Build(set *tagsource.Set, opts Options) *Layer {
 			a.sessions[t.SessionID]++
 		}
 	}
+	return cells, skipped
+}
 
-	l := &Layer{
-		Name:     opts.Name,
-		Versions: Versions{Attack: AttackVersion, Navigator: NavigatorVersion, Layer: LayerVersion},
-		Domain:   Domain,
-		Sorting:  3, // descending by score: what was seen most comes first in each tactic
-		Layout: Layout{Layout: "side", ShowID: true, ShowName: true, ShowAggregateScores: true,
-			AggregateFunction: "sum", ExpandedSubtechniques: "annotated"},
-		Techniques: []Technique{},
-	}
-	maxScore := 0.0
+// addTechniques adds a scored technique per cell, highest score first, and returns the
+// highest score.
+func (l *Layer) addTechniques(cells map[cell]*cellTags, opts Options) (maxScore float64) {
 	for k, a := range cells {
 		score := float64(a.tags)
 		if opts.Score == ScoreConfidence {
@@ -252,17 +278,12 @@ func Build(set *tagsource.Set, opts Options) *Layer {
 	slices.SortFunc(l.Techniques, func(a, b Technique) int {
 		return cmp.Or(cmp.Compare(b.Score, a.Score), strings.Compare(a.TechniqueID, b.TechniqueID), strings.Compare(a.Tactic, b.Tactic))
 	})
-	// maxValue must be above minValue; a layer of one tag still gets a scale.
-	l.Gradient = Gradient{Colors: gradient, MinValue: 0, MaxValue: max(maxScore, 1)}
-	unit := "tags"
-	if opts.Score == ScoreConfidence {
-		unit = "summed confidence"
-	}
-	l.LegendItems = []LegendItem{
-		{Label: "low " + unit, Color: gradient[0]},
-		{Label: fmt.Sprintf("%s %s (highest)", strconv.FormatFloat(l.Gradient.MaxValue, 'f', -1, 64), unit), Color: gradient[2]},
-	}
+	return maxScore
+}
 
+// describe names the layer (when opts did not) and writes its description and metadata:
+// where the tags come from, their span, and what was left out.
+func (l *Layer) describe(set *tagsource.Set, opts Options, unit string, skipped int) {
 	first, last := set.Span()
 	sensors := set.Sensors()
 	if l.Name == "" {
@@ -293,7 +314,6 @@ func Build(set *tagsource.Set, opts Options) *Layer {
 			Metadata{Name: "malformed", Value: strconv.FormatInt(c.Malformed, 10)},
 		)
 	}
-	return l
 }
 
 // comment names the rules and sessions behind a technique, most frequent first, so that a

@@ -188,6 +188,49 @@ func (p *parser) errorf(n *yaml.Node, field string, err error, format string, ar
 }
 
 func (p *parser) parse(data []byte) *Rule {
+	root := p.document(data)
+	if root == nil {
+		return nil
+	}
+	r := &Rule{File: p.file, lists: map[string]bool{}}
+	keys := p.mapping(root, "", map[string]bool{
+		"id": true, "name": true, "description": false, "applies_to": true, "match": true,
+		"emits": true, "precision": true, "evidence_fields": true,
+	})
+	p.identity(keys, r)
+	if v := keys["applies_to"]; v != nil {
+		p.appliesTo(v, r)
+	}
+	if v := keys["match"]; v != nil && !p.sigmaMatch(v, r) { // sigmakind.go
+		p.match(v, r)
+	}
+	if v := keys["emits"]; v != nil {
+		p.emits(v, r)
+	}
+	if v := keys["precision"]; v != nil {
+		r.Precision = p.str(v, "precision")
+		if r.Precision != "" && r.Precision != "H" && r.Precision != "M" {
+			p.errorf(v, "precision", ErrBadValue, "%q: want H or M", r.Precision)
+		}
+	}
+	if v := keys["evidence_fields"]; v != nil {
+		p.evidenceFields(v, r)
+	}
+	if r.IsPattern() && (r.re != nil || r.branches != nil) {
+		p.patternFields(keys["match"], r)
+	}
+	if len(p.errs) > 0 {
+		return nil
+	}
+	if !p.version(root, r) {
+		return nil
+	}
+	return r
+}
+
+// document reads data as one YAML document whose root is a mapping, and returns that root;
+// nil after recording why not.
+func (p *parser) document(data []byte) *yaml.Node {
 	if len(data) > MaxFileSize {
 		p.errorf(nil, "", ErrTooLarge, "%d bytes", len(data))
 		return nil
@@ -210,11 +253,11 @@ func (p *parser) parse(data []byte) *Rule {
 		p.errorf(root, "", ErrType, "want a mapping of rule keys")
 		return nil
 	}
-	r := &Rule{File: p.file, lists: map[string]bool{}}
-	keys := p.mapping(root, "", map[string]bool{
-		"id": true, "name": true, "description": false, "applies_to": true, "match": true,
-		"emits": true, "precision": true, "evidence_fields": true,
-	})
+	return root
+}
+
+// identity reads id (which names the file), name and description.
+func (p *parser) identity(keys map[string]*yaml.Node, r *Rule) {
 	if v := keys["id"]; v != nil {
 		r.ID = p.str(v, "id")
 		if r.ID != "" && !idRE.MatchString(r.ID) {
@@ -230,66 +273,62 @@ func (p *parser) parse(data []byte) *Rule {
 	if v := keys["description"]; v != nil {
 		r.Description = p.str(v, "description")
 	}
-	if v := keys["applies_to"]; v != nil {
-		r.AppliesTo = p.strList(v, "applies_to")
-		if len(r.AppliesTo) == 0 && v.Kind == yaml.SequenceNode {
-			p.errorf(v, "applies_to", ErrMissing, "name at least one source kind")
-		}
-		for i, k := range r.AppliesTo {
-			if !abi.IsKnownKind(k) {
-				p.errorf(v.Content[i], fmt.Sprintf("applies_to[%d]", i), ErrUnknownSourceKind, "%q (known: %s)", k, strings.Join(abi.KnownKinds, ", "))
-			}
-		}
+}
+
+// appliesTo reads applies_to: at least one known source kind.
+func (p *parser) appliesTo(v *yaml.Node, r *Rule) {
+	r.AppliesTo = p.strList(v, "applies_to")
+	if len(r.AppliesTo) == 0 && v.Kind == yaml.SequenceNode {
+		p.errorf(v, "applies_to", ErrMissing, "name at least one source kind")
 	}
-	if v := keys["match"]; v != nil && !p.sigmaMatch(v, r) { // sigmakind.go
-		p.match(v, r)
-	}
-	if v := keys["emits"]; v != nil {
-		p.emits(v, r)
-	}
-	if v := keys["precision"]; v != nil {
-		r.Precision = p.str(v, "precision")
-		if r.Precision != "" && r.Precision != "H" && r.Precision != "M" {
-			p.errorf(v, "precision", ErrBadValue, "%q: want H or M", r.Precision)
+	for i, k := range r.AppliesTo {
+		if !abi.IsKnownKind(k) {
+			p.errorf(v.Content[i], fmt.Sprintf("applies_to[%d]", i), ErrUnknownSourceKind, "%q (known: %s)", k, strings.Join(abi.KnownKinds, ", "))
 		}
 	}
-	if v := keys["evidence_fields"]; v != nil {
-		r.EvidenceFields = p.strList(v, "evidence_fields")
-		for i, f := range r.EvidenceFields {
-			if !evidenceRE.MatchString(f) {
-				p.errorf(v.Content[i], fmt.Sprintf("evidence_fields[%d]", i), ErrBadValue, "%q: want a plain lower-case name such as command_text", f)
-			}
+}
+
+// evidenceFields reads evidence_fields: plain lower-case names.
+func (p *parser) evidenceFields(v *yaml.Node, r *Rule) {
+	r.EvidenceFields = p.strList(v, "evidence_fields")
+	for i, f := range r.EvidenceFields {
+		if !evidenceRE.MatchString(f) {
+			p.errorf(v.Content[i], fmt.Sprintf("evidence_fields[%d]", i), ErrBadValue, "%q: want a plain lower-case name such as command_text", f)
 		}
 	}
-	if r.IsPattern() && (r.re != nil || r.branches != nil) {
-		r.fields = make(map[string]abi.Path, len(r.AppliesTo))
-		for _, k := range r.AppliesTo {
-			f := r.Match.Field
-			if f == "" {
-				f = DefaultFields[k]
-			}
-			if f == "" {
-				p.errorf(keys["match"], "match.field", ErrMissing, "source kind %q has no default field for patterns", k)
-				continue
-			}
-			path, err := abi.ParsePath(f)
-			if err != nil {
-				p.errorf(keys["match"], "match.field", ErrBadValue, "%v", err)
-				continue
-			}
-			r.fields[k] = path
+}
+
+// patternFields resolves, per source kind the pattern rule applies to, the field it reads:
+// match.field, else the kind's default field.
+func (p *parser) patternFields(match *yaml.Node, r *Rule) {
+	r.fields = make(map[string]abi.Path, len(r.AppliesTo))
+	for _, k := range r.AppliesTo {
+		f := r.Match.Field
+		if f == "" {
+			f = DefaultFields[k]
 		}
+		if f == "" {
+			p.errorf(match, "match.field", ErrMissing, "source kind %q has no default field for patterns", k)
+			continue
+		}
+		path, err := abi.ParsePath(f)
+		if err != nil {
+			p.errorf(match, "match.field", ErrBadValue, "%v", err)
+			continue
+		}
+		r.fields[k] = path
 	}
-	if len(p.errs) > 0 {
-		return nil
-	}
+}
+
+// version decodes the definition and sets r.Version, the hash of what the rule means: the
+// definition with the shared lists it uses (lists.go).
+func (p *parser) version(root *yaml.Node, r *Rule) bool {
 	if err := root.Decode(&r.Definition); err != nil {
 		p.errorf(root, "", ErrType, "%v", err)
-		return nil
+		return false
 	}
 	def := r.Definition
 	if len(r.lists) > 0 {
-		// the shared lists a rule uses are part of what it means (lists.go)
 		def = make(map[string]any, len(r.Definition)+1)
 		for k, v := range r.Definition {
 			def[k] = v
@@ -299,10 +338,10 @@ func (p *parser) parse(data []byte) *Rule {
 	v, err := abi.RuleVersion(def)
 	if err != nil {
 		p.errorf(root, "", ErrBadValue, "%v", err)
-		return nil
+		return false
 	}
 	r.Version = v
-	return r
+	return true
 }
 
 // mapping checks a mapping node's keys against known (true: required) and returns the value

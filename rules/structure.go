@@ -106,106 +106,125 @@ func (p *parser) structure(n *yaml.Node, r *Rule, used map[string]bool) {
 		return
 	}
 	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
-		field := "match.when." + k.Value
-		if !evidenceRE.MatchString(k.Value) {
-			p.errorf(k, field, ErrBadValue, "branch name %q: want a plain lower-case name", k.Value)
+		if b := p.branch(n.Content[i], n.Content[i+1], r, used); b != nil {
+			r.branches = append(r.branches, b)
 		}
-		for _, b := range r.branches {
-			if b.Name == k.Value {
-				p.errorf(k, field, ErrDuplicateKey, "")
-			}
-		}
-		if v.Kind != yaml.MappingNode {
-			p.errorf(v, field, ErrType, "want a mapping of conditions, got %s", describe(v))
-			continue
-		}
-		keys := p.mapping(v, field+".", branchKeys)
-		if len(keys) == 0 {
-			p.errorf(v, field, ErrMissing, "a branch needs at least one condition")
-			continue
-		}
-		b := &Branch{Name: k.Value}
-		names := func(key string) ([]string, map[string]bool) {
-			kn := keys[key]
-			if kn == nil {
-				return nil, nil
-			}
-			l := p.strList(kn, field+"."+key)
-			out, err := expandNames(l, used)
-			if err != nil {
-				p.errorf(kn, field+"."+key, err, "")
-				return nil, nil
-			}
-			set := make(map[string]bool, len(out))
-			for _, s := range out {
-				set[s] = true
-			}
-			return out, set
-		}
-		whole := func(kn *yaml.Node, key string) *regexp.Regexp {
-			if kn == nil {
-				return nil
-			}
-			src := p.str(kn, field+"."+key)
-			exp, err := expandRegex(src, used)
-			if err != nil {
-				p.errorf(kn, field+"."+key, err, "")
-				return nil
-			}
-			return p.regex(kn, field+"."+key, "^(?:"+exp+")$")
-		}
-		re := func(key string) *regexp.Regexp {
-			kn := keys[key]
-			if kn == nil {
-				return nil
-			}
-			src := p.str(kn, field+"."+key)
-			exp, err := expandRegex(src, used)
-			if err != nil {
-				p.errorf(kn, field+"."+key, err, "")
-				return nil
-			}
-			return p.regex(kn, field+"."+key, exp)
-		}
-		flag := func(key string) *bool {
-			kn := keys[key]
-			if kn == nil {
-				return nil
-			}
-			if kn.Kind != yaml.ScalarNode || kn.Tag != "!!bool" {
-				p.errorf(kn, field+"."+key, ErrType, "want true or false, got %s", describe(kn))
-				return nil
-			}
-			v := kn.Value == "true"
-			return &v
-		}
-		b.Program, b.progs = names("program")
-		b.PipedTo, b.pipedTo = names("piped_to")
-		b.PipedFrom, b.pipedFrom = names("piped_from")
-		b.NestedIn, b.nestedIn = names("nested_in")
-		b.Wrapped, b.wrapped = names("wrapped")
-		b.Path, b.Args, b.NotArgs, b.Env = re("path"), re("args"), re("not_args"), re("env")
-		b.Arg, b.NotArg = whole(keys["arg"], "arg"), whole(keys["not_arg"], "not_arg")
-		b.Redirect, b.Input, b.Line = re("redirect"), re("input"), re("line")
-		b.Bare, b.Background, b.Piped = flag("bare"), flag("background"), flag("piped")
-		b.Cleanup = flag("cleanup")
-		if kn := keys["via"]; kn != nil {
-			b.Via = p.str(kn, field+".via")
-			v, ok := viaNames[b.Via]
-			if !ok {
-				p.errorf(kn, field+".via", ErrBadValue, "%q: want subst, script or stdin", b.Via)
-			}
-			b.via = v
-		}
-		b.Reads, b.Writes, b.Deletes = re("reads"), re("writes"), re("deletes")
-		for key, list := range map[string]string{"reads": "readers", "writes": "writers", "deletes": "deleters"} {
-			if keys[key] != nil {
-				used[list] = true
-			}
-		}
-		r.branches = append(r.branches, b)
 	}
+}
+
+// branch reads the branch named by k with conditions v; nil when v holds no conditions.
+func (p *parser) branch(k, v *yaml.Node, r *Rule, used map[string]bool) *Branch {
+	field := "match.when." + k.Value
+	if !evidenceRE.MatchString(k.Value) {
+		p.errorf(k, field, ErrBadValue, "branch name %q: want a plain lower-case name", k.Value)
+	}
+	for _, b := range r.branches {
+		if b.Name == k.Value {
+			p.errorf(k, field, ErrDuplicateKey, "")
+		}
+	}
+	if v.Kind != yaml.MappingNode {
+		p.errorf(v, field, ErrType, "want a mapping of conditions, got %s", describe(v))
+		return nil
+	}
+	keys := p.mapping(v, field+".", branchKeys)
+	if len(keys) == 0 {
+		p.errorf(v, field, ErrMissing, "a branch needs at least one condition")
+		return nil
+	}
+	c := conditions{p: p, keys: keys, field: field, used: used}
+	b := &Branch{Name: k.Value}
+	b.Program, b.progs = c.names("program")
+	b.PipedTo, b.pipedTo = c.names("piped_to")
+	b.PipedFrom, b.pipedFrom = c.names("piped_from")
+	b.NestedIn, b.nestedIn = c.names("nested_in")
+	b.Wrapped, b.wrapped = c.names("wrapped")
+	b.Path, b.Args, b.NotArgs, b.Env = c.re("path"), c.re("args"), c.re("not_args"), c.re("env")
+	b.Arg, b.NotArg = c.whole("arg"), c.whole("not_arg")
+	b.Redirect, b.Input, b.Line = c.re("redirect"), c.re("input"), c.re("line")
+	b.Bare, b.Background, b.Piped = c.flag("bare"), c.flag("background"), c.flag("piped")
+	b.Cleanup = c.flag("cleanup")
+	if kn := keys["via"]; kn != nil {
+		b.Via = p.str(kn, field+".via")
+		v, ok := viaNames[b.Via]
+		if !ok {
+			p.errorf(kn, field+".via", ErrBadValue, "%q: want subst, script or stdin", b.Via)
+		}
+		b.via = v
+	}
+	b.Reads, b.Writes, b.Deletes = c.re("reads"), c.re("writes"), c.re("deletes")
+	for key, list := range map[string]string{"reads": "readers", "writes": "writers", "deletes": "deleters"} {
+		if keys[key] != nil {
+			used[list] = true
+		}
+	}
+	return b
+}
+
+// conditions reads the values of one branch's condition keys, recording the shared lists
+// they use in used.
+type conditions struct {
+	p     *parser
+	keys  map[string]*yaml.Node
+	field string
+	used  map[string]bool
+}
+
+// names reads a list of program names, shared lists expanded, as a list and as a set.
+func (c conditions) names(key string) ([]string, map[string]bool) {
+	kn := c.keys[key]
+	if kn == nil {
+		return nil, nil
+	}
+	l := c.p.strList(kn, c.field+"."+key)
+	out, err := expandNames(l, c.used)
+	if err != nil {
+		c.p.errorf(kn, c.field+"."+key, err, "")
+		return nil, nil
+	}
+	set := make(map[string]bool, len(out))
+	for _, s := range out {
+		set[s] = true
+	}
+	return out, set
+}
+
+// whole reads a regular expression that must match a whole word.
+func (c conditions) whole(key string) *regexp.Regexp {
+	return c.regex(key, "^(?:", ")$")
+}
+
+// re reads a regular expression that may match anywhere.
+func (c conditions) re(key string) *regexp.Regexp {
+	return c.regex(key, "", "")
+}
+
+func (c conditions) regex(key, prefix, suffix string) *regexp.Regexp {
+	kn := c.keys[key]
+	if kn == nil {
+		return nil
+	}
+	src := c.p.str(kn, c.field+"."+key)
+	exp, err := expandRegex(src, c.used)
+	if err != nil {
+		c.p.errorf(kn, c.field+"."+key, err, "")
+		return nil
+	}
+	return c.p.regex(kn, c.field+"."+key, prefix+exp+suffix)
+}
+
+// flag reads a boolean condition; nil when absent.
+func (c conditions) flag(key string) *bool {
+	kn := c.keys[key]
+	if kn == nil {
+		return nil
+	}
+	if kn.Kind != yaml.ScalarNode || kn.Tag != "!!bool" {
+		c.p.errorf(kn, c.field+"."+key, ErrType, "want true or false, got %s", describe(kn))
+		return nil
+	}
+	v := kn.Value == "true"
+	return &v
 }
 
 // Branches returns a structure rule's branches in file order (nil for a regexp rule).

@@ -222,20 +222,9 @@ func (l *lexer) word() (string, bool) {
 			}
 			return l.done(start, plain), true
 		case '$':
-			if l.i+1 < len(text) && strings.IndexByte("('{", text[l.i+1]) >= 0 {
-				if text[l.i+1] == '{' {
-					if end := strings.IndexByte(text[l.i:], '}'); end > 0 && !strings.ContainsAny(text[l.i:l.i+end], "$`( \"'") {
-						l.add(plain, start, text[l.i:l.i+end+1])
-						l.i += end + 1
-						continue
-					}
-				}
-				if !l.tolerant {
-					return "", false
-				}
+			if !l.dollar(plain, start) {
+				return "", false
 			}
-			l.add(plain, start, "$")
-			l.i++
 		case '\\':
 			plain = l.unplain(plain, start)
 			if l.i+1 < len(text) {
@@ -262,31 +251,7 @@ func (l *lexer) word() (string, bool) {
 			l.i += end + 2
 		case '"':
 			plain = l.unplain(plain, start)
-			l.i++
-			closed := false
-			for l.i < len(text) {
-				d := text[l.i]
-				if d == '"' {
-					l.i++
-					closed = true
-					break
-				}
-				if d == '`' || d == '$' && l.i+1 < len(text) && strings.IndexByte("('", text[l.i+1]) >= 0 {
-					if !l.tolerant {
-						return "", false
-					}
-				}
-				if d == '\\' && l.i+1 < len(text) && strings.IndexByte("$`\"\\\n", text[l.i+1]) >= 0 {
-					if text[l.i+1] != '\n' {
-						l.buf = append(l.buf, text[l.i+1])
-					}
-					l.i += 2
-					continue
-				}
-				l.buf = append(l.buf, d)
-				l.i++
-			}
-			if !closed && !l.tolerant {
+			if !l.doubleQuoted() {
 				return "", false
 			}
 		default:
@@ -303,6 +268,60 @@ func (l *lexer) word() (string, bool) {
 		}
 	}
 	return l.done(start, plain), true
+}
+
+// dollar reads a `$` of the word that began at start: a plain ${name} is kept whole; a
+// substitution, $( $' or ${ with more inside, is refused unless tolerant, where the `$` is
+// kept as a byte. It reports false when the word is refused.
+func (l *lexer) dollar(plain bool, start int) bool {
+	text := l.text
+	if l.i+1 < len(text) && strings.IndexByte("('{", text[l.i+1]) >= 0 {
+		if text[l.i+1] == '{' {
+			if end := strings.IndexByte(text[l.i:], '}'); end > 0 && !strings.ContainsAny(text[l.i:l.i+end], "$`( \"'") {
+				l.add(plain, start, text[l.i:l.i+end+1])
+				l.i += end + 1
+				return true
+			}
+		}
+		if !l.tolerant {
+			return false
+		}
+	}
+	l.add(plain, start, "$")
+	l.i++
+	return true
+}
+
+// doubleQuoted reads a double-quoted part of a word from its opening quote into l.buf,
+// unescaping as bash does inside double quotes. A substitution inside or a missing closing
+// quote refuses the word (false) unless tolerant.
+func (l *lexer) doubleQuoted() bool {
+	text := l.text
+	l.i++
+	closed := false
+	for l.i < len(text) {
+		d := text[l.i]
+		if d == '"' {
+			l.i++
+			closed = true
+			break
+		}
+		if d == '`' || d == '$' && l.i+1 < len(text) && strings.IndexByte("('", text[l.i+1]) >= 0 {
+			if !l.tolerant {
+				return false
+			}
+		}
+		if d == '\\' && l.i+1 < len(text) && strings.IndexByte("$`\"\\\n", text[l.i+1]) >= 0 {
+			if text[l.i+1] != '\n' {
+				l.buf = append(l.buf, text[l.i+1])
+			}
+			l.i += 2
+			continue
+		}
+		l.buf = append(l.buf, d)
+		l.i++
+	}
+	return closed || l.tolerant
 }
 
 // ordinary marks the bytes that never end or change a word.

@@ -244,55 +244,70 @@ func runRulesPush(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return permissionHint(nc, fmt.Errorf("rules push: %w", err))
 	}
-	sync := func() error {
-		loaded, lerr := rules.LoadDir(dir)
-		if lerr != nil {
-			printErrors(stderr, lerr)
-			if len(loaded) == 0 {
-				return lerr
-			}
-			fmt.Fprintln(stderr, "ttp rules push: pushing the rules that lint; the others keep their bucket version")
-		}
-		want := map[string][]byte{}
-		for _, r := range loaded {
-			data, err := os.ReadFile(filepath.Join(dir, r.ID+".yaml"))
-			if err != nil {
-				return err
-			}
-			want[r.ID] = data
-		}
-		put, del := 0, 0
-		for id, data := range want {
-			cur, err := defs.Get(ctx, id)
-			if err == nil && sha256.Sum256(cur.Value()) == sha256.Sum256(data) {
-				continue
-			}
-			if _, err := defs.Put(ctx, id, data); err != nil {
-				return fmt.Errorf("rules push: %s: %w", id, err)
-			}
-			put++
-		}
-		keys, err := defs.Keys(ctx)
-		if err != nil && !errors.Is(err, jetstream.ErrNoKeysFound) {
-			return err
-		}
-		for _, k := range keys {
-			if _, ok := want[k]; !ok && !fileExists(filepath.Join(dir, k+".yaml")) {
-				if err := defs.Delete(ctx, k); err != nil {
-					return err
-				}
-				del++
-			}
-		}
-		fmt.Fprintf(stdout, "%s: %d rules, %d put, %d deleted\n", time.Now().Format(time.TimeOnly), len(want), put, del)
-		return nil
-	}
+	sync := func() error { return pushRules(ctx, defs, dir, stdout, stderr) }
 	if err := sync(); err != nil {
 		return permissionHint(nc, err)
 	}
 	if !*watch {
 		return nil
 	}
+	return watchRules(ctx, dir, stderr, func() {
+		if err := sync(); err != nil {
+			fmt.Fprintln(stderr, permissionHint(nc, err))
+		}
+	})
+}
+
+// pushRules makes the definitions bucket hold the rules of dir that lint: it puts those
+// whose bytes differ from the bucket's and deletes the keys that have no file in dir. A rule
+// that does not lint keeps its bucket version.
+func pushRules(ctx context.Context, defs jetstream.KeyValue, dir string, stdout, stderr io.Writer) error {
+	loaded, lerr := rules.LoadDir(dir)
+	if lerr != nil {
+		printErrors(stderr, lerr)
+		if len(loaded) == 0 {
+			return lerr
+		}
+		fmt.Fprintln(stderr, "ttp rules push: pushing the rules that lint; the others keep their bucket version")
+	}
+	want := map[string][]byte{}
+	for _, r := range loaded {
+		data, err := os.ReadFile(filepath.Join(dir, r.ID+".yaml"))
+		if err != nil {
+			return err
+		}
+		want[r.ID] = data
+	}
+	put, del := 0, 0
+	for id, data := range want {
+		cur, err := defs.Get(ctx, id)
+		if err == nil && sha256.Sum256(cur.Value()) == sha256.Sum256(data) {
+			continue
+		}
+		if _, err := defs.Put(ctx, id, data); err != nil {
+			return fmt.Errorf("rules push: %s: %w", id, err)
+		}
+		put++
+	}
+	keys, err := defs.Keys(ctx)
+	if err != nil && !errors.Is(err, jetstream.ErrNoKeysFound) {
+		return err
+	}
+	for _, k := range keys {
+		if _, ok := want[k]; !ok && !fileExists(filepath.Join(dir, k+".yaml")) {
+			if err := defs.Delete(ctx, k); err != nil {
+				return err
+			}
+			del++
+		}
+	}
+	fmt.Fprintf(stdout, "%s: %d rules, %d put, %d deleted\n", time.Now().Format(time.TimeOnly), len(want), put, del)
+	return nil
+}
+
+// watchRules calls sync 50 ms after the last change to a rule file of dir (or a watch
+// error), until ctx ends.
+func watchRules(ctx context.Context, dir string, stderr io.Writer, sync func()) error {
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
 		return err
@@ -314,9 +329,7 @@ func runRulesPush(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			fmt.Fprintln(stderr, "watch:", err)
 			timer = time.After(50 * time.Millisecond)
 		case <-timer:
-			if err := sync(); err != nil {
-				fmt.Fprintln(stderr, permissionHint(nc, err))
-			}
+			sync()
 		}
 	}
 }

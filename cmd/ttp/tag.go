@@ -70,46 +70,13 @@ func runTag(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	defer out.Flush()
 	t := &tagRun{ctx: ctx, o: o, d: o.d, format: *format, out: out, enc: json.NewEncoder(out), seen: map[string]map[string]bool{}}
 	t.enc.SetEscapeHTML(false)
-	var counts ingest.Counts
-	report := func(err error) { fmt.Fprintln(stderr, err) }
 	var dec *cowrie.Decoder
 	if *input == "cowrie" {
 		dec = cowrie.New(cowrie.Config{Window: *window, IdleTimeout: *idle})
-	} else {
-		counts = ingest.Counts{Input: "jsonl"}
 	}
-	for _, file := range files {
-		name := file
-		if file == "-" {
-			name = "stdin"
-		}
-		rc, err := ingest.Open(file, stdin)
-		if err != nil {
-			return fmt.Errorf("tag: %w", err)
-		}
-		br := bufio.NewReaderSize(rc, 64<<10)
-		if err := checkInput(br, name, *input); err != nil {
-			rc.Close()
-			return err
-		}
-		if dec != nil {
-			err = dec.ReadFrom(name, br, t.tagAll, report)
-		} else {
-			err = t.readJSONL(name, br, &counts, report)
-		}
-		rc.Close()
-		if err != nil {
-			return fmt.Errorf("tag: %w", err)
-		}
-		counts.Files = append(counts.Files, file)
-	}
-	if dec != nil {
-		if err := t.tagAll(dec.Flush(nil)); err != nil {
-			return fmt.Errorf("tag: %w", err)
-		}
-		files := counts.Files
-		counts = dec.Counts()
-		counts.Files = files
+	counts, err := t.readInputs(files, stdin, *input, dec, func(err error) { fmt.Fprintln(stderr, err) })
+	if err != nil {
+		return err // "tag: ..." already
 	}
 	if *format == "table" {
 		printTable(out, t.table, int(counts.Events), int(counts.Malformed))
@@ -126,6 +93,50 @@ func runTag(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		return exitError(1)
 	}
 	return nil
+}
+
+// readInputs tags the events of every file of files in order ("-" is stdin), read by dec
+// (a Cowrie log) or as event JSONL when dec is nil, reporting each bad line, and returns the
+// ingest counts. Its errors say "tag: ".
+func (t *tagRun) readInputs(files []string, stdin io.Reader, input string, dec *cowrie.Decoder, report func(error)) (ingest.Counts, error) {
+	var counts ingest.Counts
+	if dec == nil {
+		counts = ingest.Counts{Input: "jsonl"}
+	}
+	for _, file := range files {
+		name := file
+		if file == "-" {
+			name = "stdin"
+		}
+		rc, err := ingest.Open(file, stdin)
+		if err != nil {
+			return counts, fmt.Errorf("tag: %w", err)
+		}
+		br := bufio.NewReaderSize(rc, 64<<10)
+		if err := checkInput(br, name, input); err != nil {
+			rc.Close()
+			return counts, err
+		}
+		if dec != nil {
+			err = dec.ReadFrom(name, br, t.tagAll, report)
+		} else {
+			err = t.readJSONL(name, br, &counts, report)
+		}
+		rc.Close()
+		if err != nil {
+			return counts, fmt.Errorf("tag: %w", err)
+		}
+		counts.Files = append(counts.Files, file)
+	}
+	if dec != nil {
+		if err := t.tagAll(dec.Flush(nil)); err != nil {
+			return counts, fmt.Errorf("tag: %w", err)
+		}
+		files := counts.Files
+		counts = dec.Counts()
+		counts.Files = files
+	}
+	return counts, nil
 }
 
 // tagRun is one `ttp tag`: it tags events and writes their tags.

@@ -205,63 +205,18 @@ func (d *downloadExec) detect(s *session, r *sdk.Rule[params], out *sdk.Drafts) 
 	piped := false
 	for gi := range s.segs {
 		g := &s.segs[gi]
-		v := s.verb(g)
-		if v == "" {
+		if s.verb(g) == "" {
 			continue
 		}
 		if s.verbIn(g, &d.downloaders) {
-			for _, a := range s.args(g) {
-				name := ""
-				switch {
-				case urlFile(a) != "":
-					name = urlFile(a)
-				case urlHost(a) != "":
-				case strings.HasPrefix(a, "--"):
-					if i := strings.IndexByte(a, '='); i > 0 {
-						name = base(a[i+1:])
-					}
-				case len(a) > 2 && a[0] == '-' && (a[1] == 'O' || a[1] == 'o' || a[1] == 'r'):
-					name = base(a[2:])
-				case isFlag(a):
-				default:
-					if op, t := redirection(a); op == 0 {
-						name = base(a)
-					} else if t != "" && t != "-" && op == '>' {
-						name = base(t)
-					}
-				}
-				if name != "" && name != "-" && name != "null" && len(names) < 2*maxDistinct {
-					names = append(names, name)
-					nameSeg = append(nameSeg, gi)
-				}
-			}
-			files := s.redirects(g, true, s.files[:0])
-			for _, f := range files {
-				if b := base(f); b != "" && b != "null" && len(names) < 2*maxDistinct {
-					names = append(names, b)
-					nameSeg = append(nameSeg, gi)
-				}
-			}
-			s.files = files[:0]
-			for j := gi + 1; j < len(s.segs) && s.segs[j].sep == '|' && s.segs[j].cmd == g.cmd; j++ {
-				if s.verbIn(&s.segs[j], &d.interpreters) {
-					piped = true
-					marks[gi] = 1
-					break
-				}
+			names, nameSeg = downloadedNames(s, gi, names, nameSeg)
+			if d.pipedToInterpreter(s, gi) {
+				piped = true
+				marks[gi] = 1
 			}
 			continue
 		}
-		target := ""
-		if w := s.words[g.verb]; strings.IndexByte(w, '/') >= 0 {
-			target = base(w)
-		} else if s.verbIn(g, &d.interpreters) {
-			ops := s.operands(g, s.files[:0])
-			if len(ops) > 0 {
-				target = base(ops[0])
-			}
-			s.files = ops[:0]
-		}
+		target := d.executedFile(s, g)
 		if target == "" {
 			continue
 		}
@@ -277,8 +232,104 @@ func (d *downloadExec) detect(s *session, r *sdk.Rule[params], out *sdk.Drafts) 
 		s.strs2, s.count2, s.strs = names[:0], marks[:0], executed[:0]
 		return
 	}
-	hosts := s.strs3[:0]
-	shas := s.files[:0]
+	hosts, shas := downloadSources(s, marks, executed, s.strs3[:0], s.files[:0])
+	emit(r, out, allEmits, func(dr *sdk.Draft) {
+		if len(executed) > 0 {
+			dr.Strings(kExecutedFiles, executed)
+		}
+		if piped {
+			dr.Bool(kPiped, true)
+		}
+		if len(hosts) > 0 {
+			dr.Strings(kURLHosts, hosts)
+		}
+		if len(shas) > 0 {
+			dr.Strings(kDownloadSHA, shas)
+		}
+	})
+	s.strs2, s.count2, s.strs, s.strs3, s.files = names[:0], marks[:0], executed[:0], hosts[:0], shas[:0]
+}
+
+// downloadedNames appends to names the file names the download of segment gi may have
+// written (its URL's file name, its -O/-o/-r or redirection target, its other operands), and
+// gi to nameSeg for each; both are bounded by 2*maxDistinct.
+func downloadedNames(s *session, gi int, names []string, nameSeg []int) ([]string, []int) {
+	g := &s.segs[gi]
+	for _, a := range s.args(g) {
+		name := downloadedName(a)
+		if name != "" && name != "-" && name != "null" && len(names) < 2*maxDistinct {
+			names = append(names, name)
+			nameSeg = append(nameSeg, gi)
+		}
+	}
+	files := s.redirects(g, true, s.files[:0])
+	for _, f := range files {
+		if b := base(f); b != "" && b != "null" && len(names) < 2*maxDistinct {
+			names = append(names, b)
+			nameSeg = append(nameSeg, gi)
+		}
+	}
+	s.files = files[:0]
+	return names, nameSeg
+}
+
+// downloadedName is the file name one argument of a downloader names, or "".
+func downloadedName(a string) string {
+	switch {
+	case urlFile(a) != "":
+		return urlFile(a)
+	case urlHost(a) != "":
+	case strings.HasPrefix(a, "--"):
+		if i := strings.IndexByte(a, '='); i > 0 {
+			return base(a[i+1:])
+		}
+	case len(a) > 2 && a[0] == '-' && (a[1] == 'O' || a[1] == 'o' || a[1] == 'r'):
+		return base(a[2:])
+	case isFlag(a):
+	default:
+		if op, t := redirection(a); op == 0 {
+			return base(a)
+		} else if t != "" && t != "-" && op == '>' {
+			return base(t)
+		}
+	}
+	return ""
+}
+
+// pipedToInterpreter reports whether the download of segment gi is piped, in the same
+// command, into one of interpreters.
+func (d *downloadExec) pipedToInterpreter(s *session, gi int) bool {
+	g := &s.segs[gi]
+	for j := gi + 1; j < len(s.segs) && s.segs[j].sep == '|' && s.segs[j].cmd == g.cmd; j++ {
+		if s.verbIn(&s.segs[j], &d.interpreters) {
+			return true
+		}
+	}
+	return false
+}
+
+// executedFile is the base name of the file segment g runs: its verb when given by path
+// (./x, /tmp/x), or the first operand of one of interpreters (sh x.sh); else "".
+func (d *downloadExec) executedFile(s *session, g *segment) string {
+	if w := s.words[g.verb]; strings.IndexByte(w, '/') >= 0 {
+		return base(w)
+	}
+	if !s.verbIn(g, &d.interpreters) {
+		return ""
+	}
+	target := ""
+	ops := s.operands(g, s.files[:0])
+	if len(ops) > 0 {
+		target = base(ops[0])
+	}
+	s.files = ops[:0]
+	return target
+}
+
+// downloadSources appends to hosts and shas the URL hosts and recorded SHA-256 digests of
+// the downloads that ran: those of the marked segments, and every URL whose file name was
+// executed.
+func downloadSources(s *session, marks []int, executed, hosts, shas []string) ([]string, []string) {
 	for gi := range s.segs {
 		if marks[gi] == 0 {
 			continue
@@ -308,21 +359,7 @@ func (d *downloadExec) detect(s *session, r *sdk.Rule[params], out *sdk.Drafts) 
 			}
 		}
 	}
-	emit(r, out, allEmits, func(dr *sdk.Draft) {
-		if len(executed) > 0 {
-			dr.Strings(kExecutedFiles, executed)
-		}
-		if piped {
-			dr.Bool(kPiped, true)
-		}
-		if len(hosts) > 0 {
-			dr.Strings(kURLHosts, hosts)
-		}
-		if len(shas) > 0 {
-			dr.Strings(kDownloadSHA, shas)
-		}
-	})
-	s.strs2, s.count2, s.strs, s.strs3, s.files = names[:0], marks[:0], executed[:0], hosts[:0], shas[:0]
+	return hosts, shas
 }
 
 // ---- R0034 persistence combination --------------------------------------------------------
@@ -988,60 +1025,17 @@ func (b *beacon) detect(s *session, r *sdk.Rule[params], out *sdk.Drafts) {
 	if !s.anyVerb(&b.names) && !(b.devTCP >= 0 && s.anyKeyword(&b.devKW)) {
 		return
 	}
-	hosts := s.strs2[:0] // distinct hosts contacted; occ: (command, host) once per command
-	occ := s.occ[:0]
-	protoOf := s.count[:0]  // per host: bit set of protocols
-	lastCmd := s.count2[:0] // per host: the last command line that contacted it
-	for gi := range s.segs {
-		g := &s.segs[gi]
-		h, p := b.target(s, g)
-		if p < 0 {
-			continue
-		}
-		id := slices.Index(hosts, h)
-		if id < 0 {
-			if len(hosts) >= maxDistinct {
-				continue
-			}
-			id = len(hosts)
-			hosts = append(hosts, h)
-			protoOf = append(protoOf, 0)
-			lastCmd = append(lastCmd, -1)
-		}
-		protoOf[id] |= 1 << p
-		if lastCmd[id] != g.cmd { // segments come in command order
-			lastCmd[id] = g.cmd
-			occ = append(occ, occurrence{g.cmd, id})
-		}
-	}
-	s.count2 = lastCmd[:0]
+	hosts, occ, protoOf := b.contacts(s)
 	sig, beaconHosts := s.strs[:0], s.strs3[:0]
 	var set uint64
 	interval, repeats := 0.0, 0
 	// periodic callbacks
 	if s.times != nil {
 		for id, h := range hosts {
-			n, prev := 0, -1.0
-			sum, sumSq := 0.0, 0.0
-			for _, o := range occ {
-				if o.id != id {
-					continue
-				}
-				t := s.times[o.cmd]
-				if prev >= 0 {
-					d := t - prev
-					sum += d
-					sumSq += d * d
-				}
-				prev = t
-				n++
-			}
+			n, mean, sd := callbackPeriod(s, occ, id)
 			if int64(n) < b.minRepeats {
 				continue
 			}
-			k := float64(n - 1)
-			mean := sum / k
-			sd := math.Sqrt(math.Max(0, sumSq/k-mean*mean))
 			if mean < b.minIntervalMs || mean <= 0 || sd/mean > b.maxJiter {
 				continue
 			}
@@ -1058,20 +1052,9 @@ func (b *beacon) detect(s *session, r *sdk.Rule[params], out *sdk.Drafts) {
 	oi := 0 // occ is in command order
 	for gi := 0; gi < len(s.segs); {
 		c := s.segs[gi].cmd
-		loop, sleep := false, 0.0
-		for ; gi < len(s.segs) && s.segs[gi].cmd == c; gi++ {
-			g := &s.segs[gi]
-			if s.verbIn(g, &b.loopVerbs) {
-				loop = true
-			}
-			if s.verbIn(g, &b.sleepVerbs) {
-				for _, a := range s.args(g) {
-					if d, ok := seconds(a); ok {
-						sleep = max(sleep, d)
-					}
-				}
-			}
-		}
+		var loop bool
+		var sleep float64
+		gi, loop, sleep = b.loopSleep(s, gi)
 		if !loop || sleep < b.minLoopSleepS || sleep <= 0 {
 			continue
 		}
@@ -1100,6 +1083,89 @@ func (b *beacon) detect(s *session, r *sdk.Rule[params], out *sdk.Drafts) {
 		})
 	}
 	s.strs, s.strs2, s.strs3, s.occ, s.count = sig[:0], hosts[:0], beaconHosts[:0], occ[:0], protoOf[:0]
+}
+
+// contacts lists the distinct hosts the session's commands contact (at most maxDistinct),
+// each (command, host) once per command in occ, in command order, and per host the bit set
+// of the protocols that reached it. The slices are the session's scratch s.strs2, s.occ and
+// s.count, which the caller hands back.
+func (b *beacon) contacts(s *session) (hosts []string, occ []occurrence, protoOf []int) {
+	hosts = s.strs2[:0]
+	occ = s.occ[:0]
+	protoOf = s.count[:0]
+	lastCmd := s.count2[:0] // per host: the last command line that contacted it
+	for gi := range s.segs {
+		g := &s.segs[gi]
+		h, p := b.target(s, g)
+		if p < 0 {
+			continue
+		}
+		id := slices.Index(hosts, h)
+		if id < 0 {
+			if len(hosts) >= maxDistinct {
+				continue
+			}
+			id = len(hosts)
+			hosts = append(hosts, h)
+			protoOf = append(protoOf, 0)
+			lastCmd = append(lastCmd, -1)
+		}
+		protoOf[id] |= 1 << p
+		if lastCmd[id] != g.cmd { // segments come in command order
+			lastCmd[id] = g.cmd
+			occ = append(occ, occurrence{g.cmd, id})
+		}
+	}
+	s.count2 = lastCmd[:0]
+	return hosts, occ, protoOf
+}
+
+// callbackPeriod is how many commands contacted host id, and the mean and standard
+// deviation of the time between them, in the unit of s.times (ms).
+func callbackPeriod(s *session, occ []occurrence, id int) (n int, mean, sd float64) {
+	prev := -1.0
+	sum, sumSq := 0.0, 0.0
+	for _, o := range occ {
+		if o.id != id {
+			continue
+		}
+		t := s.times[o.cmd]
+		if prev >= 0 {
+			d := t - prev
+			sum += d
+			sumSq += d * d
+		}
+		prev = t
+		n++
+	}
+	if n < 2 {
+		return n, 0, 0
+	}
+	k := float64(n - 1)
+	mean = sum / k
+	sd = math.Sqrt(math.Max(0, sumSq/k-mean*mean))
+	return n, mean, sd
+}
+
+// loopSleep reads the command whose first segment is gi: whether one of its segments is one
+// of loopVerbs, and the longest sleep of its sleepVerbs, in seconds. next is the first
+// segment of the following command.
+func (b *beacon) loopSleep(s *session, gi int) (next int, loop bool, sleep float64) {
+	c := s.segs[gi].cmd
+	for ; gi < len(s.segs) && s.segs[gi].cmd == c; gi++ {
+		g := &s.segs[gi]
+		if s.verbIn(g, &b.loopVerbs) {
+			loop = true
+		}
+		if s.verbIn(g, &b.sleepVerbs) {
+			for _, a := range s.args(g) {
+				if d, ok := seconds(a); ok {
+					sleep = max(sleep, d)
+				}
+			}
+		}
+	}
+	return gi, loop, sleep
 }
 
 func (b *beacon) emitsOfProtocols(protos int) uint64 {

@@ -168,6 +168,8 @@ var (
 	dkimResults = []string{"pass", "fail", "none", "neutral", "policy", "temperror", "permerror"}
 )
 
+// Configure reads one rule's params by its kind (the read* functions below) and reports
+// every problem found together, so an author fixes a rule in one pass.
 func (*lifter) Configure(r *sdk.Rule[params]) error {
 	kind, ok := ruleKinds[r.Kind]
 	if !ok {
@@ -180,123 +182,161 @@ func (*lifter) Configure(r *sdk.Rule[params]) error {
 	}
 	p := &r.Params
 	p.kind = kind
-	var errs []error
-	positive := func(name string, v int64) {
-		if v < 1 {
-			errs = append(errs, fmt.Errorf("params.%s must be at least 1, got %d", name, v))
-		}
-	}
+	var e problems
 	switch kind {
 	case kindOpenRelay:
-		p.minRecipients = r.Int("min_recipients", 5)
-		positive("min_recipients", p.minRecipients)
-		p.decoyDomains = lowerList(r.Strings("decoy_domains", nil))
-		if len(p.decoyDomains) == 0 {
-			errs = append(errs, errors.New("params.decoy_domains must list the decoy's own mail domains"))
-		}
-		for _, d := range p.decoyDomains {
-			if !validHost(d) {
-				errs = append(errs, fmt.Errorf("params.decoy_domains: %q is not a domain name", d))
-			}
-		}
+		readOpenRelay(r, p, &e)
 	case kindMassPhishing:
-		p.minRecipients = r.Int("min_recipients", 3)
-		positive("min_recipients", p.minRecipients)
-		p.minSeen = r.Int("min_seen_count", 20)
-		positive("min_seen_count", p.minSeen)
-		p.bulkHeaders = lowerList(r.Strings("signed_bulk_headers", nil))
+		readMassPhishing(r, p, &e)
 	case kindKitMailer:
-		p.mailerHeaders = lowerList(r.Strings("mailer_headers", []string{"x-mailer"}))
-		p.mailerKits = slices.Clone(r.Strings("mailer_kits", nil))
-		p.scriptHeaders = lowerList(r.Strings("script_headers", nil))
-		if len(p.mailerKits) == 0 && len(p.scriptHeaders) == 0 {
-			errs = append(errs, errors.New("params: set mailer_kits or script_headers (or both)"))
-		}
-		if len(p.mailerKits) > 0 && len(p.mailerHeaders) == 0 {
-			errs = append(errs, errors.New("params.mailer_headers must name at least one header when mailer_kits is set"))
-		}
-		for _, k := range p.mailerKits {
-			if strings.TrimSpace(k) == "" {
-				errs = append(errs, errors.New("params.mailer_kits: empty entry"))
-			}
-		}
-		// The most specific kit wins: "Leaf PHPMailer" before "PHPMailer".
-		slices.SortStableFunc(p.mailerKits, func(a, b string) int { return len(b) - len(a) })
+		readKitMailer(r, p, &e)
 	case kindIDNURL:
-		names := r.Strings("confusable_scripts", []string{"Cyrillic", "Greek", "Armenian"})
-		if len(names) == 0 || len(names) > 64 {
-			errs = append(errs, fmt.Errorf("params.confusable_scripts must list 1 to 64 Unicode script names, got %d", len(names)))
-		}
-		for _, n := range names {
-			tab, canon := unicodeScript(n)
-			switch {
-			case tab == nil:
-				errs = append(errs, fmt.Errorf("params.confusable_scripts: %q is not a Unicode script name (such as Cyrillic, Greek)", n))
-			case canon == "Latin":
-				errs = append(errs, errors.New("params.confusable_scripts: Latin is the script the others are compared with; leave it out"))
-			default:
-				p.scripts = append(p.scripts, tab)
-				p.scriptNames = append(p.scriptNames, strings.ToLower(canon))
-			}
-		}
+		readIDNURL(r, p, &e)
 	case kindMasquerade:
-		p.spfFail = lowerList(r.Strings("spf_fail", []string{"fail", "softfail"}))
-		p.dkimFail = lowerList(r.Strings("dkim_fail", []string{"fail"}))
-		for _, v := range p.spfFail {
-			if !slices.Contains(spfResults, v) || v == "pass" {
-				errs = append(errs, fmt.Errorf("params.spf_fail: %q is not an SPF failure result (%s)", v, strings.Join(spfResults[1:], ", ")))
-			}
-		}
-		for _, v := range p.dkimFail {
-			if !slices.Contains(dkimResults, v) || v == "pass" {
-				errs = append(errs, fmt.Errorf("params.dkim_fail: %q is not a DKIM failure result (%s)", v, strings.Join(dkimResults[1:], ", ")))
-			}
-		}
+		readMasquerade(r, p, &e)
 	case kindAttachment:
-		p.extensions = lowerList(r.Strings("extensions", nil))
-		p.contentTypes = lowerList(r.Strings("content_types", nil))
-		p.sha256s = lowerList(r.Strings("sha256s", nil))
-		if len(p.extensions)+len(p.contentTypes)+len(p.sha256s) == 0 {
-			errs = append(errs, errors.New("params: set at least one of extensions, content_types, sha256s"))
-		}
-		for _, e := range p.extensions {
-			if len(e) < 2 || e[0] != '.' {
-				errs = append(errs, fmt.Errorf("params.extensions: %q must start with a dot, such as .docm", e))
-			}
-		}
-		for _, h := range p.sha256s {
-			if !isHex64(h) {
-				errs = append(errs, fmt.Errorf("params.sha256s: %q is not 64 hex digits", h))
-			}
-		}
+		readAttachment(r, p, &e)
 	case kindBEC:
-		subject := lowerList(r.Strings("subject_keywords", nil))
-		body := lowerList(r.Strings("body_keywords", nil))
-		p.minBodyKeywords = r.Int("min_body_keywords", 1)
-		positive("min_body_keywords", p.minBodyKeywords)
-		if len(subject) == 0 || len(body) == 0 {
-			errs = append(errs, errors.New("params.subject_keywords and params.body_keywords must both list keywords"))
-		}
-		if len(subject) > maxKeywords || len(body) > maxKeywords {
-			errs = append(errs, fmt.Errorf("params.subject_keywords and params.body_keywords take at most %d keywords each", maxKeywords))
-			subject, body = subject[:min(len(subject), maxKeywords)], body[:min(len(body), maxKeywords)]
-		}
-		if slices.Contains(subject, "") || slices.Contains(body, "") {
-			errs = append(errs, errors.New("params: empty keyword"))
-		}
-		p.subjectKeywords, p.bodyKeywords = newKWSet(subject), newKWSet(body)
-		if n := int64(len(p.bodyKeywords.words)); n > 0 && p.minBodyKeywords > n {
-			errs = append(errs, fmt.Errorf("params.min_body_keywords %d is more than the %d body_keywords", p.minBodyKeywords, n))
-		}
+		readBEC(r, p, &e)
 	case kindEncoded:
-		p.minBase64 = r.Int("min_base64_run", 200)
-		p.minHex = r.Int("min_hex_run", 200)
-		if p.minBase64 < 16 || p.minHex < 16 {
-			errs = append(errs, fmt.Errorf("params.min_base64_run and params.min_hex_run must be at least 16, got %d and %d", p.minBase64, p.minHex))
-		}
-		p.skipArmor = r.Bool("skip_armor", true)
+		readEncoded(r, p, &e)
 	}
-	return errors.Join(errs...)
+	return errors.Join(e...)
+}
+
+// problems collects what is wrong with one rule's params.
+type problems []error
+
+func (e *problems) add(err error) { *e = append(*e, err) }
+
+func (e *problems) positive(name string, v int64) {
+	if v < 1 {
+		e.add(fmt.Errorf("params.%s must be at least 1, got %d", name, v))
+	}
+}
+
+func readOpenRelay(r *sdk.Rule[params], p *params, e *problems) {
+	p.minRecipients = r.Int("min_recipients", 5)
+	e.positive("min_recipients", p.minRecipients)
+	p.decoyDomains = lowerList(r.Strings("decoy_domains", nil))
+	if len(p.decoyDomains) == 0 {
+		e.add(errors.New("params.decoy_domains must list the decoy's own mail domains"))
+	}
+	for _, d := range p.decoyDomains {
+		if !validHost(d) {
+			e.add(fmt.Errorf("params.decoy_domains: %q is not a domain name", d))
+		}
+	}
+}
+
+func readMassPhishing(r *sdk.Rule[params], p *params, e *problems) {
+	p.minRecipients = r.Int("min_recipients", 3)
+	e.positive("min_recipients", p.minRecipients)
+	p.minSeen = r.Int("min_seen_count", 20)
+	e.positive("min_seen_count", p.minSeen)
+	p.bulkHeaders = lowerList(r.Strings("signed_bulk_headers", nil))
+}
+
+func readKitMailer(r *sdk.Rule[params], p *params, e *problems) {
+	p.mailerHeaders = lowerList(r.Strings("mailer_headers", []string{"x-mailer"}))
+	p.mailerKits = slices.Clone(r.Strings("mailer_kits", nil))
+	p.scriptHeaders = lowerList(r.Strings("script_headers", nil))
+	if len(p.mailerKits) == 0 && len(p.scriptHeaders) == 0 {
+		e.add(errors.New("params: set mailer_kits or script_headers (or both)"))
+	}
+	if len(p.mailerKits) > 0 && len(p.mailerHeaders) == 0 {
+		e.add(errors.New("params.mailer_headers must name at least one header when mailer_kits is set"))
+	}
+	for _, k := range p.mailerKits {
+		if strings.TrimSpace(k) == "" {
+			e.add(errors.New("params.mailer_kits: empty entry"))
+		}
+	}
+	// The most specific kit wins: "Leaf PHPMailer" before "PHPMailer".
+	slices.SortStableFunc(p.mailerKits, func(a, b string) int { return len(b) - len(a) })
+}
+
+func readIDNURL(r *sdk.Rule[params], p *params, e *problems) {
+	names := r.Strings("confusable_scripts", []string{"Cyrillic", "Greek", "Armenian"})
+	if len(names) == 0 || len(names) > 64 {
+		e.add(fmt.Errorf("params.confusable_scripts must list 1 to 64 Unicode script names, got %d", len(names)))
+	}
+	for _, n := range names {
+		tab, canon := unicodeScript(n)
+		switch {
+		case tab == nil:
+			e.add(fmt.Errorf("params.confusable_scripts: %q is not a Unicode script name (such as Cyrillic, Greek)", n))
+		case canon == "Latin":
+			e.add(errors.New("params.confusable_scripts: Latin is the script the others are compared with; leave it out"))
+		default:
+			p.scripts = append(p.scripts, tab)
+			p.scriptNames = append(p.scriptNames, strings.ToLower(canon))
+		}
+	}
+}
+
+func readMasquerade(r *sdk.Rule[params], p *params, e *problems) {
+	p.spfFail = lowerList(r.Strings("spf_fail", []string{"fail", "softfail"}))
+	p.dkimFail = lowerList(r.Strings("dkim_fail", []string{"fail"}))
+	for _, v := range p.spfFail {
+		if !slices.Contains(spfResults, v) || v == "pass" {
+			e.add(fmt.Errorf("params.spf_fail: %q is not an SPF failure result (%s)", v, strings.Join(spfResults[1:], ", ")))
+		}
+	}
+	for _, v := range p.dkimFail {
+		if !slices.Contains(dkimResults, v) || v == "pass" {
+			e.add(fmt.Errorf("params.dkim_fail: %q is not a DKIM failure result (%s)", v, strings.Join(dkimResults[1:], ", ")))
+		}
+	}
+}
+
+func readAttachment(r *sdk.Rule[params], p *params, e *problems) {
+	p.extensions = lowerList(r.Strings("extensions", nil))
+	p.contentTypes = lowerList(r.Strings("content_types", nil))
+	p.sha256s = lowerList(r.Strings("sha256s", nil))
+	if len(p.extensions)+len(p.contentTypes)+len(p.sha256s) == 0 {
+		e.add(errors.New("params: set at least one of extensions, content_types, sha256s"))
+	}
+	for _, x := range p.extensions {
+		if len(x) < 2 || x[0] != '.' {
+			e.add(fmt.Errorf("params.extensions: %q must start with a dot, such as .docm", x))
+		}
+	}
+	for _, h := range p.sha256s {
+		if !isHex64(h) {
+			e.add(fmt.Errorf("params.sha256s: %q is not 64 hex digits", h))
+		}
+	}
+}
+
+func readBEC(r *sdk.Rule[params], p *params, e *problems) {
+	subject := lowerList(r.Strings("subject_keywords", nil))
+	body := lowerList(r.Strings("body_keywords", nil))
+	p.minBodyKeywords = r.Int("min_body_keywords", 1)
+	e.positive("min_body_keywords", p.minBodyKeywords)
+	if len(subject) == 0 || len(body) == 0 {
+		e.add(errors.New("params.subject_keywords and params.body_keywords must both list keywords"))
+	}
+	if len(subject) > maxKeywords || len(body) > maxKeywords {
+		e.add(fmt.Errorf("params.subject_keywords and params.body_keywords take at most %d keywords each", maxKeywords))
+		subject, body = subject[:min(len(subject), maxKeywords)], body[:min(len(body), maxKeywords)]
+	}
+	if slices.Contains(subject, "") || slices.Contains(body, "") {
+		e.add(errors.New("params: empty keyword"))
+	}
+	p.subjectKeywords, p.bodyKeywords = newKWSet(subject), newKWSet(body)
+	if n := int64(len(p.bodyKeywords.words)); n > 0 && p.minBodyKeywords > n {
+		e.add(fmt.Errorf("params.min_body_keywords %d is more than the %d body_keywords", p.minBodyKeywords, n))
+	}
+}
+
+func readEncoded(r *sdk.Rule[params], p *params, e *problems) {
+	p.minBase64 = r.Int("min_base64_run", 200)
+	p.minHex = r.Int("min_hex_run", 200)
+	if p.minBase64 < 16 || p.minHex < 16 {
+		e.add(fmt.Errorf("params.min_base64_run and params.min_hex_run must be at least 16, got %d and %d", p.minBase64, p.minHex))
+	}
+	p.skipArmor = r.Bool("skip_armor", true)
 }
 
 // unicodeScript finds a Unicode script table by name, ignoring case.

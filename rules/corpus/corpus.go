@@ -218,44 +218,10 @@ func Run(ctx context.Context, set []*rules.Rule, corpora []*Corpus, eval Evaluat
 	for _, r := range set {
 		byID[r.ID] = r
 	}
-	type result struct {
-		corpus *Corpus
-		sample Sample
-		own    string // "pos", "neg"
-		fired  map[string]bool
-	}
-	var results []result
+	var results []sampleResult
 	for _, c := range corpora {
-		r, ok := byID[c.Rule]
-		if !ok {
-			return nil, fmt.Errorf("corpus: %s: no rule %s", c.File, c.Rule)
-		}
-		kind := c.Kind
-		if kind == "" && len(r.AppliesTo) > 0 {
-			kind = r.AppliesTo[0]
-		}
-		add := func(list []Sample, own, tag string) error {
-			for i, s := range list {
-				for _, a := range s.Also {
-					if _, ok := byID[a]; !ok {
-						return fmt.Errorf("corpus: %s:%d: also names unknown rule %s", c.File, s.Line, a)
-					}
-				}
-				fired, err := eval(ctx, s.Event(kind, fmt.Sprintf("corpus:%s:%s%d", c.Rule, tag, i)))
-				if err != nil {
-					return fmt.Errorf("corpus: %s:%d: %w", c.File, s.Line, err)
-				}
-				results = append(results, result{corpus: c, sample: s, own: own, fired: fired})
-			}
-			return nil
-		}
-		if err := add(c.Positives, "pos", "p"); err != nil {
-			return nil, err
-		}
-		if err := add(c.Negatives, "neg", "n"); err != nil {
-			return nil, err
-		}
-		if err := add(c.Lookalikes, "neg", "l"); err != nil {
+		var err error
+		if results, err = evaluate(ctx, c, byID, eval, results); err != nil {
 			return nil, err
 		}
 	}
@@ -272,57 +238,107 @@ func Run(ctx context.Context, set []*rules.Rule, corpora []*Corpus, eval Evaluat
 			scores = append(scores, s)
 			continue
 		}
-		for _, res := range results {
-			mine := res.corpus.Rule == r.ID
-			expected := (mine && res.own == "pos") || (res.own == "pos" && contains(res.sample.Also, r.ID))
-			fired := res.fired[r.ID]
-			switch {
-			case expected && fired:
-				s.TP++
-			case expected && !fired:
-				s.FN++
-				if !mine {
-					s.Failures = append(s.Failures, fmt.Sprintf("%s:%d: documented overlap did not fire: %s", res.corpus.File, res.sample.Line, label(res.sample)))
-				}
-			case fired && (mine || res.own == "pos"):
-				s.FP++
-			}
-			if expected {
-				s.Positives++
-			} else if mine || res.own == "pos" {
-				s.Negatives++
-			}
-		}
-		s.Precision, s.Recall = 1, 0
-		if s.TP+s.FP > 0 {
-			s.Precision = float64(s.TP) / float64(s.TP+s.FP)
-		}
-		if s.TP+s.FN > 0 {
-			s.Recall = float64(s.TP) / float64(s.TP+s.FN)
-		}
-		band := BandM
-		if r.Precision == "H" {
-			band = BandH
-		}
-		if s.Precision < band {
-			s.Failures = append(s.Failures, fmt.Sprintf("precision %.3f below band %s (%.2f)", s.Precision, r.Precision, band))
-		}
-		if s.Recall < MinRecall {
-			s.Failures = append(s.Failures, fmt.Sprintf("recall %.3f below %.2f", s.Recall, MinRecall))
-		}
-		if len(c.Positives) < MinPositives {
-			s.Failures = append(s.Failures, fmt.Sprintf("%d positives, want at least %d", len(c.Positives), MinPositives))
-		}
-		if len(c.Negatives)+len(c.Lookalikes) < MinNegatives {
-			s.Failures = append(s.Failures, fmt.Sprintf("%d negatives, want at least %d", len(c.Negatives)+len(c.Lookalikes), MinNegatives))
-		}
-		if len(c.Lookalikes) < MinLookalikes {
-			s.Failures = append(s.Failures, fmt.Sprintf("%d lookalikes, want at least %d", len(c.Lookalikes), MinLookalikes))
-		}
+		s.count(r.ID, results)
+		s.judge(r, c)
 		scores = append(scores, s)
 	}
 	sort.Slice(scores, func(i, j int) bool { return scores[i].Rule < scores[j].Rule })
 	return scores, nil
+}
+
+// sampleResult is which rules fired on one sample of a corpus.
+type sampleResult struct {
+	corpus *Corpus
+	sample Sample
+	own    string // "pos", "neg"
+	fired  map[string]bool
+}
+
+// evaluate runs every sample of corpus c through eval, appending the results.
+func evaluate(ctx context.Context, c *Corpus, byID map[string]*rules.Rule, eval Evaluator, results []sampleResult) ([]sampleResult, error) {
+	r, ok := byID[c.Rule]
+	if !ok {
+		return nil, fmt.Errorf("corpus: %s: no rule %s", c.File, c.Rule)
+	}
+	kind := c.Kind
+	if kind == "" && len(r.AppliesTo) > 0 {
+		kind = r.AppliesTo[0]
+	}
+	for _, l := range []struct {
+		list     []Sample
+		own, tag string
+	}{{c.Positives, "pos", "p"}, {c.Negatives, "neg", "n"}, {c.Lookalikes, "neg", "l"}} {
+		for i, s := range l.list {
+			for _, a := range s.Also {
+				if _, ok := byID[a]; !ok {
+					return nil, fmt.Errorf("corpus: %s:%d: also names unknown rule %s", c.File, s.Line, a)
+				}
+			}
+			fired, err := eval(ctx, s.Event(kind, fmt.Sprintf("corpus:%s:%s%d", c.Rule, l.tag, i)))
+			if err != nil {
+				return nil, fmt.Errorf("corpus: %s:%d: %w", c.File, s.Line, err)
+			}
+			results = append(results, sampleResult{corpus: c, sample: s, own: l.own, fired: fired})
+		}
+	}
+	return results, nil
+}
+
+// count scores rule id over every sample: its own corpus's, and the other corpora's
+// positives, where it is expected to fire only when the sample names it in also.
+func (s *Score) count(id string, results []sampleResult) {
+	for _, res := range results {
+		mine := res.corpus.Rule == id
+		expected := (mine && res.own == "pos") || (res.own == "pos" && contains(res.sample.Also, id))
+		fired := res.fired[id]
+		switch {
+		case expected && fired:
+			s.TP++
+		case expected && !fired:
+			s.FN++
+			if !mine {
+				s.Failures = append(s.Failures, fmt.Sprintf("%s:%d: documented overlap did not fire: %s", res.corpus.File, res.sample.Line, label(res.sample)))
+			}
+		case fired && (mine || res.own == "pos"):
+			s.FP++
+		}
+		if expected {
+			s.Positives++
+		} else if mine || res.own == "pos" {
+			s.Negatives++
+		}
+	}
+}
+
+// judge computes precision and recall and records each way rule r or its corpus c falls
+// short: precision below its band, recall below MinRecall, too few samples of a sort.
+func (s *Score) judge(r *rules.Rule, c *Corpus) {
+	s.Precision, s.Recall = 1, 0
+	if s.TP+s.FP > 0 {
+		s.Precision = float64(s.TP) / float64(s.TP+s.FP)
+	}
+	if s.TP+s.FN > 0 {
+		s.Recall = float64(s.TP) / float64(s.TP+s.FN)
+	}
+	band := BandM
+	if r.Precision == "H" {
+		band = BandH
+	}
+	if s.Precision < band {
+		s.Failures = append(s.Failures, fmt.Sprintf("precision %.3f below band %s (%.2f)", s.Precision, r.Precision, band))
+	}
+	if s.Recall < MinRecall {
+		s.Failures = append(s.Failures, fmt.Sprintf("recall %.3f below %.2f", s.Recall, MinRecall))
+	}
+	if len(c.Positives) < MinPositives {
+		s.Failures = append(s.Failures, fmt.Sprintf("%d positives, want at least %d", len(c.Positives), MinPositives))
+	}
+	if len(c.Negatives)+len(c.Lookalikes) < MinNegatives {
+		s.Failures = append(s.Failures, fmt.Sprintf("%d negatives, want at least %d", len(c.Negatives)+len(c.Lookalikes), MinNegatives))
+	}
+	if len(c.Lookalikes) < MinLookalikes {
+		s.Failures = append(s.Failures, fmt.Sprintf("%d lookalikes, want at least %d", len(c.Lookalikes), MinLookalikes))
+	}
 }
 
 // Misfires lists, for a rule, the samples it got wrong (for the report's detail lines).

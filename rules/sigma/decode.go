@@ -107,6 +107,47 @@ func fail(file string, n *yaml.Node, fieldName, reason string, err error, format
 // Decode reads one Sigma rule file. A rule ttp cannot evaluate is an *Error saying why, with
 // the line and field at fault; Reason groups such errors ("field User", "logsource").
 func Decode(file string, data []byte) (*Rule, error) {
+	k, err := readKeys(file, data)
+	if err != nil {
+		return nil, err
+	}
+	r := &Rule{File: file}
+	if err := k.metadata(r); err != nil {
+		return nil, err
+	}
+	if err := k.checkMetadata(r); err != nil {
+		return nil, err
+	}
+	if err := checkLogsource(file, k.root, k.keys["logsource"]); err != nil {
+		return nil, err
+	}
+	if n := k.keys["correlation"]; n != nil {
+		return nil, fail(file, n, "correlation", "correlation", ErrUnsupported, "a correlation rule relates several events")
+	}
+	r.detection = k.keys["detection"]
+	if r.detection == nil {
+		return nil, fail(file, k.root, "detection", "missing detection", ErrInvalid, "required")
+	}
+	d, err := CompileDetection(file, r.detection)
+	if err != nil {
+		return nil, err
+	}
+	r.Detection = d
+	if err := r.resolveTags(k.keys["tags"]); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// ruleKeys is a rule file's top-level mapping, each key's value node by name.
+type ruleKeys struct {
+	file string
+	root *yaml.Node
+	keys map[string]*yaml.Node
+}
+
+// readKeys parses data as one YAML mapping with no key twice.
+func readKeys(file string, data []byte) (*ruleKeys, error) {
 	if len(data) > MaxFileSize {
 		return nil, fail(file, nil, "", "file too large", ErrInvalid, "%d bytes, at most %d", len(data), MaxFileSize)
 	}
@@ -130,40 +171,48 @@ func Decode(file string, data []byte) (*Rule, error) {
 		}
 		keys[k.Value] = root.Content[i+1]
 	}
-	r := &Rule{File: file}
-	str := func(key string, required bool) (string, error) {
-		n := keys[key]
-		if n == nil {
-			if required {
-				return "", fail(file, root, key, "missing "+key, ErrInvalid, "required")
-			}
-			return "", nil
+	return &ruleKeys{file: file, root: root, keys: keys}, nil
+}
+
+// str is the string value of key; "" when absent and not required.
+func (k *ruleKeys) str(key string, required bool) (string, error) {
+	n := k.keys[key]
+	if n == nil {
+		if required {
+			return "", fail(k.file, k.root, key, "missing "+key, ErrInvalid, "required")
 		}
-		if n.Kind != yaml.ScalarNode {
-			return "", fail(file, n, key, "bad "+key, ErrInvalid, "want a string")
-		}
-		return n.Value, nil
+		return "", nil
 	}
-	list := func(key string) ([]string, error) {
-		n := keys[key]
-		if n == nil {
-			return nil, nil
-		}
-		if n.Kind == yaml.ScalarNode {
-			return []string{n.Value}, nil
-		}
-		if n.Kind != yaml.SequenceNode {
-			return nil, fail(file, n, key, "bad "+key, ErrInvalid, "want a list of strings")
-		}
-		var out []string
-		for i, c := range n.Content {
-			if c.Kind != yaml.ScalarNode {
-				return nil, fail(file, c, fmt.Sprintf("%s[%d]", key, i), "bad "+key, ErrInvalid, "want a string")
-			}
-			out = append(out, c.Value)
-		}
-		return out, nil
+	if n.Kind != yaml.ScalarNode {
+		return "", fail(k.file, n, key, "bad "+key, ErrInvalid, "want a string")
 	}
+	return n.Value, nil
+}
+
+// list is the list of strings of key; a single string is a list of one.
+func (k *ruleKeys) list(key string) ([]string, error) {
+	n := k.keys[key]
+	if n == nil {
+		return nil, nil
+	}
+	if n.Kind == yaml.ScalarNode {
+		return []string{n.Value}, nil
+	}
+	if n.Kind != yaml.SequenceNode {
+		return nil, fail(k.file, n, key, "bad "+key, ErrInvalid, "want a list of strings")
+	}
+	var out []string
+	for i, c := range n.Content {
+		if c.Kind != yaml.ScalarNode {
+			return nil, fail(k.file, c, fmt.Sprintf("%s[%d]", key, i), "bad "+key, ErrInvalid, "want a string")
+		}
+		out = append(out, c.Value)
+	}
+	return out, nil
+}
+
+// metadata reads the rule's descriptive keys: title, id, status and the others.
+func (k *ruleKeys) metadata(r *Rule) error {
 	var err error
 	for _, s := range []struct {
 		key      string
@@ -171,54 +220,43 @@ func Decode(file string, data []byte) (*Rule, error) {
 		required bool
 	}{{"title", &r.Title, true}, {"id", &r.ID, true}, {"status", &r.Status, false}, {"description", &r.Description, false},
 		{"author", &r.Author, false}, {"date", &r.Date, false}, {"modified", &r.Modified, false}, {"level", &r.Level, false}} {
-		if *s.dst, err = str(s.key, s.required); err != nil {
-			return nil, err
+		if *s.dst, err = k.str(s.key, s.required); err != nil {
+			return err
 		}
 	}
-	if r.References, err = list("references"); err != nil {
-		return nil, err
+	if r.References, err = k.list("references"); err != nil {
+		return err
 	}
-	if r.FalsePositives, err = list("falsepositives"); err != nil {
-		return nil, err
+	if r.FalsePositives, err = k.list("falsepositives"); err != nil {
+		return err
 	}
-	if r.Tags, err = list("tags"); err != nil {
-		return nil, err
+	if r.Tags, err = k.list("tags"); err != nil {
+		return err
 	}
+	return nil
+}
+
+// checkMetadata checks what metadata read: a title, a UUID, a maintained status and a known
+// level (DefaultLevel when absent).
+func (k *ruleKeys) checkMetadata(r *Rule) error {
+	file, keys := k.file, k.keys
 	if r.Title == "" {
-		return nil, fail(file, keys["title"], "title", "missing title", ErrInvalid, "empty")
+		return fail(file, keys["title"], "title", "missing title", ErrInvalid, "empty")
 	}
 	if !uuidRE.MatchString(r.ID) {
-		return nil, fail(file, keys["id"], "id", "bad id", ErrInvalid, "%q is not a UUID", r.ID)
+		return fail(file, keys["id"], "id", "bad id", ErrInvalid, "%q is not a UUID", r.ID)
 	}
 	switch r.Status {
 	case "deprecated", "unsupported":
-		return nil, fail(file, keys["status"], "status", "status "+r.Status, ErrUnsupported, "status %s: SigmaHQ no longer maintains the rule", r.Status)
+		return fail(file, keys["status"], "status", "status "+r.Status, ErrUnsupported, "status %s: SigmaHQ no longer maintains the rule", r.Status)
 	}
 	if r.Level == "" {
 		r.Level = DefaultLevel
 	}
 	if _, ok := Levels[r.Level]; !ok {
-		return nil, fail(file, keys["level"], "level", "bad level", ErrInvalid, "%q: want informational, low, medium, high or critical", r.Level)
+		return fail(file, keys["level"], "level", "bad level", ErrInvalid, "%q: want informational, low, medium, high or critical", r.Level)
 	}
-	if err := checkLogsource(file, root, keys["logsource"]); err != nil {
-		return nil, err
-	}
-	if n := keys["correlation"]; n != nil {
-		return nil, fail(file, n, "correlation", "correlation", ErrUnsupported, "a correlation rule relates several events")
-	}
-	r.detection = keys["detection"]
-	if r.detection == nil {
-		return nil, fail(file, root, "detection", "missing detection", ErrInvalid, "required")
-	}
-	d, err := CompileDetection(file, r.detection)
-	if err != nil {
-		return nil, err
-	}
-	r.Detection = d
-	if err := r.resolveTags(keys["tags"]); err != nil {
-		return nil, err
-	}
-	return r, nil
+	return nil
 }
 
 var uuidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)

@@ -549,47 +549,12 @@ func (c *compiler) fieldEntry(k, v *yaml.Node, sel string) expr {
 		return nil
 	}
 	fe := &fieldExpr{f: f}
-	o := opEq
-	var cased, windash, b64, b64off, re bool
-	var reFlags string
-	for _, m := range parts[1:] {
-		switch m {
-		case "contains":
-			o = opContains
-		case "startswith":
-			o = opPrefix
-		case "endswith":
-			o = opSuffix
-		case "all":
-			fe.all = true
-		case "cased":
-			cased = true
-		case "windash":
-			windash = true
-		case "base64":
-			b64 = true
-		case "base64offset":
-			b64off = true
-		case "re":
-			re = true
-		case "i", "m", "s":
-			if !re {
-				c.fail(k, name, "modifier "+m, ErrInvalid, "modifier %q only follows re", m)
-				return nil
-			}
-			reFlags += m
-		case "exists":
-			if v.Kind != yaml.ScalarNode || v.Tag != "!!bool" {
-				c.fail(v, name, "modifier exists", ErrInvalid, "exists takes true or false")
-				return nil
-			}
-			b := v.Value == "true"
-			fe.exists = &b
-			return fe
-		default:
-			c.fail(k, name, "modifier "+m, ErrUnsupported, "modifier %q", m)
-			return nil
-		}
+	mods, ok := c.readModifiers(k, v, name, parts[1:], fe)
+	if !ok {
+		return nil
+	}
+	if fe.exists != nil {
+		return fe
 	}
 	var raw []*yaml.Node
 	switch v.Kind {
@@ -615,61 +580,21 @@ func (c *compiler) fieldEntry(k, v *yaml.Node, sel string) expr {
 			return nil
 		}
 		if vn.Tag == "!!null" {
-			if len(raw) > 1 || re || o != opEq {
+			if len(raw) > 1 || mods.re || mods.op != opEq {
 				c.fail(vn, vname, "null with modifiers", ErrUnsupported, "null in a list or with modifiers")
 				return nil
 			}
 			fe.null = true
 			return fe
 		}
-		s := vn.Value
-		if re {
-			if o != opEq || b64 || b64off || windash {
-				c.fail(k, name, "modifier re combined", ErrUnsupported, "re combined with other value modifiers")
+		if mods.re {
+			if !c.regexValue(k, vn, name, vname, mods, fe) {
 				return nil
 			}
-			src := s
-			if reFlags != "" {
-				src = "(?" + reFlags + ")" + s
-			}
-			rx, err := regexp.Compile(src)
-			if err != nil {
-				c.fail(vn, vname, "re not RE2", ErrUnsupported, "regexp is not RE2 (Go): %v", err)
-				return nil
-			}
-			fe.vals = append(fe.vals, matcher{op: opRe, re: rx})
 			continue
 		}
-		variants := []string{s}
-		if windash {
-			variants = windashVariants(s)
-		}
-		for _, w := range variants {
-			lit, wild := unescape(w)
-			switch {
-			case b64 || b64off:
-				if wild {
-					c.fail(vn, vname, "base64 with wildcards", ErrUnsupported, "wildcards in a base64 value")
-					return nil
-				}
-				encs := []string{base64.StdEncoding.EncodeToString([]byte(lit))}
-				if b64off {
-					encs = base64Offsets(lit)
-				}
-				for _, e := range encs {
-					// base64 text is case-sensitive: folding it would match other bytes
-					fe.vals = append(fe.vals, matcher{op: o, s: e, cased: true, enc: true})
-				}
-			case wild:
-				fe.vals = append(fe.vals, matcher{op: opRe, re: globRegexp(w, o, cased)})
-			default:
-				m := matcher{op: o, s: lit, cased: cased, lit: lit}
-				if !cased {
-					m.s = lowerASCII(lit)
-					fe.folded = true
-				}
-				fe.vals = append(fe.vals, m)
-			}
+		if !c.literalValue(vn, vname, mods, fe) {
+			return nil
 		}
 		if len(fe.vals) > MaxValues {
 			c.fail(v, name, "too many values", ErrUnsupported, "more than %d values", MaxValues)
@@ -677,6 +602,118 @@ func (c *compiler) fieldEntry(k, v *yaml.Node, sel string) expr {
 		}
 	}
 	return fe
+}
+
+// modifiers is what a field's modifiers ask of its values.
+type modifiers struct {
+	op                              op
+	cased, windash, b64, b64off, re bool
+	reFlags                         string // i, m, s after re
+}
+
+// readModifiers reads the modifiers of a field entry (`contains`, `all`, `re`, ...); all and
+// exists are set on fe (exists ends the entry: its value is true or false, not a match).
+// It reports false after a failure.
+func (c *compiler) readModifiers(k, v *yaml.Node, name string, mods []string, fe *fieldExpr) (modifiers, bool) {
+	md := modifiers{op: opEq}
+	for _, m := range mods {
+		switch m {
+		case "contains":
+			md.op = opContains
+		case "startswith":
+			md.op = opPrefix
+		case "endswith":
+			md.op = opSuffix
+		case "all":
+			fe.all = true
+		case "cased":
+			md.cased = true
+		case "windash":
+			md.windash = true
+		case "base64":
+			md.b64 = true
+		case "base64offset":
+			md.b64off = true
+		case "re":
+			md.re = true
+		case "i", "m", "s":
+			if !md.re {
+				c.fail(k, name, "modifier "+m, ErrInvalid, "modifier %q only follows re", m)
+				return md, false
+			}
+			md.reFlags += m
+		case "exists":
+			if v.Kind != yaml.ScalarNode || v.Tag != "!!bool" {
+				c.fail(v, name, "modifier exists", ErrInvalid, "exists takes true or false")
+				return md, false
+			}
+			b := v.Value == "true"
+			fe.exists = &b
+			return md, true
+		default:
+			c.fail(k, name, "modifier "+m, ErrUnsupported, "modifier %q", m)
+			return md, false
+		}
+	}
+	return md, true
+}
+
+// regexValue adds the value vn of a `re` field as an RE2 regular expression; false after a
+// failure.
+func (c *compiler) regexValue(k, vn *yaml.Node, name, vname string, md modifiers, fe *fieldExpr) bool {
+	if md.op != opEq || md.b64 || md.b64off || md.windash {
+		c.fail(k, name, "modifier re combined", ErrUnsupported, "re combined with other value modifiers")
+		return false
+	}
+	src := vn.Value
+	if md.reFlags != "" {
+		src = "(?" + md.reFlags + ")" + vn.Value
+	}
+	rx, err := regexp.Compile(src)
+	if err != nil {
+		c.fail(vn, vname, "re not RE2", ErrUnsupported, "regexp is not RE2 (Go): %v", err)
+		return false
+	}
+	fe.vals = append(fe.vals, matcher{op: opRe, re: rx})
+	return true
+}
+
+// literalValue adds the matchers of the value vn: one per windash variant, each a literal, a
+// wildcard pattern, or its base64 encodings; false after a failure.
+func (c *compiler) literalValue(vn *yaml.Node, vname string, md modifiers, fe *fieldExpr) bool {
+	variants := []string{vn.Value}
+	if md.windash {
+		variants = windashVariants(vn.Value)
+	}
+	o := md.op
+	for _, w := range variants {
+		lit, wild := unescape(w)
+		switch {
+		case md.b64 || md.b64off:
+			if wild {
+				c.fail(vn, vname, "base64 with wildcards", ErrUnsupported, "wildcards in a base64 value")
+				return false
+			}
+			encs := []string{base64.StdEncoding.EncodeToString([]byte(lit))}
+			if md.b64off {
+				encs = base64Offsets(lit)
+			}
+			for _, e := range encs {
+				// base64 text is case-sensitive: folding it would match other bytes
+				fe.vals = append(fe.vals, matcher{op: o, s: e, cased: true, enc: true})
+			}
+		case wild:
+			fe.vals = append(fe.vals, matcher{op: opRe, re: globRegexp(w, o, md.cased)})
+		default:
+			m := matcher{op: o, s: lit, cased: md.cased, lit: lit}
+			if !md.cased {
+				m.s = lowerASCII(lit)
+				fe.folded = true
+			}
+			fe.vals = append(fe.vals, m)
+		}
+	}
+	return true
 }
 
 // unescape reads a Sigma string value: `*` and `?` are wildcards unless escaped with `\`,
