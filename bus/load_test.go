@@ -215,7 +215,7 @@ func runLoad(t *testing.T, lr loadRun) loadResult {
 		}
 		return nc, js
 	}
-	wnc, wjs := connect("ttp worker")
+	_, wjs := connect("ttp worker")
 	_, pjs := connect("upstream publisher")
 	cfg := lr.cfg
 	if err := Streams(ctx, wjs, cfg); err != nil {
@@ -264,7 +264,7 @@ func runLoad(t *testing.T, lr loadRun) loadResult {
 		}
 	}
 
-	w := NewWorker(wnc, wjs, lr.d, storeAdapter{st}, cfg, quiet)
+	w := NewWorker(wjs, lr.d, storeAdapter{st}, cfg, quiet)
 	wctx, wstop := context.WithCancel(ctx)
 	done := make(chan struct{})
 	startWorker := func() {

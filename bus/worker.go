@@ -8,14 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -23,6 +20,7 @@ import (
 
 	"github.com/decnet/ttp/abi"
 	"github.com/decnet/ttp/host"
+	"github.com/decnet/ttp/internal/fault"
 )
 
 // TagStore is what the worker needs of the tag store (SQLite or PostgreSQL): an idempotent
@@ -57,7 +55,6 @@ type Config struct {
 	InFlight   int           // messages buffered ahead of processing (back-pressure); default 2048
 	AckWait    time.Duration // redelivery after a silent worker; default 30 s
 	Name       string        // worker name in heartbeats; default DefaultWorkerName()
-	Fault      string        // crash injection for tests: "after-commit:N" or "after-publish:N"
 }
 
 func (c Config) withDefaults() Config {
@@ -107,26 +104,18 @@ type WorkerStats struct {
 
 // Worker consumes, tags, stores and publishes.
 type Worker struct {
-	nc    *nats.Conn
 	js    jetstream.JetStream
 	d     *host.Dispatcher
 	store TagStore
 	cfg   Config
 	log   *slog.Logger
 	Stats WorkerStats
-
-	faultAt   int64
-	faultKind string
 }
 
-// NewWorker returns a worker; Run starts it.
-func NewWorker(nc *nats.Conn, js jetstream.JetStream, d *host.Dispatcher, store TagStore, cfg Config, log *slog.Logger) *Worker {
-	w := &Worker{nc: nc, js: js, d: d, store: store, cfg: cfg.withDefaults(), log: log}
-	if kind, n, ok := strings.Cut(w.cfg.Fault, ":"); ok {
-		w.faultKind = kind
-		w.faultAt, _ = strconv.ParseInt(n, 10, 64)
-	}
-	return w
+// NewWorker returns a worker; Run starts it. Everything it does on the bus goes through js
+// (the consumer, the publications and their acks), so it takes no core connection.
+func NewWorker(js jetstream.JetStream, d *host.Dispatcher, store TagStore, cfg Config, log *slog.Logger) *Worker {
+	return &Worker{js: js, d: d, store: store, cfg: cfg.withDefaults(), log: log}
 }
 
 // InputMaxMsgSize is the largest message the input stream takes when ttp creates it: four
@@ -334,7 +323,7 @@ func (w *Worker) process(ctx context.Context, items []item, handoff chan<- *fini
 			w.Stats.Inserted.Add(int64(len(in)))
 		}
 		w.Stats.Commits.Add(1)
-		w.fault("after-commit")
+		fault.At("after-commit") // the crash test's hook: internal/fault
 	}
 	fin := &finishing{acks: make([]jetstream.Msg, 0, len(items))}
 	for i := range items {
@@ -453,7 +442,7 @@ func (w *Worker) finish(ctx context.Context, fin *finishing) error {
 				return ctx.Err()
 			}
 		}
-		w.fault("after-publish")
+		fault.At("after-publish")
 	}
 	if len(fin.marks) > 0 {
 		if err := w.store.MarkPublished(ctx, fin.marks); err != nil {
@@ -541,15 +530,4 @@ func (w *Worker) deadLetter(ctx context.Context, m jetstream.Msg, reason string)
 	}
 	w.Stats.Acked.Add(1)
 	return nil
-}
-
-// fault kills the process at an injected point, for the crash tests.
-func (w *Worker) fault(kind string) {
-	if w.faultKind != kind || w.faultAt <= 0 {
-		return
-	}
-	if atomic.AddInt64(&w.faultAt, -1) == 0 {
-		w.log.Warn("injected fault: killing the process", "at", kind)
-		syscall.Kill(os.Getpid(), syscall.SIGKILL)
-	}
 }

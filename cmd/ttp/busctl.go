@@ -143,7 +143,7 @@ func runRulesState(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil {
 		return permissionHint(nc, fmt.Errorf("rules state: %w", err))
 	}
-	var rep StateReply
+	var rep bus.StateReply
 	if err := json.Unmarshal(msg.Data, &rep); err != nil {
 		return fmt.Errorf("rules state: bad reply: %w", err)
 	}
@@ -159,10 +159,10 @@ func runRulesState(ctx context.Context, args []string, stdout, stderr io.Writer)
 // refuses is named as the user wrote it: a negative --ttl would make a permanent state, and
 // --ttl or --reason without an action would do nothing and exit 0. --clip 0 is refused by
 // decision: it would keep storing the rule's tags at confidence 0; --disable says that.
-func stateRequest(id string, fs *flag.FlagSet, disable, enable bool, clip float64, ttl time.Duration, reason string, now time.Time) (StateRequest, error) {
+func stateRequest(id string, fs *flag.FlagSet, disable, enable bool, clip float64, ttl time.Duration, reason string, now time.Time) (bus.StateRequest, error) {
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	req := StateRequest{Rule: id}
+	req := bus.StateRequest{Rule: id}
 	actions := 0
 	for _, b := range []bool{disable, enable, set["clip"]} {
 		if b {

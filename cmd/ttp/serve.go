@@ -40,7 +40,7 @@ const DefaultNATSAddr = "127.0.0.1:4223"
 
 type serveFlags struct {
 	config, data, natsURL, listen, storeURL, rulesSrc, plugins, metrics, sync, prefix string
-	lock, name, logFormat, logLevel, replay, fault, otlp, cache                       string
+	lock, name, logFormat, logLevel, replay, otlp, cache                              string
 	batch, inflight, poolSize, maxMessage                                             int
 	drain, deadline, retry                                                            time.Duration
 	print                                                                             bool
@@ -70,7 +70,6 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&f.replay, "replay", "", "after start, publish this JSONL file of events (the demo of make run)")
 	fs.Var(&f.ingest, "ingest", "follow this live log and publish its events (repeatable): cowrie:PATH (Cowrie's cowrie.json; rotation and truncation followed, the offset kept in DATA/ingest)")
 	fs.BoolVar(&f.print, "print", false, "print every published tag on stdout as a table row")
-	fs.StringVar(&f.fault, "fault", "", "crash injection for tests: after-commit:N or after-publish:N")
 	fs.StringVar(&f.otlp, "otlp", "", "export OpenTelemetry spans to this OTLP/HTTP endpoint (http://collector:4318, or host:port for plain HTTP)")
 	fs.IntVar(&f.batch, "batch", 256, "messages per store commit")
 	fs.IntVar(&f.inflight, "inflight", 2048, "messages buffered ahead of processing (back-pressure bound)")
@@ -238,10 +237,7 @@ func serve(ctx context.Context, f serveFlags, stdout io.Writer, log *slog.Logger
 	if err != nil {
 		return err
 	}
-	bcfg := bus.Config{Prefix: f.prefix, Batch: f.batch, InFlight: f.inflight, MaxMessage: f.maxMessage, Name: f.name, Fault: f.fault}
-	if bcfg.Fault == "" {
-		bcfg.Fault = os.Getenv("TTP_FAULT")
-	}
+	bcfg := bus.Config{Prefix: f.prefix, Batch: f.batch, InFlight: f.inflight, MaxMessage: f.maxMessage, Name: f.name}
 	if err := bus.Streams(ctx, js, bcfg); err != nil {
 		return err
 	}
@@ -356,7 +352,7 @@ func serve(ctx context.Context, f serveFlags, stdout io.Writer, log *slog.Logger
 	}
 	defer ctl.Unsubscribe()
 
-	w := bus.NewWorker(nc, js, d, tagStore{st}, bcfg, log)
+	w := bus.NewWorker(js, d, tagStore{st}, bcfg, log)
 
 	// Operations endpoints.
 	ready := func() (bool, string) {
@@ -633,42 +629,28 @@ func (e *events) ruleChange(ctx context.Context, c rules.Change, initial bool) {
 	e.nc.Publish(bus.SubjectReloaded, b)
 }
 
-// StateRequest is the body of a ttp.control.rule.state request.
-type StateRequest struct {
-	Rule  string      `json:"rule"`
-	Get   bool        `json:"get,omitempty"`
-	State rules.State `json:"state"`
-}
-
-// StateReply is its answer.
-type StateReply struct {
-	Rule  string      `json:"rule"`
-	State rules.State `json:"state"`
-	Error string      `json:"error,omitempty"`
-}
-
 func controlRuleState(ctx context.Context, m *nats.Msg, s rules.Store, h *host.Host) {
-	var req StateRequest
-	reply := func(r StateReply) {
+	var req bus.StateRequest
+	reply := func(r bus.StateReply) {
 		b, _ := json.Marshal(r)
 		m.Respond(b)
 	}
 	if err := json.Unmarshal(m.Data, &req); err != nil {
-		reply(StateReply{Error: "bad request: " + err.Error()})
+		reply(bus.StateReply{Error: "bad request: " + err.Error()})
 		return
 	}
 	snap := h.Index().Load()
 	if _, ok := snap.Set.Rule(req.Rule); !ok {
-		reply(StateReply{Rule: req.Rule, Error: "no rule " + req.Rule})
+		reply(bus.StateReply{Rule: req.Rule, Error: "no rule " + req.Rule})
 		return
 	}
 	if !req.Get {
 		if err := s.SetState(ctx, req.Rule, req.State); err != nil {
-			reply(StateReply{Rule: req.Rule, Error: err.Error()})
+			reply(bus.StateReply{Rule: req.Rule, Error: err.Error()})
 			return
 		}
-		reply(StateReply{Rule: req.Rule, State: req.State})
+		reply(bus.StateReply{Rule: req.Rule, State: req.State})
 		return
 	}
-	reply(StateReply{Rule: req.Rule, State: snap.State(req.Rule, time.Now())})
+	reply(bus.StateReply{Rule: req.Rule, State: snap.State(req.Rule, time.Now())})
 }

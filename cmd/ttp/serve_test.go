@@ -55,7 +55,9 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// ttpBinary builds this package (`go build -o DIR/ttp ./`) once and returns the binary's path.
+// ttpBinary builds this package once and returns the binary's path. It is built with the tag
+// ttpfault, which gives it the crash test's injection points (internal/fault, driven by
+// TTP_FAULT); an ordinary build has none.
 func ttpBinary(t testing.TB) string {
 	t.Helper()
 	binOnce.Do(func() {
@@ -64,7 +66,7 @@ func ttpBinary(t testing.TB) string {
 		}
 		binPath = filepath.Join(binDir, "ttp")
 		start := time.Now()
-		out, err := exec.Command("go", "build", "-o", binPath, "./").CombinedOutput()
+		out, err := exec.Command("go", "build", "-tags", "ttpfault", "-o", binPath, "./").CombinedOutput()
 		if err != nil {
 			binErr = fmt.Errorf("go build: %v\n%s", err, out)
 			return
