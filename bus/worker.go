@@ -55,6 +55,7 @@ type Config struct {
 	InFlight   int           // messages buffered ahead of processing (back-pressure); default 2048
 	AckWait    time.Duration // redelivery after a silent worker; default 30 s
 	Name       string        // worker name in heartbeats; default DefaultWorkerName()
+	Replicas   int           // replicas of a stream Streams creates (1 to MaxReplicas); default 1
 }
 
 func (c Config) withDefaults() Config {
@@ -84,6 +85,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Name == "" {
 		c.Name = DefaultWorkerName()
+	}
+	if c.Replicas == 0 {
+		c.Replicas = 1
 	}
 	return c
 }
@@ -125,8 +129,13 @@ func NewWorker(js jetstream.JetStream, d *host.Dispatcher, store TagStore, cfg C
 // drops without a word.
 func InputMaxMsgSize(maxMessage int) int32 { return int32(max(maxMessage*4, 1<<20)) }
 
+// MaxReplicas is the most replicas JetStream keeps of a stream or bucket (nats-server refuses
+// more than 5): `--replicas` is checked against it before anything connects.
+const MaxReplicas = 5
+
 // Streams makes sure the input and output streams exist. A missing stream is created with
-// ttp's defaults; an existing one keeps the configuration its operator gave it (max age, max
+// ttp's defaults and cfg.Replicas replicas (3 on a three-node cluster, so that losing one node
+// loses no event and stops nothing); an existing one keeps the configuration its operator gave it (max age, max
 // bytes, replicas, duplicate window...), since every start of every worker and of `ttp
 // publish` runs this and must not undo an operator's settings. The input stream belongs to
 // the deception network and is otherwise left alone; the output stream is updated only when
@@ -134,13 +143,17 @@ func InputMaxMsgSize(maxMessage int) int32 { return int32(max(maxMessage*4, 1<<2
 // because a publication on a subject it does not capture would be lost.
 func Streams(ctx context.Context, js jetstream.JetStream, cfg Config) error {
 	cfg = cfg.withDefaults()
+	if cfg.Replicas < 1 || cfg.Replicas > MaxReplicas {
+		return fmt.Errorf("bus: %d replicas: want 1 to %d", cfg.Replicas, MaxReplicas)
+	}
 	in := jetstream.StreamConfig{Name: cfg.InStream, Subjects: []string{cfg.Prefix + ">"},
-		MaxMsgSize: InputMaxMsgSize(cfg.MaxMessage), MaxAge: DefaultInMaxAge, Description: "upstream deception-network events"}
+		MaxMsgSize: InputMaxMsgSize(cfg.MaxMessage), MaxAge: DefaultInMaxAge, Replicas: cfg.Replicas,
+		Description: "upstream deception-network events"}
 	if err := ensureStream(ctx, js, in, false); err != nil {
 		return err
 	}
 	out := jetstream.StreamConfig{Name: cfg.OutStream, Subjects: outputSubjects(), Duplicates: 2 * time.Minute, MaxAge: DefaultOutMaxAge,
-		Description: "ttp output: tagged envelopes, rule.fired, dead letters, rule state changes"}
+		Replicas: cfg.Replicas, Description: "ttp output: tagged envelopes, rule.fired, dead letters, rule state changes"}
 	return ensureStream(ctx, js, out, true)
 }
 

@@ -41,7 +41,7 @@ const DefaultNATSAddr = "127.0.0.1:4223"
 type serveFlags struct {
 	config, data, natsURL, listen, storeURL, rulesSrc, plugins, metrics, sync, prefix string
 	lock, name, logFormat, logLevel, replay, otlp, cache                              string
-	batch, inflight, poolSize, maxMessage                                             int
+	batch, inflight, poolSize, maxMessage, replicas                                   int
 	drain, deadline, retry                                                            time.Duration
 	print                                                                             bool
 	auth                                                                              natsAuth // --nats-creds, --nats-user...: natsauth.go
@@ -74,6 +74,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&f.batch, "batch", 256, "messages per store commit")
 	fs.IntVar(&f.inflight, "inflight", 2048, "messages buffered ahead of processing (back-pressure bound)")
 	fs.IntVar(&f.maxMessage, "max-message", defaultMaxMessage, "largest input message in bytes, 1024 to 64 MiB; a larger one is dead-lettered")
+	registerReplicas(fs, &f.replicas)
 	fs.IntVar(&f.poolSize, "pool", 0, "instances per plugin (default GOMAXPROCS)")
 	fs.DurationVar(&f.drain, "drain-timeout", 10*time.Second, "on SIGTERM, time allowed to finish in-flight events")
 	fs.DurationVar(&f.deadline, "deadline", host.DefaultDeadline, "per-call deadline of every plugin")
@@ -90,6 +91,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if err := checkMaxMessage(f.maxMessage); err != nil {
 		return err
+	}
+	if err := checkReplicas("serve", f.replicas); err != nil {
+		return err
+	}
+	if f.replicas > 1 && f.natsURL == "" {
+		return fmt.Errorf("serve: --replicas %d needs a clustered JetStream to join with --nats: the embedded server is one node, which keeps one replica", f.replicas)
 	}
 	log, err := newLogger(stderr, f.logFormat, f.logLevel)
 	if err != nil {
@@ -108,6 +115,21 @@ const (
 	minMaxMessage     = 1 << 10
 	maxMaxMessage     = 64 << 20
 )
+
+// registerReplicas adds --replicas to a subcommand that creates streams or KV buckets (serve,
+// publish, rules push), with one help text, so that every one of them creates the same.
+func registerReplicas(fs *flag.FlagSet, p *int) {
+	fs.IntVar(p, "replicas", 1, fmt.Sprintf("replicas of the streams and KV buckets ttp creates when they are missing, 1 to %d: 3 on a three-node JetStream cluster (existing ones keep their own; TTP_REPLICAS)", bus.MaxReplicas))
+}
+
+// checkReplicas rejects a --replicas out of JetStream's bounds at start-up, naming the flag,
+// rather than leaving the server to refuse the first stream it is asked to create.
+func checkReplicas(cmd string, n int) error {
+	if n < 1 || n > bus.MaxReplicas {
+		return fmt.Errorf("%s: --replicas %d: want 1 to %d (a stream or bucket keeps at most %d copies, one per JetStream node)", cmd, n, bus.MaxReplicas, bus.MaxReplicas)
+	}
+	return nil
+}
 
 // checkMaxMessage rejects a --max-message (flag, TTP_MAX_MESSAGE or config file) out of
 // bounds at start-up, naming the flag, rather than leaving the worker to dead-letter every
@@ -237,7 +259,7 @@ func serve(ctx context.Context, f serveFlags, stdout io.Writer, log *slog.Logger
 	if err != nil {
 		return err
 	}
-	bcfg := bus.Config{Prefix: f.prefix, Batch: f.batch, InFlight: f.inflight, MaxMessage: f.maxMessage, Name: f.name}
+	bcfg := bus.Config{Prefix: f.prefix, Batch: f.batch, InFlight: f.inflight, MaxMessage: f.maxMessage, Name: f.name, Replicas: f.replicas}
 	if err := bus.Streams(ctx, js, bcfg); err != nil {
 		return err
 	}
@@ -287,7 +309,7 @@ func serve(ctx context.Context, f serveFlags, stdout io.Writer, log *slog.Logger
 	defer h.Close()
 
 	var defStore rules.Store
-	kvOpts := []kvstore.Option{kvstore.WithLogger(log)}
+	kvOpts := []kvstore.Option{kvstore.WithLogger(log), kvstore.WithReplicas(f.replicas)}
 	if f.rulesSrc == "kv" {
 		kv, err := kvstore.Open(ctx, js, kvOpts...)
 		if err != nil {
