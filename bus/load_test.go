@@ -209,7 +209,7 @@ func runLoad(t *testing.T, lr loadRun) loadResult {
 			t.Fatal(err)
 		}
 		t.Cleanup(nc.Close)
-		js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096)) // as ttp serve
+		js, err := NewJetStream(nc, lr.cfg) // as ttp serve
 		if err != nil {
 			t.Fatal(err)
 		}

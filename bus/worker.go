@@ -117,9 +117,25 @@ type Worker struct {
 }
 
 // NewWorker returns a worker; Run starts it. Everything it does on the bus goes through js
-// (the consumer, the publications and their acks), so it takes no core connection.
+// (the consumer, the publications and their acks), so it takes no core connection. js must
+// bound its asynchronous publications, as NewJetStream's does: the worker waits for every
+// PubAck, and one that never comes would otherwise stall it for ever.
 func NewWorker(js jetstream.JetStream, d *host.Dispatcher, store TagStore, cfg Config, log *slog.Logger) *Worker {
 	return &Worker{js: js, d: d, store: store, cfg: cfg.withDefaults(), log: log}
+}
+
+// NewJetStream returns the JetStream context of a Worker on nc: up to 4,096 publications
+// awaiting their PubAck, and a PubAck that has not come within cfg's AckWait failing its
+// publication (jetstream.WithPublishAsyncTimeout). The timeout does what a timer of our own
+// would, and one thing more: it frees the publication's place among the 4,096, which a PubAck
+// lost while the connection stays up (a stream leader lost in a cluster) would otherwise hold
+// until the next reconnect (RATIONALE.md, "A PubAck that never comes").
+func NewJetStream(nc *nats.Conn, cfg Config) (jetstream.JetStream, error) {
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096), jetstream.WithPublishAsyncTimeout(cfg.withDefaults().AckWait))
+	if err != nil {
+		return nil, fmt.Errorf("bus: jetstream: %w", err)
+	}
+	return js, nil
 }
 
 // InputMaxMsgSize is the largest message the input stream takes when ttp creates it: four
@@ -439,18 +455,14 @@ func (w *Worker) finisher(ctx context.Context, handoff <-chan *finishing, done c
 
 func (w *Worker) finish(ctx context.Context, fin *finishing) error {
 	if len(fin.futures) > 0 {
-		// A PubAck that never comes (the client sets no async publish timeout) must not stall
-		// the pipeline: after AckWait the batch is handed back, its messages being due for
+		// A PubAck that never comes fails its future after AckWait (NewJetStream's
+		// WithPublishAsyncTimeout), and the batch is handed back, its messages being due for
 		// redelivery by then anyway.
-		timeout := time.NewTimer(w.cfg.AckWait)
-		defer timeout.Stop()
 		for _, f := range fin.futures {
 			select {
 			case <-f.Ok():
 			case err := <-f.Err():
 				return fmt.Errorf("publish: %w", err)
-			case <-timeout.C:
-				return fmt.Errorf("publish: no PubAck within %v", w.cfg.AckWait)
 			case <-ctx.Done():
 				return ctx.Err()
 			}

@@ -255,11 +255,11 @@ func serve(ctx context.Context, f serveFlags, stdout io.Writer, log *slog.Logger
 		return f.auth.connectError("serve", natsURL, err)
 	}
 	defer nc.Close()
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096))
+	bcfg := bus.Config{Prefix: f.prefix, Batch: f.batch, InFlight: f.inflight, MaxMessage: f.maxMessage, Name: f.name, Replicas: f.replicas}
+	js, err := bus.NewJetStream(nc, bcfg)
 	if err != nil {
 		return err
 	}
-	bcfg := bus.Config{Prefix: f.prefix, Batch: f.batch, InFlight: f.inflight, MaxMessage: f.maxMessage, Name: f.name, Replicas: f.replicas}
 	if err := bus.Streams(ctx, js, bcfg); err != nil {
 		return err
 	}
