@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -246,6 +247,13 @@ func TestClusterCrash(t *testing.T) {
 	if nEvents < 100 {
 		t.Fatalf("TTP_CLUSTER_EVENTS=%d: want at least 100, so that the faults fall inside the run", nEvents)
 	}
+	down := 5 * time.Second // how long a node stays down (TTP_CLUSTER_DOWN)
+	if v := os.Getenv("TTP_CLUSTER_DOWN"); v != "" {
+		var err error
+		if down, err = time.ParseDuration(v); err != nil {
+			t.Fatalf("TTP_CLUSTER_DOWN=%q: %v", v, err)
+		}
+	}
 	ttpBinary(t) // built before the clock starts
 	started := time.Now()
 	dir := t.TempDir()
@@ -302,12 +310,12 @@ func TestClusterCrash(t *testing.T) {
 	b.waitFloor(t, uint64(nEvents/2), timeout)
 	downAt := time.Now()
 	cl.stop(2)
-	time.Sleep(3 * time.Second)
+	time.Sleep(down)
 	floor, _, _ := b.ackFloor(ctx)
 	cl.start(2)
 	cl.ready(2)
 	t.Logf("node n3 down for %v (ack floor %d when it came back), current again %v after its stop",
-		3*time.Second, floor, time.Since(downAt).Round(time.Millisecond))
+		down, floor, time.Since(downAt).Round(time.Millisecond))
 
 	if err := <-pubDone; err != nil {
 		t.Fatal(err)
@@ -346,5 +354,15 @@ func TestClusterCrash(t *testing.T) {
 		r.lost+r.missingEnvelopes, r.duplicated+r.envelopeDups+(r.fired-r.distinctFired), r.unpublished, time.Since(started).Round(time.Millisecond))
 	if envTags != len(want) {
 		t.Errorf("envelopes hold %d tags, want %d", envTags, len(want))
+	}
+	if t.Failed() { // what the stream itself says, to tell a lost message from a misread one
+		out, err := b.js.Stream(ctx, bus.DefaultOutStream)
+		if err == nil {
+			si, err := out.Info(ctx, jetstream.WithSubjectFilter(bus.SubjectTagged))
+			if err == nil {
+				t.Logf("stream %s: %d messages, %d on %s, leader %s, replicas %+v", bus.DefaultOutStream, si.State.Msgs,
+					si.State.Subjects[bus.SubjectTagged], bus.SubjectTagged, si.Cluster.Leader, si.Cluster.Replicas)
+			}
+		}
 	}
 }
