@@ -117,6 +117,40 @@ func (c *testCluster) stop(i int) {
 	c.nodes[i] = nil
 }
 
+// waitCurrent waits until every replica of the stream is current with its leader: a node
+// started again catches up on what was stored while it was down, and what a reader is shown
+// comes from the leader, which may be that node.
+func (c *testCluster) waitCurrent(b *testBus, stream string, timeout time.Duration) {
+	c.t.Helper()
+	start := time.Now()
+	var last string
+	for time.Since(start) < timeout {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		s, err := b.js.Stream(ctx, stream)
+		var si *jetstream.StreamInfo
+		if err == nil {
+			si, err = s.Info(ctx)
+		}
+		cancel()
+		if err != nil {
+			last = err.Error()
+		} else if si.Cluster != nil {
+			last = fmt.Sprintf("leader %q, %d messages", si.Cluster.Leader, si.State.Msgs)
+			ok := si.Cluster.Leader != "" && len(si.Cluster.Replicas) == len(c.nodes)-1
+			for _, r := range si.Cluster.Replicas {
+				last += fmt.Sprintf("; %s current=%v offline=%v lag=%d", r.Name, r.Current, r.Offline, r.Lag)
+				ok = ok && r.Current && !r.Offline && r.Lag == 0
+			}
+			if ok {
+				c.t.Logf("stream %s whole after %v: %s", stream, time.Since(start).Round(time.Millisecond), last)
+				return
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	c.t.Fatalf("stream %s: replicas not all current after %v: %s", stream, timeout, last)
+}
+
 // url is every node's client URL, comma-separated, as nats.go and --nats take a cluster.
 func (c *testCluster) url() string {
 	var us []string
@@ -247,7 +281,7 @@ func TestClusterCrash(t *testing.T) {
 	if nEvents < 100 {
 		t.Fatalf("TTP_CLUSTER_EVENTS=%d: want at least 100, so that the faults fall inside the run", nEvents)
 	}
-	down := 5 * time.Second // how long a node stays down (TTP_CLUSTER_DOWN)
+	down := 5 * time.Second // how long a node stays down at most (TTP_CLUSTER_DOWN)
 	if v := os.Getenv("TTP_CLUSTER_DOWN"); v != "" {
 		var err error
 		if down, err = time.ParseDuration(v); err != nil {
@@ -297,25 +331,45 @@ func TestClusterCrash(t *testing.T) {
 	timeout := time.Duration(120+nEvents/100) * time.Second
 
 	// A quarter in, the first worker is killed and started again on its data.
+	// A quarter in, the first worker is killed while it holds messages taken and not acked
+	// (received and not acked on its /metrics), and started again on its data.
 	b.waitFloor(t, uint64(nEvents/4), timeout)
+	held := 0.0
+	for start := time.Now(); time.Since(start) < 10*time.Second; time.Sleep(time.Millisecond) {
+		rcv, err1 := ws["c1"].metric("ttp_bus_received_total")
+		ack, err2 := ws["c1"].metric("ttp_bus_acked_total")
+		if held = rcv - ack; err1 == nil && err2 == nil && held > 0 {
+			break
+		}
+	}
 	ws["c1"].signal(syscall.SIGKILL)
 	if st := ws["c1"].wait(30 * time.Second); st == nil {
 		t.Fatal("SIGKILL did not end c1")
 	}
 	killedAt := time.Since(started)
 	ws["c1"] = startDaemon(t, opts("c1"))
-	t.Logf("c1 SIGKILLed %v after the start and running again %v later", killedAt.Round(time.Millisecond), (time.Since(started) - killedAt).Round(time.Millisecond))
+	t.Logf("c1 SIGKILLed %v after the start holding about %.0f messages, and running again %v later",
+		killedAt.Round(time.Millisecond), held, (time.Since(started) - killedAt).Round(time.Millisecond))
 
 	// Half way, the third node is stopped for a while and started again on its store.
+	// It comes back once the two others have acked another eighth of the events without it
+	// (or after TTP_CLUSTER_DOWN), so that it rejoins with work still flowing.
 	b.waitFloor(t, uint64(nEvents/2), timeout)
 	downAt := time.Now()
+	stopFloor, _, _ := b.ackFloor(ctx)
 	cl.stop(2)
-	time.Sleep(down)
-	floor, _, _ := b.ackFloor(ctx)
+	var floor uint64
+	for time.Since(downAt) < down {
+		if floor, _, _ = b.ackFloor(ctx); floor >= stopFloor+uint64(nEvents/8) && time.Since(downAt) > time.Second {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	down = time.Since(downAt).Round(time.Millisecond)
 	cl.start(2)
 	cl.ready(2)
-	t.Logf("node n3 down for %v (ack floor %d when it came back), current again %v after its stop",
-		down, floor, time.Since(downAt).Round(time.Millisecond))
+	t.Logf("node n3 down for %v (ack floor %d when it stopped, %d when it came back), current again %v after its stop",
+		down, stopFloor, floor, time.Since(downAt).Round(time.Millisecond))
 
 	if err := <-pubDone; err != nil {
 		t.Fatal(err)
@@ -337,6 +391,7 @@ func TestClusterCrash(t *testing.T) {
 		ws[name].stop(30 * time.Second)
 	}
 
+	cl.waitCurrent(b, bus.DefaultOutStream, 2*time.Minute)
 	st, err := store.Open(ctx, pg)
 	if err != nil {
 		t.Fatal(err)
