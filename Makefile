@@ -6,7 +6,7 @@ PKGS    := ./...
 RACE    := ./rules/... ./host/... ./bus/... ./store/... ./ingest/...
 FUZZTIME ?= 10s
 
-.PHONY: all build install test bench run lint fuzz clean testdata plugins conform crashtest guestchecks cowrie-bench ingesttest
+.PHONY: all build install test bench run lint fuzz clean testdata plugins conform crashtest clustertest guestchecks cowrie-bench ingesttest
 
 all: build
 
@@ -60,6 +60,12 @@ run: build plugins
 # The crash test at scale: 50,000 events and 10 SIGKILLs of the built binary.
 crashtest: build
 	TTP_CRASH_EVENTS=50000 TTP_CRASH_KILLS=10 $(GO) test -count=1 -v -timeout 60m -run 'TestCrashSafety' ./cmd/ttp
+
+# The crash test on a cluster: a three-node JetStream cluster in process, three workers with
+# --replicas 3 and PostgreSQL (TTP_TEST_POSTGRES_URL), 50,000 events, one worker SIGKILLed and
+# one NATS node stopped and started again (cmd/ttp TestClusterCrash; RATIONALE.md, "A cluster").
+clustertest: build
+	TTP_CLUSTER_EVENTS=50000 $(GO) test -count=1 -v -timeout 60m -run 'TestClusterCrash' ./cmd/ttp
 
 # The Cowrie ingest on a generated 1,000,000-line log (the mix is in internal/cowriegen):
 # the Go benchmark of parse and sessionize, then lines/s and peak RSS of the same on the first

@@ -48,29 +48,47 @@ ttp_bus_ack_failures_total 1
 	}
 }
 
-// silentFuture is a publication whose PubAck never comes.
-type silentFuture struct{ jetstream.PubAckFuture }
-
-func (silentFuture) Ok() <-chan *jetstream.PubAck { return nil }
-func (silentFuture) Err() <-chan error            { return nil }
-
 // TestFinishBoundsPubAckWait: a batch whose PubAck never arrives fails after AckWait (and is
 // handed back by the finisher) instead of stalling the worker; none of its messages is acked.
+// The PubAck is withheld by a core subscriber that takes the publication and answers nothing,
+// so the bound under test is NewJetStream's.
 func TestFinishBoundsPubAckWait(t *testing.T) {
-	w := &Worker{cfg: Config{AckWait: 20 * time.Millisecond}, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	fin := &finishing{futures: []jetstream.PubAckFuture{silentFuture{}}, acks: []jetstream.Msg{ackResult{}}}
+	srv := natstest.Start(t)
+	nc, _ := srv.Connect(t)
+	silent, err := nc.SubscribeSync("silent.subject")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Unsubscribe()
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{AckWait: 200 * time.Millisecond}
+	js, err := NewJetStream(nc, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := js.PublishMsgAsync(&nats.Msg{Subject: "silent.subject", Data: []byte("x")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &Worker{js: js, cfg: cfg.withDefaults(), log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	fin := &finishing{futures: []jetstream.PubAckFuture{f}, acks: []jetstream.Msg{ackResult{}}}
 	done := make(chan error, 1)
 	go func() { done <- w.finish(context.Background(), fin) }()
 	select {
 	case err := <-done:
-		if err == nil || !strings.Contains(err.Error(), "no PubAck") {
-			t.Errorf("finish: %v, want the missing PubAck", err)
+		if !errors.Is(err, jetstream.ErrAsyncPublishTimeout) {
+			t.Errorf("finish: %v, want the missing PubAck (%v)", err, jetstream.ErrAsyncPublishTimeout)
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("finish waits for ever on a PubAck that never comes")
 	}
 	if got := w.Stats.Acked.Load(); got != 0 {
 		t.Errorf("acked %d messages of a batch whose publication was not confirmed", got)
+	}
+	if n := js.PublishAsyncPending(); n != 0 {
+		t.Errorf("%d publications still pending after the timeout, want 0: their places are never freed", n)
 	}
 }
 

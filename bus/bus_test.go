@@ -63,7 +63,7 @@ func newRig(t *testing.T, cfg Config) *rig {
 	x := rules.NewIndex()
 	x.Replace(loaded, nil)
 	d := host.NewDispatcher(host.StaticSnapshot(x.Load()), host.WithLogger(quiet))
-	w := NewWorker(nc, js, d, storeAdapter{st}, cfg, quiet)
+	w := NewWorker(js, d, storeAdapter{st}, cfg, quiet)
 	wctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { w.Run(wctx); close(done) }()
@@ -281,7 +281,7 @@ func TestLeftoversPublished(t *testing.T) {
 			if _, err := r.store.InsertTags(ctx, ev.SourceKind, ev.SourceID, tags); err != nil {
 				t.Fatal(err)
 			}
-			w := NewWorker(r.nc, r.js, d, storeAdapter{r.store}, Config{}, quiet)
+			w := NewWorker(r.js, d, storeAdapter{r.store}, Config{}, quiet)
 			m := &redelivered{data: []byte(uname), delivered: tc.delivered}
 			handoff := make(chan *finishing, 1)
 			if err := w.process(ctx, []item{{msg: m, ev: ev}}, handoff); err != nil {

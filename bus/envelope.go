@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/decnet/ttp/abi"
+	"github.com/decnet/ttp/rules"
 )
 
 // Envelope is the one ttp.tagged message per upstream event: the tags of the event not yet
@@ -40,6 +41,23 @@ type DeadLetter struct {
 	Head    []byte    `json:"head"` // the first 4 KiB, base64 in JSON
 	At      time.Time `json:"at"`
 	Stream  uint64    `json:"stream_seq,omitempty"`
+}
+
+// StateRequest is the body of a ttp.control.rule.state request (`ttp rules state`): read the
+// effective state of a rule (Get) or set one. It lives beside the other envelopes because it is
+// part of the bus contract (bus/SUBJECTS.md): the client and every worker must agree on it.
+type StateRequest struct {
+	Rule  string      `json:"rule"`
+	Get   bool        `json:"get,omitempty"`
+	State rules.State `json:"state"`
+}
+
+// StateReply is the answer to a StateRequest, from the one worker of the queue group
+// ttp-control that took it: the state read or written, or why not (Error).
+type StateReply struct {
+	Rule  string      `json:"rule"`
+	State rules.State `json:"state"`
+	Error string      `json:"error,omitempty"`
 }
 
 // msgID is the Nats-Msg-Id of an envelope ("tagged") or a fired message ("fired" plus its

@@ -209,13 +209,13 @@ func runLoad(t *testing.T, lr loadRun) loadResult {
 			t.Fatal(err)
 		}
 		t.Cleanup(nc.Close)
-		js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096)) // as ttp serve
+		js, err := NewJetStream(nc, lr.cfg) // as ttp serve
 		if err != nil {
 			t.Fatal(err)
 		}
 		return nc, js
 	}
-	wnc, wjs := connect("ttp worker")
+	_, wjs := connect("ttp worker")
 	_, pjs := connect("upstream publisher")
 	cfg := lr.cfg
 	if err := Streams(ctx, wjs, cfg); err != nil {
@@ -264,7 +264,7 @@ func runLoad(t *testing.T, lr loadRun) loadResult {
 		}
 	}
 
-	w := NewWorker(wnc, wjs, lr.d, storeAdapter{st}, cfg, quiet)
+	w := NewWorker(wjs, lr.d, storeAdapter{st}, cfg, quiet)
 	wctx, wstop := context.WithCancel(ctx)
 	done := make(chan struct{})
 	startWorker := func() {

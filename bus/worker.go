@@ -8,14 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -23,6 +20,7 @@ import (
 
 	"github.com/decnet/ttp/abi"
 	"github.com/decnet/ttp/host"
+	"github.com/decnet/ttp/internal/fault"
 )
 
 // TagStore is what the worker needs of the tag store (SQLite or PostgreSQL): an idempotent
@@ -57,7 +55,7 @@ type Config struct {
 	InFlight   int           // messages buffered ahead of processing (back-pressure); default 2048
 	AckWait    time.Duration // redelivery after a silent worker; default 30 s
 	Name       string        // worker name in heartbeats; default DefaultWorkerName()
-	Fault      string        // crash injection for tests: "after-commit:N" or "after-publish:N"
+	Replicas   int           // replicas of a stream Streams creates (1 to MaxReplicas); default 1
 }
 
 func (c Config) withDefaults() Config {
@@ -88,6 +86,9 @@ func (c Config) withDefaults() Config {
 	if c.Name == "" {
 		c.Name = DefaultWorkerName()
 	}
+	if c.Replicas == 0 {
+		c.Replicas = 1
+	}
 	return c
 }
 
@@ -107,26 +108,34 @@ type WorkerStats struct {
 
 // Worker consumes, tags, stores and publishes.
 type Worker struct {
-	nc    *nats.Conn
 	js    jetstream.JetStream
 	d     *host.Dispatcher
 	store TagStore
 	cfg   Config
 	log   *slog.Logger
 	Stats WorkerStats
-
-	faultAt   int64
-	faultKind string
 }
 
-// NewWorker returns a worker; Run starts it.
-func NewWorker(nc *nats.Conn, js jetstream.JetStream, d *host.Dispatcher, store TagStore, cfg Config, log *slog.Logger) *Worker {
-	w := &Worker{nc: nc, js: js, d: d, store: store, cfg: cfg.withDefaults(), log: log}
-	if kind, n, ok := strings.Cut(w.cfg.Fault, ":"); ok {
-		w.faultKind = kind
-		w.faultAt, _ = strconv.ParseInt(n, 10, 64)
+// NewWorker returns a worker; Run starts it. Everything it does on the bus goes through js
+// (the consumer, the publications and their acks), so it takes no core connection. js must
+// bound its asynchronous publications, as NewJetStream's does: the worker waits for every
+// PubAck, and one that never comes would otherwise stall it for ever.
+func NewWorker(js jetstream.JetStream, d *host.Dispatcher, store TagStore, cfg Config, log *slog.Logger) *Worker {
+	return &Worker{js: js, d: d, store: store, cfg: cfg.withDefaults(), log: log}
+}
+
+// NewJetStream returns the JetStream context of a Worker on nc: up to 4,096 publications
+// awaiting their PubAck, and a PubAck that has not come within cfg's AckWait failing its
+// publication (jetstream.WithPublishAsyncTimeout). The timeout does what a timer of our own
+// would, and one thing more: it frees the publication's place among the 4,096, which a PubAck
+// lost while the connection stays up (a stream leader lost in a cluster) would otherwise hold
+// until the next reconnect (RATIONALE.md, "A PubAck that never comes").
+func NewJetStream(nc *nats.Conn, cfg Config) (jetstream.JetStream, error) {
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096), jetstream.WithPublishAsyncTimeout(cfg.withDefaults().AckWait))
+	if err != nil {
+		return nil, fmt.Errorf("bus: jetstream: %w", err)
 	}
-	return w
+	return js, nil
 }
 
 // InputMaxMsgSize is the largest message the input stream takes when ttp creates it: four
@@ -136,8 +145,13 @@ func NewWorker(nc *nats.Conn, js jetstream.JetStream, d *host.Dispatcher, store 
 // drops without a word.
 func InputMaxMsgSize(maxMessage int) int32 { return int32(max(maxMessage*4, 1<<20)) }
 
+// MaxReplicas is the most replicas JetStream keeps of a stream or bucket (nats-server refuses
+// more than 5): `--replicas` is checked against it before anything connects.
+const MaxReplicas = 5
+
 // Streams makes sure the input and output streams exist. A missing stream is created with
-// ttp's defaults; an existing one keeps the configuration its operator gave it (max age, max
+// ttp's defaults and cfg.Replicas replicas (3 on a three-node cluster, so that losing one node
+// loses no event and stops nothing); an existing one keeps the configuration its operator gave it (max age, max
 // bytes, replicas, duplicate window...), since every start of every worker and of `ttp
 // publish` runs this and must not undo an operator's settings. The input stream belongs to
 // the deception network and is otherwise left alone; the output stream is updated only when
@@ -145,13 +159,17 @@ func InputMaxMsgSize(maxMessage int) int32 { return int32(max(maxMessage*4, 1<<2
 // because a publication on a subject it does not capture would be lost.
 func Streams(ctx context.Context, js jetstream.JetStream, cfg Config) error {
 	cfg = cfg.withDefaults()
+	if cfg.Replicas < 1 || cfg.Replicas > MaxReplicas {
+		return fmt.Errorf("bus: %d replicas: want 1 to %d", cfg.Replicas, MaxReplicas)
+	}
 	in := jetstream.StreamConfig{Name: cfg.InStream, Subjects: []string{cfg.Prefix + ">"},
-		MaxMsgSize: InputMaxMsgSize(cfg.MaxMessage), MaxAge: DefaultInMaxAge, Description: "upstream deception-network events"}
+		MaxMsgSize: InputMaxMsgSize(cfg.MaxMessage), MaxAge: DefaultInMaxAge, Replicas: cfg.Replicas,
+		Description: "upstream deception-network events"}
 	if err := ensureStream(ctx, js, in, false); err != nil {
 		return err
 	}
 	out := jetstream.StreamConfig{Name: cfg.OutStream, Subjects: outputSubjects(), Duplicates: 2 * time.Minute, MaxAge: DefaultOutMaxAge,
-		Description: "ttp output: tagged envelopes, rule.fired, dead letters, rule state changes"}
+		Replicas: cfg.Replicas, Description: "ttp output: tagged envelopes, rule.fired, dead letters, rule state changes"}
 	return ensureStream(ctx, js, out, true)
 }
 
@@ -334,7 +352,7 @@ func (w *Worker) process(ctx context.Context, items []item, handoff chan<- *fini
 			w.Stats.Inserted.Add(int64(len(in)))
 		}
 		w.Stats.Commits.Add(1)
-		w.fault("after-commit")
+		fault.At("after-commit") // the crash test's hook: internal/fault
 	}
 	fin := &finishing{acks: make([]jetstream.Msg, 0, len(items))}
 	for i := range items {
@@ -437,23 +455,19 @@ func (w *Worker) finisher(ctx context.Context, handoff <-chan *finishing, done c
 
 func (w *Worker) finish(ctx context.Context, fin *finishing) error {
 	if len(fin.futures) > 0 {
-		// A PubAck that never comes (the client sets no async publish timeout) must not stall
-		// the pipeline: after AckWait the batch is handed back, its messages being due for
+		// A PubAck that never comes fails its future after AckWait (NewJetStream's
+		// WithPublishAsyncTimeout), and the batch is handed back, its messages being due for
 		// redelivery by then anyway.
-		timeout := time.NewTimer(w.cfg.AckWait)
-		defer timeout.Stop()
 		for _, f := range fin.futures {
 			select {
 			case <-f.Ok():
 			case err := <-f.Err():
 				return fmt.Errorf("publish: %w", err)
-			case <-timeout.C:
-				return fmt.Errorf("publish: no PubAck within %v", w.cfg.AckWait)
 			case <-ctx.Done():
 				return ctx.Err()
 			}
 		}
-		w.fault("after-publish")
+		fault.At("after-publish")
 	}
 	if len(fin.marks) > 0 {
 		if err := w.store.MarkPublished(ctx, fin.marks); err != nil {
@@ -541,15 +555,4 @@ func (w *Worker) deadLetter(ctx context.Context, m jetstream.Msg, reason string)
 	}
 	w.Stats.Acked.Add(1)
 	return nil
-}
-
-// fault kills the process at an injected point, for the crash tests.
-func (w *Worker) fault(kind string) {
-	if w.faultKind != kind || w.faultAt <= 0 {
-		return
-	}
-	if atomic.AddInt64(&w.faultAt, -1) == 0 {
-		w.log.Warn("injected fault: killing the process", "at", kind)
-		syscall.Kill(os.Getpid(), syscall.SIGKILL)
-	}
 }

@@ -59,6 +59,8 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	var c clientNATS
 	c.register(fs, "NATS URL")
 	prefix := fs.String("prefix", bus.DefaultPrefix, "input subject prefix")
+	var replicas int
+	registerReplicas(fs, &replicas)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: ttp publish [--nats URL] [--nats-user USER ...] FILE.jsonl\n\nflags:")
 		fs.PrintDefaults()
@@ -73,12 +75,15 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err := c.resolve(fs); err != nil {
 		return fmt.Errorf("publish: %w", err)
 	}
+	if err := resolveReplicas("publish", fs, &replicas); err != nil {
+		return err
+	}
 	nc, js, err := c.connect("publish")
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
-	if err := bus.Streams(ctx, js, bus.Config{Prefix: *prefix}); err != nil {
+	if err := bus.Streams(ctx, js, bus.Config{Prefix: *prefix, Replicas: replicas}); err != nil {
 		return permissionHint(nc, fmt.Errorf("publish: %w", err))
 	}
 	start := time.Now()
@@ -88,6 +93,15 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	fmt.Fprintf(stdout, "published %d events in %v (%d lines without source_kind)\n", n, time.Since(start).Round(time.Millisecond), bad)
 	return nil
+}
+
+// resolveReplicas reads --replicas from TTP_REPLICAS when the command line did not set it
+// into *n and checks it; call it after fs.Parse.
+func resolveReplicas(cmd string, fs *flag.FlagSet, n *int) error {
+	if err := applyEnv(fs, "replicas"); err != nil {
+		return fmt.Errorf("%s: %w", cmd, err)
+	}
+	return checkReplicas(cmd, *n)
 }
 
 func runRulesState(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -143,7 +157,7 @@ func runRulesState(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil {
 		return permissionHint(nc, fmt.Errorf("rules state: %w", err))
 	}
-	var rep StateReply
+	var rep bus.StateReply
 	if err := json.Unmarshal(msg.Data, &rep); err != nil {
 		return fmt.Errorf("rules state: bad reply: %w", err)
 	}
@@ -159,10 +173,10 @@ func runRulesState(ctx context.Context, args []string, stdout, stderr io.Writer)
 // refuses is named as the user wrote it: a negative --ttl would make a permanent state, and
 // --ttl or --reason without an action would do nothing and exit 0. --clip 0 is refused by
 // decision: it would keep storing the rule's tags at confidence 0; --disable says that.
-func stateRequest(id string, fs *flag.FlagSet, disable, enable bool, clip float64, ttl time.Duration, reason string, now time.Time) (StateRequest, error) {
+func stateRequest(id string, fs *flag.FlagSet, disable, enable bool, clip float64, ttl time.Duration, reason string, now time.Time) (bus.StateRequest, error) {
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	req := StateRequest{Rule: id}
+	req := bus.StateRequest{Rule: id}
 	actions := 0
 	for _, b := range []bool{disable, enable, set["clip"]} {
 		if b {
@@ -220,6 +234,8 @@ func runRulesPush(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	var c clientNATS
 	c.register(fs, "NATS URL")
 	watch := fs.Bool("watch", false, "keep pushing changes until interrupted")
+	var replicas int
+	registerReplicas(fs, &replicas)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: ttp rules push [--nats URL] [--nats-user USER ...] [--watch] DIR\n\nflags:")
 		fs.PrintDefaults()
@@ -234,13 +250,16 @@ func runRulesPush(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err := c.resolve(fs); err != nil {
 		return fmt.Errorf("rules push: %w", err)
 	}
+	if err := resolveReplicas("rules push", fs, &replicas); err != nil {
+		return err
+	}
 	dir := fs.Arg(0)
 	nc, js, err := c.connect("rules push")
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
-	defs, _, err := kvstore.Buckets(ctx, js)
+	defs, _, err := kvstore.Buckets(ctx, js, kvstore.WithReplicas(replicas))
 	if err != nil {
 		return permissionHint(nc, fmt.Errorf("rules push: %w", err))
 	}

@@ -33,8 +33,9 @@ func envInt(t testing.TB, name string, def int) int {
 //
 // The events (TTP_CRASH_EVENTS, default 2000) are published in one chunk per worker life onto
 // a bus the test owns. Each of the TTP_CRASH_KILLS (default 3) lives ends in a SIGKILL, in
-// turn: the daemon's own --fault after-commit:N (tags stored, nothing published), --fault
-// after-publish:N (published, not marked, not acked), and the test's SIGKILL at a random point
+// turn: the daemon's own injected fault TTP_FAULT=after-commit:N (tags stored, nothing
+// published), TTP_FAULT=after-publish:N (published, not marked, not acked: internal/fault, in
+// the test's ttpfault build only), and the test's SIGKILL at a random point
 // of the chunk. Every worker is started on the same data directory and bus. The last one runs
 // until everything is acked, then the store and the output stream are compared with what
 // `ttp tag` gives for the same events. `make crashtest` runs 50,000 events and 10 kills.
@@ -87,18 +88,19 @@ func TestCrashSafety(t *testing.T) {
 			kind = "sigkill" // no commit to fault after (tiny TTP_CRASH_EVENTS)
 		}
 		args := []string{"--batch", strconv.Itoa(batch)}
+		var env []string
 		point, pct := "", 0
 		switch kind {
 		case "after-commit", "after-publish":
 			n := 1 + rng.IntN(max(1, nTagged/batch))
 			point = fmt.Sprintf("%s:%d", kind, n)
-			args = append(args, "--fault", point)
+			env = append(env, "TTP_FAULT="+point)
 		case "sigkill":
 			pct = 10 + rng.IntN(81)
 			point = fmt.Sprintf("%d%% of the chunk", pct)
 		}
 		lifeStart := time.Now()
-		d = startDaemon(t, daemonOpts{name: fmt.Sprintf("life%d", life), data: data, nats: b.url, rules: rules, metrics: kind == "sigkill", args: args})
+		d = startDaemon(t, daemonOpts{name: fmt.Sprintf("life%d", life), data: data, nats: b.url, rules: rules, metrics: kind == "sigkill", args: args, env: env})
 		pub := make(chan error, 1)
 		go func() { pub <- b.publish(evs) }()
 
@@ -106,10 +108,10 @@ func TestCrashSafety(t *testing.T) {
 		case "after-commit", "after-publish":
 			st := d.wait(2 * time.Minute)
 			if st == nil {
-				t.Fatalf("life %d: --fault %s never fired", life, point)
+				t.Fatalf("life %d: TTP_FAULT=%s never fired", life, point)
 			}
 			if ws, ok := st.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
-				t.Fatalf("life %d: --fault %s: the process ended with %v, want killed by SIGKILL", life, point, st)
+				t.Fatalf("life %d: TTP_FAULT=%s: the process ended with %v, want killed by SIGKILL", life, point, st)
 			}
 			if _, ok := d.waitLine("injected fault", 0, "at="+kind); !ok {
 				t.Fatalf("life %d: killed, but not by the injected fault %s", life, point)

@@ -156,14 +156,14 @@ func TestServeOTLP(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("event not tagged")
 	}
-	req, _ := json.Marshal(StateRequest{Rule: "R0001", State: rules.State{Mode: rules.Disabled, Reason: "otlp test"}})
+	req, _ := json.Marshal(bus.StateRequest{Rule: "R0001", State: rules.State{Mode: rules.Disabled, Reason: "otlp test"}})
 	if m, err := nc.Request(bus.SubjectControl, req, 10*time.Second); err != nil || bytes.Contains(m.Data, []byte(`"error"`)) {
 		t.Fatalf("state request: %v %s", err, m.Data)
 	}
 	// The follower records the span, then applies the state, which a get then reads.
-	get, _ := json.Marshal(StateRequest{Rule: "R0001", Get: true})
+	get, _ := json.Marshal(bus.StateRequest{Rule: "R0001", Get: true})
 	for start := time.Now(); ; time.Sleep(20 * time.Millisecond) {
-		var r StateReply
+		var r bus.StateReply
 		if m, err := nc.Request(bus.SubjectControl, get, 10*time.Second); err == nil && json.Unmarshal(m.Data, &r) == nil && r.State.Mode == rules.Disabled {
 			break
 		}

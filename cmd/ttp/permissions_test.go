@@ -348,7 +348,7 @@ func testRoles(t *testing.T, rulesKV bool) {
 
 	// What the producer may not do.
 	producer := connectRole(t, url, "producer", rolePasswords["producer"])
-	enable, _ := json.Marshal(StateRequest{Rule: "R0001"})
+	enable, _ := json.Marshal(bus.StateRequest{Rule: "R0001"})
 	for _, tc := range []struct {
 		name, want string
 		do         func() error

@@ -40,8 +40,8 @@ const DefaultNATSAddr = "127.0.0.1:4223"
 
 type serveFlags struct {
 	config, data, natsURL, listen, storeURL, rulesSrc, plugins, metrics, sync, prefix string
-	lock, name, logFormat, logLevel, replay, fault, otlp, cache                       string
-	batch, inflight, poolSize, maxMessage                                             int
+	lock, name, logFormat, logLevel, replay, otlp, cache                              string
+	batch, inflight, poolSize, maxMessage, replicas                                   int
 	drain, deadline, retry                                                            time.Duration
 	print                                                                             bool
 	auth                                                                              natsAuth // --nats-creds, --nats-user...: natsauth.go
@@ -70,11 +70,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&f.replay, "replay", "", "after start, publish this JSONL file of events (the demo of make run)")
 	fs.Var(&f.ingest, "ingest", "follow this live log and publish its events (repeatable): cowrie:PATH (Cowrie's cowrie.json; rotation and truncation followed, the offset kept in DATA/ingest)")
 	fs.BoolVar(&f.print, "print", false, "print every published tag on stdout as a table row")
-	fs.StringVar(&f.fault, "fault", "", "crash injection for tests: after-commit:N or after-publish:N")
 	fs.StringVar(&f.otlp, "otlp", "", "export OpenTelemetry spans to this OTLP/HTTP endpoint (http://collector:4318, or host:port for plain HTTP)")
 	fs.IntVar(&f.batch, "batch", 256, "messages per store commit")
 	fs.IntVar(&f.inflight, "inflight", 2048, "messages buffered ahead of processing (back-pressure bound)")
 	fs.IntVar(&f.maxMessage, "max-message", defaultMaxMessage, "largest input message in bytes, 1024 to 64 MiB; a larger one is dead-lettered")
+	registerReplicas(fs, &f.replicas)
 	fs.IntVar(&f.poolSize, "pool", 0, "instances per plugin (default GOMAXPROCS)")
 	fs.DurationVar(&f.drain, "drain-timeout", 10*time.Second, "on SIGTERM, time allowed to finish in-flight events")
 	fs.DurationVar(&f.deadline, "deadline", host.DefaultDeadline, "per-call deadline of every plugin")
@@ -91,6 +91,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if err := checkMaxMessage(f.maxMessage); err != nil {
 		return err
+	}
+	if err := checkReplicas("serve", f.replicas); err != nil {
+		return err
+	}
+	if f.replicas > 1 && f.natsURL == "" {
+		return fmt.Errorf("serve: --replicas %d needs a clustered JetStream to join with --nats: the embedded server is one node, which keeps one replica", f.replicas)
 	}
 	log, err := newLogger(stderr, f.logFormat, f.logLevel)
 	if err != nil {
@@ -109,6 +115,21 @@ const (
 	minMaxMessage     = 1 << 10
 	maxMaxMessage     = 64 << 20
 )
+
+// registerReplicas adds --replicas to a subcommand that creates streams or KV buckets (serve,
+// publish, rules push), with one help text, so that every one of them creates the same.
+func registerReplicas(fs *flag.FlagSet, p *int) {
+	fs.IntVar(p, "replicas", 1, fmt.Sprintf("replicas of the streams and KV buckets ttp creates when they are missing, 1 to %d: 3 on a three-node JetStream cluster (existing ones keep their own; TTP_REPLICAS)", bus.MaxReplicas))
+}
+
+// checkReplicas rejects a --replicas out of JetStream's bounds at start-up, naming the flag,
+// rather than leaving the server to refuse the first stream it is asked to create.
+func checkReplicas(cmd string, n int) error {
+	if n < 1 || n > bus.MaxReplicas {
+		return fmt.Errorf("%s: --replicas %d: want 1 to %d (a stream or bucket keeps at most %d copies, one per JetStream node)", cmd, n, bus.MaxReplicas, bus.MaxReplicas)
+	}
+	return nil
+}
 
 // checkMaxMessage rejects a --max-message (flag, TTP_MAX_MESSAGE or config file) out of
 // bounds at start-up, naming the flag, rather than leaving the worker to dead-letter every
@@ -182,47 +203,149 @@ func workerName(flagValue string) string {
 	return bus.DefaultWorkerName()
 }
 
+// serve runs the daemon: its wiring steps in order, each undone in reverse at the end (the
+// defers), then the worker until ctx ends and the drain.
 func serve(ctx context.Context, f serveFlags, stdout io.Writer, log *slog.Logger) error {
-	started := time.Now()
-	f.name = workerName(f.name)
+	s := &daemonRun{f: f, log: log, started: time.Now()}
+	s.f.name = workerName(f.name)
+	closeBus, err := s.connectBus(ctx)
+	if err != nil {
+		return err
+	}
+	defer closeBus()
+	closeStore, err := s.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer closeStore()
+	closeHost, err := s.startHost(ctx)
+	if err != nil {
+		return err
+	}
+	defer closeHost()
+	runCtx, stop := context.WithCancel(ctx)
+	s.runCtx = runCtx
+	closeRules, err := s.followRules(ctx)
+	if err != nil {
+		stop()
+		return err
+	}
+	defer closeRules()
+	defer stop() // before the rule stores close, as the followers stop first
+	s.loadPlugins()
+	s.h.Settle()
+
+	// Control: rule state through request/reply, one answer per request (queue group).
+	ctl, err := s.nc.QueueSubscribe(bus.SubjectControl, "ttp-control", func(m *nats.Msg) { controlRuleState(runCtx, m, s.stateStore, s.h) })
+	if err != nil {
+		return err
+	}
+	defer ctl.Unsubscribe()
+	s.w = bus.NewWorker(s.js, s.d, tagStore{s.st}, s.bcfg, log)
+	closeOps, err := s.serveOps()
+	if err != nil {
+		return err
+	}
+	defer closeOps()
+	s.bg.Add(1)
+	go func() { // heartbeats
+		defer s.bg.Done()
+		bus.Heartbeats(runCtx, s.nc, s.w, s.d, 10*time.Second)
+	}()
+	_, status := s.ready()
+	log.Info("ttp serve running", "worker", s.f.name, "nats", s.natsWhere, "store", redact(s.storeURL), "rules", f.rulesSrc, "plugins", f.plugins,
+		"metrics", f.metrics, "sync", f.sync, "startup", time.Since(s.started).Round(time.Millisecond))
+	for _, line := range strings.Split(strings.TrimSpace(status), "\n") {
+		log.Info("ready: " + line)
+	}
+	if f.print {
+		sub, err := s.nc.Subscribe(bus.SubjectTagged, func(m *nats.Msg) { printEnvelope(stdout, m.Data) })
+		if err != nil {
+			return err
+		}
+		defer sub.Unsubscribe()
+		fmt.Fprintf(stdout, "%-10s %-20s %-6s %-5s %-20s %s\n", "TECHNIQUE", "TACTIC", "RULE", "CONF", "PRODUCER", "SOURCE")
+	}
+	if f.replay != "" {
+		n, bad, err := publishFile(ctx, s.js, f.replay, f.prefix, io.Discard)
+		if err != nil {
+			return err
+		}
+		log.Info("replayed", "file", f.replay, "events", n, "bad_lines", bad)
+	}
+	return s.run(ctx, stop)
+}
+
+// daemonRun is what the wiring steps of serve build and hand on to one another.
+type daemonRun struct {
+	f       serveFlags
+	log     *slog.Logger
+	started time.Time
+	runCtx  context.Context // ends when the daemon stops; the background loops run under it
+	bg      sync.WaitGroup  // the background loops, waited for at the stop
+
+	ns        *server.Server // the embedded NATS, nil when joined
+	nc        *nats.Conn
+	js        jetstream.JetStream
+	natsWhere string // for the start-up line
+	bcfg      bus.Config
+
+	st       store.Store
+	storeURL string
+
+	d          *host.Dispatcher
+	h          *host.Host
+	pub        *events
+	stateStore rules.Store // where rule states are written (the KV bucket)
+	w          *bus.Worker
+}
+
+// connectBus checks the bus flags, runs the embedded NATS unless --nats joins one, connects,
+// and makes sure the streams exist. The returned function closes what it opened.
+func (s *daemonRun) connectBus(ctx context.Context) (func(), error) {
+	f, log := &s.f, s.log
 	syncAlways := f.sync == "always"
 	if f.sync != "always" && f.sync != "normal" {
-		return fmt.Errorf("serve: --sync %q: want normal or always", f.sync)
+		return nil, fmt.Errorf("serve: --sync %q: want normal or always", f.sync)
 	}
 	if err := f.auth.check(f.natsURL); err != nil {
-		return fmt.Errorf("serve: %w", err)
+		return nil, fmt.Errorf("serve: %w", err)
 	}
 	var embeddedAuth func(*server.Options)
 	if f.natsURL == "" {
 		var err error
 		if embeddedAuth, err = f.auth.embedded(f.listen); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	authOpts, err := f.auth.options()
 	if err != nil {
-		return fmt.Errorf("serve: %w", err)
+		return nil, fmt.Errorf("serve: %w", err)
 	}
 	if err := os.MkdirAll(f.data, 0o755); err != nil {
-		return fmt.Errorf("serve: %w", err)
+		return nil, fmt.Errorf("serve: %w", err)
 	}
-
-	// The bus: joined, or run in process.
-	natsURL, natsWhere := f.natsURL, f.natsURL
-	var ns *server.Server
-	if natsURL == "" {
-		var err error
-		if ns, err = embeddedNATS(f.listen, filepath.Join(f.data, "nats"), syncAlways, bus.InputMaxMsgSize(f.maxMessage), embeddedAuth); err != nil {
-			return err
+	var undo []func()
+	closeAll := func() {
+		for i := len(undo) - 1; i >= 0; i-- {
+			undo[i]()
 		}
-		defer ns.Shutdown()
+	}
+	// The bus: joined, or run in process.
+	natsURL := f.natsURL
+	s.natsWhere = f.natsURL
+	if natsURL == "" {
+		if s.ns, err = embeddedNATS(f.listen, filepath.Join(f.data, "nats"), syncAlways, bus.InputMaxMsgSize(f.maxMessage), embeddedAuth); err != nil {
+			return nil, err
+		}
+		undo = append(undo, s.ns.Shutdown)
 		if h, _, _ := net.SplitHostPort(f.listen); !isLoopback(h) {
 			log.Warn("the embedded NATS server serves no TLS: credentials and events cross the network in clear; for TLS run a nats-server and join it with --nats (bus/SUBJECTS.md#permissions)", "listen", f.listen)
 		}
-		natsURL = ns.ClientURL()
-		natsWhere = "embedded " + natsURL + " (JetStream in " + filepath.Join(f.data, "nats") + ")"
+		natsURL = s.ns.ClientURL()
+		s.natsWhere = "embedded " + natsURL + " (JetStream in " + filepath.Join(f.data, "nats") + ")"
 	}
-	nc, err := nats.Connect(natsURL, append([]nats.Option{nats.Name("ttp serve"), nats.MaxReconnects(-1), nats.ReconnectWait(time.Second),
+	s.nc, err = nats.Connect(natsURL, append([]nats.Option{nats.Name("ttp serve"), nats.MaxReconnects(-1), nats.ReconnectWait(time.Second),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil { // nil: our own drain at a clean stop, nothing to warn about
 				log.Warn("nats disconnected", "err", err)
@@ -231,36 +354,44 @@ func serve(ctx context.Context, f serveFlags, stdout io.Writer, log *slog.Logger
 		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("nats reconnected", "url", c.ConnectedUrl()) }),
 		nats.ErrorHandler(asyncErrorLogger(log))}, authOpts...)...)
 	if err != nil {
-		return f.auth.connectError("serve", natsURL, err)
+		closeAll()
+		return nil, f.auth.connectError("serve", natsURL, err)
 	}
-	defer nc.Close()
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096))
-	if err != nil {
-		return err
+	undo = append(undo, s.nc.Close)
+	s.bcfg = bus.Config{Prefix: f.prefix, Batch: f.batch, InFlight: f.inflight, MaxMessage: f.maxMessage, Name: f.name, Replicas: f.replicas}
+	if s.js, err = bus.NewJetStream(s.nc, s.bcfg); err != nil {
+		closeAll()
+		return nil, err
 	}
-	bcfg := bus.Config{Prefix: f.prefix, Batch: f.batch, InFlight: f.inflight, MaxMessage: f.maxMessage, Name: f.name, Fault: f.fault}
-	if bcfg.Fault == "" {
-		bcfg.Fault = os.Getenv("TTP_FAULT")
+	if err := bus.Streams(ctx, s.js, s.bcfg); err != nil {
+		closeAll()
+		return nil, err
 	}
-	if err := bus.Streams(ctx, js, bcfg); err != nil {
-		return err
-	}
+	return closeAll, nil
+}
 
-	// The tag store.
-	storeURL := f.storeURL
-	if storeURL == "" {
-		storeURL = filepath.Join(f.data, "ttp.db")
+// openStore opens the tag store: --store, else DATA/ttp.db, synced on every write under
+// --sync always.
+func (s *daemonRun) openStore(ctx context.Context) (func(), error) {
+	s.storeURL = s.f.storeURL
+	if s.storeURL == "" {
+		s.storeURL = filepath.Join(s.f.data, "ttp.db")
 	}
-	if syncAlways && !strings.HasPrefix(storeURL, "postgres") {
-		storeURL = "sqlite://" + strings.TrimPrefix(storeURL, "sqlite://") + "?sync=always"
+	if s.f.sync == "always" && !strings.HasPrefix(s.storeURL, "postgres") {
+		s.storeURL = "sqlite://" + strings.TrimPrefix(s.storeURL, "sqlite://") + "?sync=always"
 	}
-	st, err := store.Open(ctx, storeURL)
+	st, err := store.Open(ctx, s.storeURL)
 	if err != nil {
-		return fmt.Errorf("serve: %w", err)
+		return nil, fmt.Errorf("serve: %w", err)
 	}
-	defer st.Close()
+	s.st = st
+	return func() { st.Close() }, nil
+}
 
-	// The host, its rules and plugins.
+// startHost makes the plugin host: the compilation cache, tracing, the Dispatcher (no rules
+// yet) and the Host that loads rules and plugins into it.
+func (s *daemonRun) startHost(ctx context.Context) (func(), error) {
+	f, log := &s.f, s.log
 	// One default for every command (ttp tag, conform and serve share it), so the first plain
 	// `serve` after `make run` or `ttp tag` does not compile every module again.
 	cache := f.cache
@@ -272,183 +403,168 @@ func serve(ctx context.Context, f serveFlags, stdout io.Writer, log *slog.Logger
 	}
 	compiler, err := host.NewCompiler(cache)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer compiler.Close(context.Background())
 	tr, err := newTracing(ctx, f.otlp, f.name, log)
 	if err != nil {
-		return fmt.Errorf("serve: %w", err)
+		compiler.Close(context.Background())
+		return nil, fmt.Errorf("serve: %w", err)
 	}
-	defer tr.shutdown()
-	d := host.NewDispatcher(host.StaticSnapshot(rules.NewIndex().Load()), host.WithLogger(log), host.WithTracer(tr.provider()))
-	pub := &events{nc: nc, js: js, log: log, worker: f.name, trace: tr}
-	hopts := []host.HostOption{host.WithHostLogger(log), host.WithEvents(pub.host), host.WithPoolSize(f.poolSize),
+	s.d = host.NewDispatcher(host.StaticSnapshot(rules.NewIndex().Load()), host.WithLogger(log), host.WithTracer(tr.provider()))
+	s.pub = &events{nc: s.nc, js: s.js, log: log, worker: f.name, trace: tr}
+	hopts := []host.HostOption{host.WithHostLogger(log), host.WithEvents(s.pub.host), host.WithPoolSize(f.poolSize),
 		host.WithLimits(func(string) host.Limits { return host.Limits{Deadline: f.deadline, Retry: f.retry} })}
 	if f.lock != "" {
 		hopts = append(hopts, host.WithLockFile(f.lock))
 	}
-	h := host.NewHost(d, compiler, hopts...)
-	defer h.Close()
+	s.h = host.NewHost(s.d, compiler, hopts...)
+	return func() {
+		s.h.Close()
+		tr.shutdown()
+		compiler.Close(context.Background())
+	}, nil
+}
 
+// followRules opens the rule stores (definitions from --rules, states from the KV bucket) and
+// follows them into the host, then waits briefly for the first rules.
+func (s *daemonRun) followRules(ctx context.Context) (func(), error) {
+	f, log := &s.f, s.log
 	var defStore rules.Store
-	kvOpts := []kvstore.Option{kvstore.WithLogger(log)}
+	kvOpts := []kvstore.Option{kvstore.WithLogger(log), kvstore.WithReplicas(f.replicas)}
 	if f.rulesSrc == "kv" {
-		kv, err := kvstore.Open(ctx, js, kvOpts...)
+		kv, err := kvstore.Open(ctx, s.js, kvOpts...)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		defStore = kv
 	} else {
 		fsS, err := fsstore.Open(f.rulesSrc, fsstore.WithLogger(log))
 		if err != nil {
-			return fmt.Errorf("serve: rules: %w", err)
+			return nil, fmt.Errorf("serve: rules: %w", err)
 		}
 		defStore = fsS
 	}
-	defer defStore.Close()
-	stateStore := defStore
+	s.stateStore = defStore
 	if f.rulesSrc != "kv" {
-		kv, err := kvstore.Open(ctx, js, append(kvOpts, kvstore.StatesOnly())...)
+		kv, err := kvstore.Open(ctx, s.js, append(kvOpts, kvstore.StatesOnly())...)
 		if err != nil {
-			return err
+			defStore.Close()
+			return nil, err
 		}
-		defer kv.Close()
-		stateStore = kv
+		s.stateStore = kv
 	}
-	runCtx, stop := context.WithCancel(ctx)
-	defer stop()
-	var bg sync.WaitGroup
-	follow := func(s rules.Store) {
-		bg.Add(1)
+	follow := func(st rules.Store) {
+		s.bg.Add(1)
 		go func() {
-			defer bg.Done()
-			if err := h.FollowRules(runCtx, s, func(c rules.Change, initial bool) { pub.ruleChange(runCtx, c, initial) }); err != nil && runCtx.Err() == nil {
+			defer s.bg.Done()
+			if err := s.h.FollowRules(s.runCtx, st, func(c rules.Change, initial bool) { s.pub.ruleChange(s.runCtx, c, initial) }); err != nil && s.runCtx.Err() == nil {
 				log.Error("rule follower stopped", "err", err)
 			}
 		}()
 	}
 	follow(defStore)
-	if stateStore != defStore {
-		follow(stateStore)
+	if s.stateStore != defStore {
+		follow(s.stateStore)
 	}
-	waitRules(runCtx, h, f.rulesSrc)
-	if _, err := os.Stat(f.plugins); err == nil {
-		h.LoadPluginDir(runCtx, f.plugins)
-		// Loading compiles or decodes megabytes of machine code: give the scratch memory back
-		// to the OS once, so the daemon's resident size is what it keeps.
-		debug.FreeOSMemory()
-		bg.Add(1)
-		go func() {
-			defer bg.Done()
-			if err := h.WatchPlugins(runCtx, f.plugins); err != nil && runCtx.Err() == nil {
-				log.Error("plugin watcher stopped; loaded plugins stay live", "err", err)
-			}
-		}()
-	} else {
+	waitRules(s.runCtx, s.h, f.rulesSrc)
+	return func() {
+		if s.stateStore != defStore {
+			s.stateStore.Close()
+		}
+		defStore.Close()
+	}, nil
+}
+
+// loadPlugins loads the plugins directory and watches it, or warns that there is none.
+func (s *daemonRun) loadPlugins() {
+	f, log := &s.f, s.log
+	if _, err := os.Stat(f.plugins); err != nil {
 		log.Warn("no plugins directory; only the built-in engine runs", "dir", f.plugins)
+		return
 	}
-	h.Settle()
-
-	// Control: rule state through request/reply, one answer per request (queue group).
-	ctl, err := nc.QueueSubscribe(bus.SubjectControl, "ttp-control", func(m *nats.Msg) { controlRuleState(runCtx, m, stateStore, h) })
-	if err != nil {
-		return err
-	}
-	defer ctl.Unsubscribe()
-
-	w := bus.NewWorker(nc, js, d, tagStore{st}, bcfg, log)
-
-	// Operations endpoints.
-	ready := func() (bool, string) {
-		var b strings.Builder
-		ok := nc.IsConnected()
-		fmt.Fprintf(&b, "nats: connected=%v\nrules: %d\n", nc.IsConnected(), len(h.Index().Load().Set.Rules()))
-		// A rule without its plugin degrades its kind only; the worker stays ready because
-		// failing readiness would take every other kind's tags down with it (README).
-		for kind, ids := range h.RulesWithoutPlugin() {
-			fmt.Fprintf(&b, "DEGRADED: kind %s: rules %s have no loaded plugin and tag nothing\n", kind, strings.Join(ids, " "))
-		}
-		for _, p := range h.Plugins() {
-			fmt.Fprintf(&b, "plugin %s (%s): %d rules", p.File, p.Producer, p.Rules)
-			if p.Rules == 0 {
-				b.WriteString(" IDLE: owns no rule")
-			}
-			if p.Quarantined {
-				b.WriteString(" QUARANTINED")
-			}
-			b.WriteString("\n")
-		}
-		return ok, b.String()
-	}
-	if f.metrics != "" {
-		reg := prometheus.NewRegistry()
-		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-			host.NewCollector(d, h), bus.NewCollector(w))
-		mux := http.NewServeMux()
-		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-		mux.HandleFunc("/healthz", func(rw http.ResponseWriter, _ *http.Request) { io.WriteString(rw, "ok\n") })
-		mux.HandleFunc("/readyz", func(rw http.ResponseWriter, _ *http.Request) {
-			ok, text := ready()
-			if !ok {
-				rw.WriteHeader(http.StatusServiceUnavailable)
-			}
-			io.WriteString(rw, text)
-		})
-		ln, err := net.Listen("tcp", f.metrics)
-		if err != nil {
-			return fmt.Errorf("serve: --metrics %s: %w", f.metrics, err)
-		}
-		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-		go srv.Serve(ln)
-		defer srv.Close()
-	}
-
-	// Heartbeats.
-	bg.Add(1)
+	s.h.LoadPluginDir(s.runCtx, f.plugins)
+	// Loading compiles or decodes megabytes of machine code: give the scratch memory back
+	// to the OS once, so the daemon's resident size is what it keeps.
+	debug.FreeOSMemory()
+	s.bg.Add(1)
 	go func() {
-		defer bg.Done()
-		bus.Heartbeats(runCtx, nc, w, d, 10*time.Second)
+		defer s.bg.Done()
+		if err := s.h.WatchPlugins(s.runCtx, f.plugins); err != nil && s.runCtx.Err() == nil {
+			log.Error("plugin watcher stopped; loaded plugins stay live", "err", err)
+		}
 	}()
+}
 
-	_, status := ready()
-	log.Info("ttp serve running", "worker", f.name, "nats", natsWhere, "store", redact(storeURL), "rules", f.rulesSrc, "plugins", f.plugins,
-		"metrics", f.metrics, "sync", f.sync, "startup", time.Since(started).Round(time.Millisecond))
-	for _, line := range strings.Split(strings.TrimSpace(status), "\n") {
-		log.Info("ready: " + line)
+// ready is the readiness of /readyz and the start-up lines: connected to NATS, and the rules
+// and plugins with what is degraded.
+func (s *daemonRun) ready() (bool, string) {
+	var b strings.Builder
+	ok := s.nc.IsConnected()
+	fmt.Fprintf(&b, "nats: connected=%v\nrules: %d\n", s.nc.IsConnected(), len(s.h.Index().Load().Set.Rules()))
+	// A rule without its plugin degrades its kind only; the worker stays ready because
+	// failing readiness would take every other kind's tags down with it (README).
+	for kind, ids := range s.h.RulesWithoutPlugin() {
+		fmt.Fprintf(&b, "DEGRADED: kind %s: rules %s have no loaded plugin and tag nothing\n", kind, strings.Join(ids, " "))
 	}
-
-	if f.print {
-		sub, err := nc.Subscribe(bus.SubjectTagged, func(m *nats.Msg) { printEnvelope(stdout, m.Data) })
-		if err != nil {
-			return err
+	for _, p := range s.h.Plugins() {
+		fmt.Fprintf(&b, "plugin %s (%s): %d rules", p.File, p.Producer, p.Rules)
+		if p.Rules == 0 {
+			b.WriteString(" IDLE: owns no rule")
 		}
-		defer sub.Unsubscribe()
-		fmt.Fprintf(stdout, "%-10s %-20s %-6s %-5s %-20s %s\n", "TECHNIQUE", "TACTIC", "RULE", "CONF", "PRODUCER", "SOURCE")
-	}
-	if f.replay != "" {
-		n, bad, err := publishFile(ctx, js, f.replay, f.prefix, io.Discard)
-		if err != nil {
-			return err
+		if p.Quarantined {
+			b.WriteString(" QUARANTINED")
 		}
-		log.Info("replayed", "file", f.replay, "events", n, "bad_lines", bad)
+		b.WriteString("\n")
 	}
+	return ok, b.String()
+}
 
-	// Run until SIGTERM/SIGINT, then drain within the timeout.
+// serveOps serves /metrics, /healthz and /readyz on --metrics, unless it is empty.
+func (s *daemonRun) serveOps() (func(), error) {
+	if s.f.metrics == "" {
+		return func() {}, nil
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		host.NewCollector(s.d, s.h), bus.NewCollector(s.w))
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/healthz", func(rw http.ResponseWriter, _ *http.Request) { io.WriteString(rw, "ok\n") })
+	mux.HandleFunc("/readyz", func(rw http.ResponseWriter, _ *http.Request) {
+		ok, text := s.ready()
+		if !ok {
+			rw.WriteHeader(http.StatusServiceUnavailable)
+		}
+		io.WriteString(rw, text)
+	})
+	ln, err := net.Listen("tcp", s.f.metrics)
+	if err != nil {
+		return nil, fmt.Errorf("serve: --metrics %s: %w", s.f.metrics, err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	return func() { srv.Close() }, nil
+}
+
+// run runs the worker and the --ingest followers until ctx ends (SIGTERM, SIGINT), then
+// drains within --drain-timeout, stops the background loops (stop) and drains the connection.
+func (s *daemonRun) run(ctx context.Context, stop context.CancelFunc) error {
+	f, log := &s.f, s.log
 	werr := make(chan error, 1)
 	wctx, wstop := context.WithCancel(context.Background())
 	defer wstop()
-	go func() { werr <- w.Run(wctx) }()
+	go func() { werr <- s.w.Run(wctx) }()
 	for _, spec := range f.ingest {
 		_, path, _ := strings.Cut(spec, ":")
-		fl, err := newFollower(f.data, path, f.prefix, js, log)
+		fl, err := newFollower(f.data, path, f.prefix, s.js, log)
 		if err != nil {
 			return fmt.Errorf("serve: --ingest %s: %w", spec, err)
 		}
-		bg.Add(1)
+		s.bg.Add(1)
 		go func() {
-			defer bg.Done()
+			defer s.bg.Done()
 			log.Info("ingest: following", "log", spec, "state", fl.statePath)
-			if err := fl.run(runCtx); err != nil && runCtx.Err() == nil {
+			if err := fl.run(s.runCtx); err != nil && s.runCtx.Err() == nil {
 				log.Error("ingest stopped", "log", spec, "err", err)
 			}
 		}()
@@ -471,11 +587,11 @@ func serve(ctx context.Context, f serveFlags, stdout io.Writer, log *slog.Logger
 		}
 	}
 	stop()
-	bg.Wait()
-	if err := nc.Drain(); err != nil {
+	s.bg.Wait()
+	if err := s.nc.Drain(); err != nil {
 		log.Warn("nats drain", "err", err)
 	}
-	log.Info("ttp serve stopped", "events", d.Stats.Events.Load(), "tags", d.Stats.Tags.Load(), "uptime", time.Since(started).Round(time.Second))
+	log.Info("ttp serve stopped", "events", s.d.Stats.Events.Load(), "tags", s.d.Stats.Tags.Load(), "uptime", time.Since(s.started).Round(time.Second))
 	return nil
 }
 
@@ -633,42 +749,28 @@ func (e *events) ruleChange(ctx context.Context, c rules.Change, initial bool) {
 	e.nc.Publish(bus.SubjectReloaded, b)
 }
 
-// StateRequest is the body of a ttp.control.rule.state request.
-type StateRequest struct {
-	Rule  string      `json:"rule"`
-	Get   bool        `json:"get,omitempty"`
-	State rules.State `json:"state"`
-}
-
-// StateReply is its answer.
-type StateReply struct {
-	Rule  string      `json:"rule"`
-	State rules.State `json:"state"`
-	Error string      `json:"error,omitempty"`
-}
-
 func controlRuleState(ctx context.Context, m *nats.Msg, s rules.Store, h *host.Host) {
-	var req StateRequest
-	reply := func(r StateReply) {
+	var req bus.StateRequest
+	reply := func(r bus.StateReply) {
 		b, _ := json.Marshal(r)
 		m.Respond(b)
 	}
 	if err := json.Unmarshal(m.Data, &req); err != nil {
-		reply(StateReply{Error: "bad request: " + err.Error()})
+		reply(bus.StateReply{Error: "bad request: " + err.Error()})
 		return
 	}
 	snap := h.Index().Load()
 	if _, ok := snap.Set.Rule(req.Rule); !ok {
-		reply(StateReply{Rule: req.Rule, Error: "no rule " + req.Rule})
+		reply(bus.StateReply{Rule: req.Rule, Error: "no rule " + req.Rule})
 		return
 	}
 	if !req.Get {
 		if err := s.SetState(ctx, req.Rule, req.State); err != nil {
-			reply(StateReply{Rule: req.Rule, Error: err.Error()})
+			reply(bus.StateReply{Rule: req.Rule, Error: err.Error()})
 			return
 		}
-		reply(StateReply{Rule: req.Rule, State: req.State})
+		reply(bus.StateReply{Rule: req.Rule, State: req.State})
 		return
 	}
-	reply(StateReply{Rule: req.Rule, State: snap.State(req.Rule, time.Now())})
+	reply(bus.StateReply{Rule: req.Rule, State: snap.State(req.Rule, time.Now())})
 }

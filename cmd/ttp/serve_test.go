@@ -55,7 +55,9 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// ttpBinary builds this package (`go build -o DIR/ttp ./`) once and returns the binary's path.
+// ttpBinary builds this package once and returns the binary's path. It is built with the tag
+// ttpfault, which gives it the crash test's injection points (internal/fault, driven by
+// TTP_FAULT); an ordinary build has none.
 func ttpBinary(t testing.TB) string {
 	t.Helper()
 	binOnce.Do(func() {
@@ -64,7 +66,7 @@ func ttpBinary(t testing.TB) string {
 		}
 		binPath = filepath.Join(binDir, "ttp")
 		start := time.Now()
-		out, err := exec.Command("go", "build", "-o", binPath, "./").CombinedOutput()
+		out, err := exec.Command("go", "build", "-tags", "ttpfault", "-o", binPath, "./").CombinedOutput()
 		if err != nil {
 			binErr = fmt.Errorf("go build: %v\n%s", err, out)
 			return
@@ -488,27 +490,37 @@ type firedMsg struct {
 // readOutput reads the whole output stream (envelopes, rule.fired and dead letters).
 func (b *testBus) readOutput(t testing.TB) output {
 	t.Helper()
+	out, err := b.tryReadOutput()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// tryReadOutput is readOutput returning its error, for a caller that may retry (a cluster
+// whose leaders are moving).
+func (b *testBus) tryReadOutput() (output, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	s, err := b.js.Stream(ctx, bus.DefaultOutStream)
 	if err != nil {
-		t.Fatal(err)
+		return output{}, err
 	}
 	cons, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{bus.SubjectTagged, bus.SubjectFiredPrefix + ">", bus.SubjectDeadLetter}})
 	if err != nil {
-		t.Fatal(err)
+		return output{}, err
 	}
 	info, err := cons.Info(ctx)
 	if err != nil {
-		t.Fatal(err)
+		return output{}, err
 	}
 	total := int(info.NumPending)
 	var out output
 	for n := 0; n < total; {
 		batch, err := cons.Fetch(min(total-n, 1000), jetstream.FetchMaxWait(5*time.Second))
 		if err != nil {
-			t.Fatal(err)
+			return output{}, err
 		}
 		got := 0
 		for m := range batch.Messages() {
@@ -517,32 +529,32 @@ func (b *testBus) readOutput(t testing.TB) output {
 			case subj == bus.SubjectTagged:
 				var e bus.Envelope
 				if err := json.Unmarshal(m.Data(), &e); err != nil {
-					t.Fatalf("envelope: %v", err)
+					return output{}, fmt.Errorf("envelope: %w", err)
 				}
 				out.envelopes = append(out.envelopes, e)
 			case subj == bus.SubjectDeadLetter:
 				var dl bus.DeadLetter
 				if err := json.Unmarshal(m.Data(), &dl); err != nil {
-					t.Fatalf("dead letter: %v", err)
+					return output{}, fmt.Errorf("dead letter: %w", err)
 				}
 				out.dead = append(out.dead, dl)
 			default:
 				var f bus.Fired
 				if err := json.Unmarshal(m.Data(), &f); err != nil {
-					t.Fatalf("rule.fired: %v", err)
+					return output{}, fmt.Errorf("rule.fired: %w", err)
 				}
 				out.fired = append(out.fired, firedMsg{subj, f})
 			}
 		}
 		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
-			t.Fatal(err)
+			return output{}, err
 		}
 		if got == 0 {
-			t.Fatalf("read %d of %d output messages", n, total)
+			return output{}, fmt.Errorf("read %d of %d output messages", n, total)
 		}
 		n += got
 	}
-	return out
+	return out, nil
 }
 
 // testEvent is one upstream event as published.

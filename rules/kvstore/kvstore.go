@@ -68,25 +68,48 @@ func WithBuckets(rulesBucket, stateBucket string) Option {
 // WithLogger sets the logger.
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.log = l } }
 
-// WithReplicas sets the buckets' replica count in a cluster (default 1).
+// WithReplicas sets the replicas a bucket is created with in a clustered JetStream (default
+// 1; 3 on a three-node cluster lets the buckets survive the loss of one node). A bucket that
+// exists keeps its own.
 func WithReplicas(n int) Option { return func(c *config) { c.replicas = n } }
 
-// Buckets creates (or binds to) the two buckets (the states bucket alone with StatesOnly).
+// Buckets binds the two buckets (the states bucket alone with StatesOnly), creating a missing
+// one. A bucket that exists is used with the configuration it has: every start of every
+// worker and of `ttp rules push` runs this, and an update with ours would undo an operator's
+// settings (a worker started with the default one replica would scale a three-replica bucket
+// down), as the streams are left alone (bus.Streams).
 func Buckets(ctx context.Context, js jetstream.JetStream, opts ...Option) (defs, states jetstream.KeyValue, err error) {
 	c := apply(opts)
 	// With StatesOnly the definitions come from a directory: an empty definitions bucket
 	// beside it would only suggest that rules are missing, so it is not made (defs is nil).
 	if !c.statesOnly {
-		defs, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: c.rulesBucket, Description: "ttp rule definitions (YAML by rule id)", History: 5, Replicas: c.replicas})
-		if err != nil {
-			return nil, nil, fmt.Errorf("kvstore: bucket %s: %w", c.rulesBucket, err)
+		if defs, err = bucket(ctx, js, jetstream.KeyValueConfig{Bucket: c.rulesBucket, Description: "ttp rule definitions (YAML by rule id)", History: 5, Replicas: c.replicas}); err != nil {
+			return nil, nil, err
 		}
 	}
-	states, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: c.stateBucket, Description: "ttp rule states (JSON by rule id)", History: 5, Replicas: c.replicas})
-	if err != nil {
-		return nil, nil, fmt.Errorf("kvstore: bucket %s: %w", c.stateBucket, err)
+	if states, err = bucket(ctx, js, jetstream.KeyValueConfig{Bucket: c.stateBucket, Description: "ttp rule states (JSON by rule id)", History: 5, Replicas: c.replicas}); err != nil {
+		return nil, nil, err
 	}
 	return defs, states, nil
+}
+
+// bucket binds the bucket cfg names, or creates it with cfg when it does not exist. Two
+// attempts, as for the streams: another worker starting at the same moment may create it
+// between our look-up and our create, with a configuration that differs from ours.
+func bucket(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
+	for attempt := 0; ; attempt++ {
+		kv, err := js.KeyValue(ctx, cfg.Bucket)
+		if errors.Is(err, jetstream.ErrBucketNotFound) {
+			kv, err = js.CreateKeyValue(ctx, cfg)
+			if errors.Is(err, jetstream.ErrBucketExists) && attempt == 0 {
+				continue // created meanwhile: bind it as it is
+			}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("kvstore: bucket %s: %w", cfg.Bucket, err)
+		}
+		return kv, nil
+	}
 }
 
 func apply(opts []Option) config {

@@ -113,3 +113,39 @@ func TestStatesOnlyMakesNoDefinitionsBucket(t *testing.T) {
 		t.Errorf("states bucket: %v", err)
 	}
 }
+
+// TestBucketsKeepOperatorConfig: Buckets creates a missing bucket with ours (history 5, the
+// replicas asked for) and binds an existing one as it is: an operator's history and
+// description survive every start, as a stream's do (bus.Streams).
+func TestBucketsKeepOperatorConfig(t *testing.T) {
+	srv := natstest.Start(t)
+	_, js := srv.Connect(t)
+	ctx := context.Background()
+	if _, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "ops-state", History: 2, Description: "the operator's"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, bucket, description string
+		history                   uint8
+	}{
+		{"existing", "ops-state", "the operator's", 2},
+		{"created", "ops-rules", "ttp rule definitions (YAML by rule id)", 5},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			defs, states, err := Buckets(ctx, js, WithBuckets("ops-rules", "ops-state"), WithReplicas(1))
+			if err != nil {
+				t.Fatal(err)
+			}
+			kv := map[string]jetstream.KeyValue{"ops-rules": defs, "ops-state": states}[tc.bucket]
+			st, err := kv.Status(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			info := st.(*jetstream.KeyValueBucketStatus).StreamInfo()
+			if st.History() != int64(tc.history) || info.Config.Description != tc.description || info.Config.Replicas != 1 {
+				t.Errorf("bucket %s: history %d, description %q, replicas %d; want %d, %q, 1",
+					tc.bucket, st.History(), info.Config.Description, info.Config.Replicas, tc.history, tc.description)
+			}
+		})
+	}
+}
