@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Builds the C reference lifter (lifter.c, with sdk/c/ttp.h) into lifter.wasm beside it, or
+# into the path given as $1 (the test that the committed fixture matches its source builds
+# into a temporary file). lifter.wasm is committed, so `make test` never needs clang; run
+# this (make cguest) after editing lifter.c or ttp.h. Installs Debian's clang, lld, wasi-libc
+# and libclang-rt-14-dev-wasm32 with apt-get when clang cannot link for wasm32-wasi.
+#
+# The flags: a reactor (-mexec-model=reactor links wasi-libc's crt1-reactor.o, whose
+# _initialize runs the constructors once; without it wasm-ld wraps every export in a call of
+# them); -O2; a 16 KiB stack (the lifter keeps its buffers in the heap), so the module starts
+# in one 64 KiB page; names and the producers section stripped. clang 14's output is
+# deterministic for the same source and flags.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/../../../.." && pwd)"
+out="${1:-$here/lifter.wasm}"
+CLANG="${CLANG:-clang}"
+
+flags=(--target=wasm32-wasi -O2 -std=c99 -Wall -Wextra -Werror -mexec-model=reactor
+	-Wl,-z,stack-size=16384 -Wl,--strip-all -I "$root/sdk/c")
+
+links() {
+	command -v "$CLANG" >/dev/null 2>&1 || return 1
+	local t
+	t="$(mktemp -d)"
+	printf '__attribute__((export_name("f"))) int f(int x) { return x + 1; }\n' >"$t/t.c"
+	"$CLANG" "${flags[@]}" -o "$t/t.wasm" "$t/t.c" 2>/dev/null
+	local rc=$?
+	rm -rf "$t"
+	return $rc
+}
+
+if ! links; then
+	echo "build.sh: $CLANG cannot link for wasm32-wasi, installing Debian's toolchain" >&2
+	pkgs=(clang lld wasi-libc libclang-rt-14-dev-wasm32)
+	if [ "$(id -u)" -eq 0 ]; then
+		apt-get update && apt-get install -y "${pkgs[@]}"
+	elif command -v sudo >/dev/null 2>&1; then
+		sudo apt-get update && sudo apt-get install -y "${pkgs[@]}"
+	else
+		echo "build.sh: install ${pkgs[*]} and run again" >&2
+		exit 1
+	fi
+	links || { echo "build.sh: $CLANG still cannot link for wasm32-wasi" >&2; exit 1; }
+fi
+
+tmp="$out.tmp"
+"$CLANG" "${flags[@]}" -o "$tmp" "$here/lifter.c"
+mv "$tmp" "$out"
+echo "$out: $(wc -c <"$out") bytes"
