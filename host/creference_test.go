@@ -283,3 +283,23 @@ func TestCReferenceSource(t *testing.T) {
 		t.Fatalf("%s (%d bytes) is not what its source builds to (%d bytes): run make cguest and commit it", cRefPath, len(readCRef(t)), len(got))
 	}
 }
+
+// cRefInstance is refInstance for the C lifter: the committed fixture loaded as the host
+// loads a plugin, with the same limits, configured with the benchmark's one rule.
+func cRefInstance(tb testing.TB) (Instance, abi.ReplyLimits) {
+	tb.Helper()
+	ctx := context.Background()
+	m, err := testCompiler.LoadWasm(ctx, "reference-c", readCRef(tb), Limits{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { m.Close(ctx) })
+	inst, err := m.NewInstance(ctx)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if reply, err := inst.Configure(ctx, &abi.ConfigureRequest{Rules: cRefRules.Rules[:1]}); err != nil || len(reply.Rejected) > 0 || reply.Error != "" {
+		tb.Fatalf("configure: %+v %v", reply, err)
+	}
+	return inst, abi.ReplyLimits{Emits: []int{1}, EvidenceKeys: len(m.Manifest().EvidenceKeys)}
+}
