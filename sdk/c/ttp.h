@@ -16,8 +16,10 @@
  *
  * Build (Debian: apt-get install clang lld wasi-libc libclang-rt-14-dev-wasm32):
  *
- *   clang --target=wasm32-wasi -O2 -nostartfiles -Wl,--no-entry -Wl,--strip-all \
+ *   clang --target=wasm32-wasi -O2 -msimd128 -mexec-model=reactor -Wl,--strip-all \
  *         -I sdk/c -o lifter.wasm lifter.c
+ *
+ * (host/testdata/reference/c/build.sh says why each flag.)
  *
  * host/testdata/reference/c/lifter.c is a complete lifter built on it (make cguest). A Rust
  * author can take the same layout: the functions below are short and map one to one onto
@@ -85,6 +87,10 @@ static inline void *ttp_sbrk(uint32_t n) {
 	return (void *)p;
 }
 
+/* TTP_SLACK readable bytes follow the input buffer, so that a 16-byte vector load that starts
+ * in a string of the record never leaves linear memory (ttp_contains relies on it). */
+#define TTP_SLACK 32
+
 /* ttp_input is the buffer ttp_alloc hands out: ptr and cap. */
 typedef struct {
 	unsigned char *ptr;
@@ -100,7 +106,7 @@ static inline uint32_t ttp_input_alloc(uint32_t len) {
 		uint32_t c = len > 2 * ttp_input.cap ? len : 2 * ttp_input.cap;
 		if (c < 256)
 			c = 256;
-		unsigned char *p = ttp_sbrk(c);
+		unsigned char *p = ttp_sbrk(c + TTP_SLACK);
 		if (p == NULL)
 			return 0;
 		ttp_input.ptr = p;
@@ -179,6 +185,9 @@ static inline int64_t ttp_skip(const unsigned char *d, uint32_t len, uint32_t p)
 			n *= 2;
 		if (n > len) /* each entry takes at least 4 bytes: a cheap bound on the loop */
 			return -1;
+		/* Unrolled: the host's termination check runs at every loop header, 36 ns each
+		 * under wazero 1.12, more than the work of an iteration. */
+#pragma clang loop unroll_count(4)
 		for (; n > 0; n--) {
 			if (len - q < 4)
 				return -1;
@@ -195,10 +204,13 @@ static inline int64_t ttp_skip(const unsigned char *d, uint32_t len, uint32_t p)
 }
 
 /* ttp_record_reset reads data into r and returns NULL, or a message saying why the record
- * is malformed (the lifter answers it with ttp_reply_error). It checks the version, every
- * value's bounds and tag, and that no byte trails the last field; the lifter checks kind and
- * fields against its manifest. */
-static inline const char *ttp_record_reset(ttp_record *r, const unsigned char *data, uint32_t len) {
+ * cannot be read (the lifter answers it with ttp_reply_error). fields[k] is the number of
+ * fields the manifest declares for kind k, nkinds the number of kinds: it checks the version,
+ * the kind and field count against them, every value's bounds and tag, and that no byte
+ * trails the last field. With constant counts (a static const array) the compiler unrolls
+ * the loop over the fields entirely. */
+static inline const char *ttp_record_reset(ttp_record *r, const unsigned char *data, uint32_t len, const uint16_t *fields,
+                                           uint32_t nkinds) {
 	r->fields = 0;
 	if (data == NULL)
 		return "ttp: record outside the ttp_alloc buffer";
@@ -206,11 +218,14 @@ static inline const char *ttp_record_reset(ttp_record *r, const unsigned char *d
 		return "ttp: record shorter than its header";
 	if (data[0] != 1)
 		return "ttp: record of an unknown version";
-	uint32_t n = (uint32_t)data[2] | (uint32_t)data[3] << 8;
-	if (n > TTP_MAX_FIELDS)
-		return "ttp: record of more fields than a kind may declare";
+	if (data[1] >= nkinds)
+		return "ttp: record of a kind index the manifest does not declare";
+	uint32_t n = (uint32_t)data[2] | (uint32_t)data[3] << 8, want = fields[data[1]];
+	if (n != want || want > TTP_MAX_FIELDS)
+		return "ttp: record of another field count than the manifest declares";
 	uint32_t p = 4;
-	for (uint32_t i = 0; i < n; i++) {
+#pragma clang loop unroll(full)
+	for (uint32_t i = 0; i < want; i++) {
 		r->off[i] = p;
 		int64_t end = ttp_skip(data, len, p);
 		if (end < 0)
@@ -339,17 +354,53 @@ static inline const unsigned char *ttp_numbers(const ttp_record *r, uint32_t i, 
 	return p + 4;
 }
 
-/* ttp_contains reports whether the literal lit (NUL-terminated) occurs in s[0:n]. */
+/* ttp_contains reports whether the literal lit (NUL-terminated, best a string literal, so
+ * that its length and bytes are constants) occurs in s[0:n], where s points into the input
+ * buffer.
+ *
+ * Built with -msimd128 it tests 16 start positions at once: for each byte of lit one
+ * unaligned 16-byte load and a compare, ANDed, so a string of up to 15 + strlen(lit) bytes
+ * is decided with no loop iteration at all (loops are what the host's termination checks
+ * cost: one per iteration). The loads read up to 15 + strlen(lit) bytes past s[n], which
+ * TTP_SLACK keeps inside memory, and the mask drops the start positions past n. */
+#ifdef __wasm_simd128__
+#include <wasm_simd128.h>
+
+static inline uint32_t ttp_match16(const unsigned char *p, const char *lit, uint32_t m) {
+	v128_t eq = wasm_i8x16_splat(-1);
+#pragma clang loop unroll(full)
+	for (uint32_t k = 0; k < m && k < 32; k++)
+		eq = wasm_v128_and(eq, wasm_i8x16_eq(wasm_v128_load(p + k), wasm_i8x16_splat((int8_t)lit[k])));
+	return (uint32_t)wasm_i8x16_bitmask(eq);
+}
+#endif
+
 static inline int ttp_contains(const unsigned char *s, uint32_t n, const char *lit) {
-	uint32_t m = 0;
-	while (lit[m])
-		m++;
+	uint32_t m = __builtin_strlen(lit);
 	if (m == 0)
 		return 1;
 	if (m > n)
 		return 0;
+	uint32_t starts = n - m + 1; /* positions where lit may begin */
+#ifdef __wasm_simd128__
+	if (m <= 32) {
+		uint32_t mask = ttp_match16(s, lit, m);
+		if (starts < 16)
+			return (mask & ((1u << starts) - 1)) != 0;
+		if (mask)
+			return 1;
+		for (uint32_t off = 16; off < starts; off += 16) {
+			mask = ttp_match16(s + off, lit, m);
+			if (starts - off < 16)
+				mask &= (1u << (starts - off)) - 1;
+			if (mask)
+				return 1;
+		}
+		return 0;
+	}
+#endif
 	unsigned char c0 = (unsigned char)lit[0];
-	for (uint32_t i = 0; i + m <= n; i++) {
+	for (uint32_t i = 0; i < starts; i++) {
 		if (s[i] != c0)
 			continue;
 		uint32_t j = 1;

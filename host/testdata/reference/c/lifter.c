@@ -5,8 +5,9 @@
  * guest's loops are the source's loops (RATIONALE.md, "A guest that is not Go").
  *
  * Built by `make cguest` into lifter.wasm, the committed fixture beside it:
- *   clang --target=wasm32-wasi -O2 -nostartfiles -Wl,--no-entry -Wl,--strip-all ...
- * It imports nothing and has no runtime: no _initialize, no allocator but ttp_sbrk.
+ *   clang --target=wasm32-wasi -O2 -msimd128 -mexec-model=reactor -Wl,--strip-all ...
+ * It imports nothing and has no runtime: an _initialize that runs no constructor, and no
+ * allocator but ttp_sbrk.
  *
  * It answers as the Go twin does, including at the edges: a rule is configured when its
  * params are empty (a param is unknown to a lifter that reads none, as the sdk says); only
@@ -25,6 +26,7 @@ static const char manifest[] =
 /* Field indexes in the record, in declared order, and the evidence key. */
 enum { TEXTS, TIMES, DURATION, FAILURES, SUCCESS, URLS, CLIENT, USERS, NFIELDS };
 enum { SCORE_KEY = 0 };
+static const uint16_t kind_fields[1] = {NFIELDS}; /* fields declared per kind */
 
 /* A rule the lifter runs on session records: its index in the request and its emits count. */
 typedef struct {
@@ -38,8 +40,6 @@ static uint32_t rules_cap; /* entries rules can hold */
 
 static ttp_record rec;
 static ttp_reply reply;
-static double *gaps; /* scratch for the median, kept across calls */
-static uint32_t gaps_cap;
 
 TTP_EXPORT("ttp_abi_v1") void ttp_abi_v1(void) {}
 
@@ -189,74 +189,11 @@ TTP_EXPORT("ttp_configure") uint64_t ttp_configure(uint32_t ptr, uint32_t len) {
 
 /* ---- Tag ---- */
 
-/* median_below reports whether the median of g[0:n] (n > 0), ordered as Go's sort.Float64s
- * orders (NaN first), is below limit. It sorts g in place: a heap sort, so no input makes it
- * quadratic. */
-static int median_below(double *g, uint32_t n, double limit) {
-	/* NaNs first: partition them to the front. */
-	uint32_t nan = 0;
-	for (uint32_t i = 0; i < n; i++)
-		if (g[i] != g[i]) {
-			double t = g[nan];
-			g[nan++] = g[i];
-			g[i] = t;
-		}
-	uint32_t k = n / 2;
-	if (k < nan)
-		return 0; /* the median is a NaN, never below anything */
-	double *a = g + nan;
-	uint32_t m = n - nan;
-	k -= nan;
-	/* Heap sort of a[0:m]. */
-	for (uint32_t start = m / 2; start-- > 0;) {
-		for (uint32_t root = start;;) {
-			uint32_t child = 2 * root + 1;
-			if (child >= m)
-				break;
-			if (child + 1 < m && a[child] < a[child + 1])
-				child++;
-			if (!(a[root] < a[child]))
-				break;
-			double t = a[root];
-			a[root] = a[child];
-			a[child] = t;
-			root = child;
-		}
-	}
-	for (uint32_t end = m; end-- > 1;) {
-		double t = a[0];
-		a[0] = a[end];
-		a[end] = t;
-		for (uint32_t root = 0;;) {
-			uint32_t child = 2 * root + 1;
-			if (child >= end)
-				break;
-			if (child + 1 < end && a[child] < a[child + 1])
-				child++;
-			if (!(a[root] < a[child]))
-				break;
-			t = a[root];
-			a[root] = a[child];
-			a[child] = t;
-			root = child;
-		}
-	}
-	return a[k] < limit;
-}
-
 TTP_EXPORT("ttp_tag") uint64_t ttp_tag(uint32_t ptr, uint32_t len) {
 	ttp_reply_reset(&reply);
-	const char *err = ttp_record_reset(&rec, ttp_input_at(ptr, len), len);
+	const char *err = ttp_record_reset(&rec, ttp_input_at(ptr, len), len, kind_fields, 1);
 	if (err != NULL) {
 		ttp_reply_error(&reply, err);
-		return ttp_reply_bytes(&reply);
-	}
-	if (rec.kind != 0) {
-		ttp_reply_error(&reply, "reference-c: record of a kind index the manifest does not declare");
-		return ttp_reply_bytes(&reply);
-	}
-	if (rec.fields != NFIELDS) {
-		ttp_reply_error(&reply, "reference-c: session record with another field count than the manifest declares");
 		return ttp_reply_bytes(&reply);
 	}
 
@@ -264,37 +201,33 @@ TTP_EXPORT("ttp_tag") uint64_t ttp_tag(uint32_t ptr, uint32_t len) {
 	if (ttp_len(&rec, TEXTS) > 5) /* 1: many commands */
 		score++;
 
-	uint32_t n;
+	/* 2: machine-speed median gap. The Go twin collects a gap after every entry that follows a
+	 * non-negative one, sorts the gaps (sort.Float64s: NaN first) and tests the middle one
+	 * against 400. Sorted so, the gaps hold nan NaNs, then the below ones under 400, then the
+	 * rest: the middle one, at g/2, is under 400 exactly when nan <= g/2 < nan + below. One
+	 * pass and three counts, no sort and no buffer. */
+	uint32_t n, g = 0, nan = 0, below = 0;
 	const unsigned char *t = ttp_numbers(&rec, TIMES, &n);
-	if (n > 1) { /* 2: machine-speed median gap */
-		if (n - 1 > gaps_cap) {
-			uint32_t c = 2 * gaps_cap > n ? 2 * gaps_cap : n;
-			double *p = ttp_sbrk(c * sizeof(double));
-			if (p == NULL) {
-				ttp_reply_error(&reply, "reference-c: out of memory");
-				return ttp_reply_bytes(&reply);
-			}
-			gaps = p;
-			gaps_cap = c;
+	double prev = -1;
+#pragma clang loop unroll_count(4)
+	for (uint32_t i = 0; i < n; i++) {
+		double x = ttp_f64(t + 8 * i);
+		if (prev >= 0) {
+			double gap = x - prev;
+			g++;
+			nan += gap != gap;
+			below += gap < 400;
 		}
-		/* As the Go twin: a gap follows every entry after the first non-negative one. */
-		uint32_t g = 0;
-		double prev = -1;
-		for (uint32_t i = 0; i < n; i++) {
-			double x = ttp_f64(t + 8 * i);
-			if (prev >= 0)
-				gaps[g++] = x - prev;
-			prev = x;
-		}
-		if (g > 0 && median_below(gaps, g, 400))
-			score++;
+		prev = x;
 	}
+	if (g > 0 && nan <= g / 2 && g / 2 < nan + below)
+		score++;
 
 	int download = 0, chmod = 0;
 	ttp_strings it = ttp_strings_of(&rec, TEXTS, TTP_STRING_LIST);
 	const unsigned char *s;
 	uint32_t sl;
-	while (ttp_strings_next(&it, &s, &sl)) {
+	while (!(download && chmod) && ttp_strings_next(&it, &s, &sl)) { /* both found: the rest cannot change them */
 		download = download || ttp_contains(s, sl, "wget") || ttp_contains(s, sl, "curl");
 		chmod = chmod || ttp_contains(s, sl, "chmod +x");
 	}
