@@ -303,3 +303,9 @@ func cRefInstance(tb testing.TB) (Instance, abi.ReplyLimits) {
 	}
 	return inst, abi.ReplyLimits{Emits: []int{1}, EvidenceKeys: len(m.Manifest().EvidenceKeys)}
 }
+
+// fileExists reports whether path names a file that can be read.
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
