@@ -21,15 +21,26 @@ CLANG="${CLANG:-clang}"
 flags=(--target=wasm32-wasi -O2 -msimd128 -std=c99 -Wall -Wextra -Werror -mexec-model=reactor
 	-Wl,-z,stack-size=16384 -Wl,--strip-all -I "$root/sdk/c")
 
+# cc runs clang on a PATH holding only the linker. clang 14 runs binaryen's wasm-opt after
+# linking whenever it finds one (in its own directory or on the PATH), without the features
+# the module uses (it fails on SIMD), and its output would depend on what else is installed
+# (make guestchecks installs binaryen). So clang is called by its real path, from a
+# directory without wasm-opt, and finds wasm-ld through a PATH of one directory.
+bin="$(mktemp -d)"
+trap 'rm -rf "$bin"' EXIT
+cc() {
+	local real ld
+	real="$(readlink -f "$(command -v "$CLANG")")" || return 1
+	for ld in wasm-ld-14 wasm-ld; do
+		if p="$(command -v "$ld")"; then ln -sf "$p" "$bin/$ld"; fi
+	done
+	PATH="$bin" "$real" "$@"
+}
+
 links() {
 	command -v "$CLANG" >/dev/null 2>&1 || return 1
-	local t
-	t="$(mktemp -d)"
-	printf '__attribute__((export_name("f"))) int f(int x) { return x + 1; }\n' >"$t/t.c"
-	"$CLANG" "${flags[@]}" -o "$t/t.wasm" "$t/t.c" 2>/dev/null
-	local rc=$?
-	rm -rf "$t"
-	return $rc
+	printf '__attribute__((export_name("f"))) int f(int x) { return x + 1; }\n' >"$bin/t.c"
+	cc "${flags[@]}" -o "$bin/t.wasm" "$bin/t.c" 2>/dev/null
 }
 
 if ! links; then
@@ -47,6 +58,6 @@ if ! links; then
 fi
 
 tmp="$out.tmp"
-"$CLANG" "${flags[@]}" -o "$tmp" "$here/lifter.c"
+cc "${flags[@]}" -o "$tmp" "$here/lifter.c"
 mv "$tmp" "$out"
 echo "$out: $(wc -c <"$out") bytes"
