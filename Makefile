@@ -6,7 +6,7 @@ PKGS    := ./...
 RACE    := ./rules/... ./host/... ./bus/... ./store/... ./ingest/...
 FUZZTIME ?= 10s
 
-.PHONY: all build install test bench run lint fuzz clean testdata plugins conform crashtest clustertest guestchecks cowrie-bench ingesttest
+.PHONY: all build install test bench run lint fuzz clean testdata plugins conform crashtest clustertest guestchecks cowrie-bench ingesttest cguest
 
 all: build
 
@@ -28,9 +28,17 @@ test: lint plugins build
 	$(MAKE) conform
 	$(BIN) rules test --plugins plugins rules/ttp
 
-# Every built plugin must pass `ttp conform` (vectors in testdata/vectors/<name>).
+# Every built plugin must pass `ttp conform` (vectors in testdata/vectors/<name>), and so must
+# the C reference lifter, a committed fixture (host/testdata/reference/c), on its own rules.
 conform: build
 	@set -e; for w in plugins/*.wasm; do [ -f "$$w" ] || continue; $(BIN) conform --rules rules/ttp $$w; done
+	$(BIN) conform --rules host/testdata/reference/rules --vectors host/testdata/reference/vectors host/testdata/reference/c/lifter.wasm
+
+# Regenerate the C reference lifter's committed lifter.wasm from lifter.c and sdk/c/ttp.h
+# (installs Debian's clang, lld, wasi-libc and libclang-rt-14-dev-wasm32 when clang cannot
+# link for wasm32-wasi). TestCReferenceSource fails when the two drift apart.
+cguest:
+	bash host/testdata/reference/c/build.sh
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

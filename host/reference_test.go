@@ -141,6 +141,31 @@ func BenchmarkReference(b *testing.B) {
 		}
 		b.ReportMetric(float64(stalls), "stalls")
 	})
+	// The same lifter written in C against ABI v1 (testdata/reference/c with sdk/c/ttp.h, a
+	// committed fixture), through the host as abi: what the call costs when the guest's loops
+	// are the source's loops (RATIONALE.md, "A guest that is not Go").
+	b.Run("abi-c", func(b *testing.B) {
+		inst, lim := cRefInstance(b)
+		var out []abi.ReplyDraft
+		stalls := 0
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			var err error
+			if out, err = inst.Tag(ctx, 0, &ev, lim, out[:0]); errors.Is(err, ErrTimeout) { // as retryStall
+				b.StopTimer()
+				inst, _ = cRefInstance(b)
+				if out, err = inst.(Retrier).RetryTag(ctx, 0, &ev, lim, out[:0]); err == nil {
+					stalls++
+				}
+				b.StartTimer()
+			}
+			if err != nil || len(out) != 1 {
+				b.Fatal(err, out)
+			}
+		}
+		b.ReportMetric(float64(stalls), "stalls")
+	})
 	b.Run("json", func(b *testing.B) {
 		inst, lim := refInstance(b, "jsontwin", false)
 		data, _ := json.Marshal(ev)
@@ -173,13 +198,19 @@ func BenchmarkReference(b *testing.B) {
 	// no reply decoding), in a runtime with and without WithCloseOnContextDone: the difference
 	// is what the termination checks cost a Go guest, which exits to the host's Go at every
 	// function entry and loop iteration (RATIONALE.md, "What a deadline costs a Go guest").
-	for _, checked := range []bool{true, false} {
-		name := "guest-checked"
-		if !checked {
-			name = "guest-unchecked"
-		}
-		b.Run(name, func(b *testing.B) {
-			tag, stack := rawReference(b, checked, &ev)
+	for _, g := range []struct {
+		name    string
+		checked bool
+		c       bool // the C lifter (testdata/reference/c) instead of the Go one
+	}{{"guest-checked", true, false}, {"guest-unchecked", false, false}, {"guest-c-checked", true, true}, {"guest-c-unchecked", false, true}} {
+		b.Run(g.name, func(b *testing.B) {
+			var tag api.Function
+			var stack []uint64
+			if g.c {
+				tag, stack = rawGuest(b, g.checked, readCRef(b), &ev)
+			} else {
+				tag, stack = rawReference(b, g.checked, &ev)
+			}
 			arg := [2]uint64{stack[0], stack[1]}
 			b.ReportAllocs()
 			b.ResetTimer()
@@ -281,11 +312,18 @@ var emptyModule = []byte{
 // termination checks, and prepares it as prepareReference does.
 func rawReference(tb testing.TB, checked bool, ev *abi.Event) (api.Function, []uint64) {
 	tb.Helper()
-	ctx := context.Background()
 	wasm, err := os.ReadFile(filepath.Join(buildReference(tb), "lifter.wasm"))
 	if err != nil {
 		tb.Fatal(err)
 	}
+	return rawGuest(tb, checked, wasm, ev)
+}
+
+// rawGuest instantiates a reference guest from wasm in a runtime of its own, with or without
+// termination checks, and prepares it as prepareReference does.
+func rawGuest(tb testing.TB, checked bool, wasm []byte, ev *abi.Event) (api.Function, []uint64) {
+	tb.Helper()
+	ctx := context.Background()
 	r := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().WithCloseOnContextDone(checked))
 	tb.Cleanup(func() { r.Close(ctx) })
 	wasi_snapshot_preview1.MustInstantiate(ctx, r)
@@ -351,7 +389,10 @@ func TestGuestChecks(t *testing.T) {
 	}
 	ev := abi.Expand(refEvent)[0]
 	total := map[string]int{}
-	for _, g := range []string{"bare", "fields", "floor", "lifter"} {
+	for _, g := range []string{"bare", "fields", "floor", "lifter", "c"} {
+		if g == "c" && !fileExists(filepath.Join(dir, "c.log.wat")) {
+			continue // instrumented by a checks.sh of before the C lifter
+		}
 		wat, err := os.ReadFile(filepath.Join(dir, g+".log.wat"))
 		if err != nil {
 			t.Fatal(err)
@@ -384,6 +425,9 @@ func TestGuestChecks(t *testing.T) {
 			t.Logf("  %5d  %s", byFunc[fn], fn)
 		}
 	}
+	if _, ok := total["c"]; ok && !(total["c"] > 0 && total["c"] < total["floor"]) {
+		t.Errorf("checks per call: C lifter %d, Go floor %d; want 0 < c < floor", total["c"], total["floor"])
+	}
 	if !(total["bare"] > 0 && total["bare"] < total["fields"] && total["fields"] < total["floor"] && total["floor"] < total["lifter"]) {
 		t.Errorf("checks per call: bare %d, fields %d, floor %d, lifter %d; want 0 < bare < fields < floor < lifter",
 			total["bare"], total["fields"], total["floor"], total["lifter"])
@@ -396,12 +440,19 @@ func TestGuestChecks(t *testing.T) {
 func loopHeaders(wat string) map[uint32]string {
 	out := map[uint32]string{}
 	lines := strings.Split(wat, "\n")
-	fn := ""
+	fn, logCall := "", "(call $log_execution"
+	for _, l := range lines { // a stripped module (the C lifter) names the import by number
+		if _, rest, ok := strings.Cut(l, `(import "env" "log_execution" (func $`); ok {
+			name, _, _ := strings.Cut(rest, " ")
+			logCall = "(call $" + strings.TrimSuffix(name, ")")
+			break
+		}
+	}
 	for i, l := range lines {
 		if rest, ok := strings.CutPrefix(l, " (func $"); ok {
 			fn, _, _ = strings.Cut(rest, " ")
 		}
-		if strings.Contains(l, "(call $log_execution") && i > 0 && i+1 < len(lines) && strings.Contains(lines[i-1], "(loop") {
+		if strings.Contains(l, logCall) && i > 0 && i+1 < len(lines) && strings.Contains(lines[i-1], "(loop") {
 			var id uint32
 			if _, err := fmt.Sscanf(strings.TrimSpace(lines[i+1]), "(i32.const %d)", &id); err == nil {
 				out[id] = fn

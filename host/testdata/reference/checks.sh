@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Counts the termination checks a reference guest pays per call: builds the guests, has
+# Counts the termination checks a reference guest pays per call: builds the Go guests (and
+# takes the C one, host/testdata/reference/c/lifter.wasm), has
 # binaryen's wasm-opt log every loop header (wazero compiles its check into each one when
 # WithCloseOnContextDone is on), and runs TestGuestChecks, which calls ttp_tag once on the
 # benchmark's event and reports the loop headers run, by function. Installs Debian's binaryen
@@ -28,4 +29,8 @@ for g in bare fields floor lifter; do
 		--enable-mutable-globals --log-execution -g "$out/$g.wasm" -o "$out/$g.log.wasm"
 	wasm-dis "$out/$g.log.wasm" -o "$out/$g.log.wat"
 done
+# The C reference lifter, the committed fixture (stripped: functions by number).
+wasm-opt --enable-simd --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int \
+	--enable-mutable-globals --log-execution host/testdata/reference/c/lifter.wasm -o "$out/c.log.wasm"
+wasm-dis "$out/c.log.wasm" -o "$out/c.log.wat"
 TTP_GUEST_CHECKS="$out" go test -count=1 -run '^TestGuestChecks$' -v ./host
