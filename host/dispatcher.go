@@ -47,6 +47,7 @@ type Stats struct {
 	HandlerErrors    atomic.Int64
 	Disabled         atomic.Int64
 	EvidenceStripped atomic.Int64
+	Duplicates       atomic.Int64 // drafts folded into an earlier draft of the same tag_uuid
 	UnknownKinds     atomic.Int64 // events of kinds abi does not know
 	PayloadTypes     atomic.Int64 // events with a documented payload field of another JSON type
 }
@@ -216,6 +217,7 @@ func (d *Dispatcher) Tag(ctx context.Context, ev abi.Event, out []abi.Tag) ([]ab
 	}
 	d.Stats.Disabled.Add(int64(p.stats.Disabled))
 	d.Stats.EvidenceStripped.Add(int64(p.stats.EvidenceStripped))
+	d.Stats.Duplicates.Add(int64(p.stats.Duplicate))
 	if p.tr != nil {
 		p.tr.end(out)
 	}

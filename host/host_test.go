@@ -186,6 +186,30 @@ func TestDispatcher(t *testing.T) {
 	}
 }
 
+// repeating is a handler that answers one draft twice, as a careless plugin might.
+type repeating struct{}
+
+func (repeating) Producer() string    { return "echo@0.1.0" }
+func (repeating) Handles(string) bool { return true }
+func (repeating) Tag(_ context.Context, _ *rules.RuleSet, _ *abi.Event, out []abi.TagDraft) ([]abi.TagDraft, error) {
+	d := abi.TagDraft{RuleID: "R0001", TechniqueID: "T1082", Tactic: "discovery", Confidence: 0.5}
+	return append(out, d, d), nil
+}
+
+// TestDispatcherCountsDuplicates checks that a repeated draft is one tag and reaches the
+// Dispatcher's stats (and so ttp_duplicate_drafts_total).
+func TestDispatcherCountsDuplicates(t *testing.T) {
+	x := index(t, nil, mustRule(t, "R0001", ruleR0001))
+	d := NewDispatcher(StaticSnapshot(x.Load(), repeating{}), WithClock(func() time.Time { return now }))
+	tags, err := d.Tag(context.Background(), abi.Event{SourceKind: "email", SourceID: "e1"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tags) != 1 || d.Stats.Duplicates.Load() != 1 {
+		t.Fatalf("%d tags, %d duplicates counted; want 1 and 1", len(tags), d.Stats.Duplicates.Load())
+	}
+}
+
 // TestDispatcherSwapRace evaluates on many goroutines while rules and states are swapped:
 // readers never lock and always see a whole snapshot (run with -race).
 func TestDispatcherSwapRace(t *testing.T) {

@@ -12,7 +12,7 @@ type Collector struct {
 	d *Dispatcher
 	h *Host
 
-	events, evaluated, tags, errors, stripped, disabled, unknown, payloadTypes                      *prometheus.Desc
+	events, evaluated, tags, errors, stripped, disabled, duplicates, unknown, payloadTypes          *prometheus.Desc
 	calls, failures, timeouts, stalls, quarantines, skipped, oversized, quarantined, rules, slowest *prometheus.Desc
 	rejected, orphans                                                                               *prometheus.Desc
 }
@@ -30,6 +30,7 @@ func NewCollector(d *Dispatcher, h *Host) *Collector {
 		errors:       desc("handler_errors_total", "Handler calls that failed; their tags for that event are lost."),
 		stripped:     desc("evidence_stripped_total", "Evidence keys stripped because the rule's evidence_fields do not list them."),
 		disabled:     desc("disabled_drafts_total", "Drafts dropped because their rule is disabled."),
+		duplicates:   desc("duplicate_drafts_total", "Drafts folded into an earlier draft of the same tag_uuid for the event (a producer repeating itself)."),
 		unknown:      desc("unknown_kind_events_total", "Events of a source kind this version does not know."),
 		payloadTypes: desc("payload_type_errors_total", "Events with a documented payload field of another JSON type (abi/EVENTS.md); rules read it as absent."),
 		calls:        desc("plugin_calls_total", "Plugin calls made.", "plugin"),
@@ -49,7 +50,7 @@ func NewCollector(d *Dispatcher, h *Host) *Collector {
 
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.events, c.evaluated, c.tags, c.errors, c.stripped, c.disabled, c.unknown, c.payloadTypes,
+	for _, d := range []*prometheus.Desc{c.events, c.evaluated, c.tags, c.errors, c.stripped, c.disabled, c.duplicates, c.unknown, c.payloadTypes,
 		c.calls, c.failures, c.timeouts, c.stalls, c.quarantines, c.skipped, c.oversized, c.quarantined, c.rules, c.slowest, c.rejected, c.orphans} {
 		ch <- d
 	}
@@ -67,6 +68,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.errors, &s.HandlerErrors)
 	counter(c.stripped, &s.EvidenceStripped)
 	counter(c.disabled, &s.Disabled)
+	counter(c.duplicates, &s.Duplicates)
 	counter(c.unknown, &s.UnknownKinds)
 	counter(c.payloadTypes, &s.PayloadTypes)
 	if c.h == nil {
