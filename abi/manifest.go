@@ -230,3 +230,19 @@ type RuleRejection struct {
 	Rule    string `json:"rule"`
 	Message string `json:"message"`
 }
+
+// Plans parses the manifest's field paths once per kind, in the order of Kinds: the
+// projection plan a loader builds records (or the Extism variant's JSON input) from.
+func (m *Manifest) Plans() ([][]Path, error) {
+	out := make([][]Path, len(m.Kinds))
+	for i, k := range m.Kinds {
+		for _, f := range k.Fields {
+			p, err := ParsePath(f)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = append(out[i], p)
+		}
+	}
+	return out, nil
+}

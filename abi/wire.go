@@ -13,7 +13,7 @@ import (
 //
 // Why binary and not JSON: a guest decoding the event with encoding/json costs more than twenty
 // times one reading this record (RATIONALE.md, "The ABI: a record read by index, not JSON",
-// measured by host/reference_test.go). The guest therefore parses nothing: the host projects exactly the fields a plugin declared into a
+// measured by wasm/reference_test.go). The guest therefore parses nothing: the host projects exactly the fields a plugin declared into a
 // record the guest reads by index.
 
 // ABIVersion is the major version of the plugin ABI this package speaks; a module marks it by
@@ -29,16 +29,17 @@ const (
 	MaxRulesPerPlugin = 65535
 )
 
-// Type tags of record fields and evidence values.
+// Type bytes of record fields and evidence values: the byte before each value that says what
+// it is.
 const (
-	TagNull       byte = 0
-	TagBool       byte = 1
-	TagInt        byte = 2 // int64
-	TagFloat      byte = 3 // float64
-	TagString     byte = 4 // u32 length + UTF-8 bytes
-	TagStringList byte = 5 // u32 count + count x (u32 length + bytes)
-	TagNumberList byte = 6 // u32 count + count x float64 (NaN where an element lacks the value)
-	TagPairs      byte = 7 // u32 count + count x (key string, value string): an object of scalars
+	TypeNull       byte = 0
+	TypeBool       byte = 1
+	TypeInt        byte = 2 // int64
+	TypeFloat      byte = 3 // float64
+	TypeString     byte = 4 // u32 length + UTF-8 bytes
+	TypeStringList byte = 5 // u32 count + count x (u32 length + bytes)
+	TypeNumberList byte = 6 // u32 count + count x float64 (NaN where an element lacks the value)
+	TypePairs      byte = 7 // u32 count + count x (key string, value string): an object of scalars
 )
 
 // Record header: version, source kind index (into the manifest's kinds), field count.
@@ -76,7 +77,7 @@ func AppendRecord(buf []byte, kindIndex int, paths []Path, ev *Event) []byte {
 			// Streamed from the array: Lookup would build a []any per path and event.
 			arr, rest, ok := paths[i].lookupEach(ev)
 			if !ok {
-				buf = append(buf, TagNull)
+				buf = append(buf, TypeNull)
 				continue
 			}
 			buf = appendList(buf, arr, rest)
@@ -84,7 +85,7 @@ func AppendRecord(buf []byte, kindIndex int, paths []Path, ev *Event) []byte {
 		}
 		v, ok := paths[i].Lookup(ev)
 		if !ok {
-			buf = append(buf, TagNull)
+			buf = append(buf, TypeNull)
 			continue
 		}
 		buf = appendValue(buf, v)
@@ -96,38 +97,38 @@ func AppendRecord(buf []byte, kindIndex int, paths []Path, ev *Event) []byte {
 func appendValue(buf []byte, v any) []byte {
 	switch x := v.(type) {
 	case nil:
-		return append(buf, TagNull)
+		return append(buf, TypeNull)
 	case bool:
 		b := byte(0)
 		if x {
 			b = 1
 		}
-		return append(buf, TagBool, b)
+		return append(buf, TypeBool, b)
 	case float64:
 		if x == math.Trunc(x) && math.Abs(x) <= 1<<53 {
-			buf = append(buf, TagInt)
+			buf = append(buf, TypeInt)
 			return binary.LittleEndian.AppendUint64(buf, uint64(int64(x)))
 		}
-		buf = append(buf, TagFloat)
+		buf = append(buf, TypeFloat)
 		return binary.LittleEndian.AppendUint64(buf, math.Float64bits(x))
 	case int64:
-		buf = append(buf, TagInt)
+		buf = append(buf, TypeInt)
 		return binary.LittleEndian.AppendUint64(buf, uint64(x))
 	case int:
-		buf = append(buf, TagInt)
+		buf = append(buf, TypeInt)
 		return binary.LittleEndian.AppendUint64(buf, uint64(int64(x)))
 	case string:
-		buf = append(buf, TagString)
+		buf = append(buf, TypeString)
 		return appendString(buf, x)
 	case []string:
-		buf = append(buf, TagStringList)
+		buf = append(buf, TypeStringList)
 		buf = binary.LittleEndian.AppendUint32(buf, uint32(len(x)))
 		for _, s := range x {
 			buf = appendString(buf, s)
 		}
 		return buf
 	case []float64:
-		buf = append(buf, TagNumberList)
+		buf = append(buf, TypeNumberList)
 		buf = binary.LittleEndian.AppendUint32(buf, uint32(len(x)))
 		for _, f := range x {
 			buf = binary.LittleEndian.AppendUint64(buf, math.Float64bits(f))
@@ -136,7 +137,7 @@ func appendValue(buf []byte, v any) []byte {
 	case []any:
 		return appendList(buf, x, nil)
 	case map[string]any:
-		buf = append(buf, TagPairs)
+		buf = append(buf, TypePairs)
 		buf = binary.LittleEndian.AppendUint32(buf, uint32(len(x)))
 		for _, k := range sortedKeys(x) {
 			buf = appendString(buf, k)
@@ -144,7 +145,7 @@ func appendValue(buf []byte, v any) []byte {
 		}
 		return buf
 	}
-	return append(buf, TagNull)
+	return append(buf, TypeNull)
 }
 
 func sortedKeys(m map[string]any) []string {
@@ -169,7 +170,7 @@ func sortedKeys(m map[string]any) []string {
 // string first.
 func appendList(buf []byte, arr []any, rest []pathSeg) []byte {
 	start := len(buf)
-	buf = append(buf, TagNumberList)
+	buf = append(buf, TypeNumberList)
 	buf = binary.LittleEndian.AppendUint32(buf, uint32(len(arr)))
 	for _, el := range arr {
 		f := math.NaN()
@@ -193,7 +194,7 @@ func appendList(buf []byte, arr []any, rest []pathSeg) []byte {
 // appendStringList is appendList's string list: numbers in shortest form, booleans as
 // true/false, other elements as "".
 func appendStringList(buf []byte, arr []any, rest []pathSeg) []byte {
-	buf = append(buf, TagStringList)
+	buf = append(buf, TypeStringList)
 	buf = binary.LittleEndian.AppendUint32(buf, uint32(len(arr)))
 	for _, el := range arr {
 		buf = appendScalarString(buf, project(el, rest))
@@ -279,29 +280,29 @@ func skipCommon(data []byte, p int) int {
 	}
 	rest := uint64(len(data) - p - 1)
 	switch data[p] {
-	case TagNull:
+	case TypeNull:
 		return p + 1
-	case TagBool:
+	case TypeBool:
 		if rest >= 1 {
 			return p + 2
 		}
-	case TagInt, TagFloat:
+	case TypeInt, TypeFloat:
 		if rest >= 8 {
 			return p + 9
 		}
-	case TagString:
+	case TypeString:
 		if rest >= 4 {
 			if l := uint64(binary.LittleEndian.Uint32(data[p+1:])); l <= rest-4 {
 				return p + 5 + int(l)
 			}
 		}
-	case TagNumberList:
+	case TypeNumberList:
 		if rest >= 4 {
 			if l := 8 * uint64(binary.LittleEndian.Uint32(data[p+1:])); l <= rest-4 {
 				return p + 5 + int(l)
 			}
 		}
-	case TagStringList:
+	case TypeStringList:
 		if rest < 4 {
 			return -1
 		}
@@ -332,19 +333,19 @@ func skipValue(data []byte, p int) (int, error) {
 	p++
 	rest := uint64(len(data) - p)
 	switch tag {
-	case TagNull:
+	case TypeNull:
 		return p, nil
-	case TagBool:
+	case TypeBool:
 		if rest < 1 {
 			return 0, malformed("tag %d: truncated", tag)
 		}
 		return p + 1, nil
-	case TagInt, TagFloat:
+	case TypeInt, TypeFloat:
 		if rest < 8 {
 			return 0, malformed("tag %d: truncated", tag)
 		}
 		return p + 8, nil
-	case TagString:
+	case TypeString:
 		if rest < 4 {
 			return 0, malformed("tag %d: truncated length", tag)
 		}
@@ -353,13 +354,13 @@ func skipValue(data []byte, p int) (int, error) {
 			return 0, malformed("tag %d: truncated", tag)
 		}
 		return p + 4 + int(n), nil
-	case TagStringList, TagPairs:
+	case TypeStringList, TypePairs:
 		if rest < 4 {
 			return 0, malformed("tag %d: truncated length", tag)
 		}
 		n := uint64(binary.LittleEndian.Uint32(data[p:]))
 		p += 4
-		if tag == TagPairs {
+		if tag == TypePairs {
 			n *= 2
 		}
 		if n > uint64(len(data)) {
@@ -377,7 +378,7 @@ func skipValue(data []byte, p int) (int, error) {
 			p += int(l)
 		}
 		return p, nil
-	case TagNumberList:
+	case TypeNumberList:
 		if rest < 4 {
 			return 0, malformed("tag %d: truncated length", tag)
 		}
@@ -396,10 +397,10 @@ func skipValue(data []byte, p int) (int, error) {
 // KindIndex is the position, in the manifest's kinds, of the event's source kind.
 func (r *Record) KindIndex() int { return r.kind }
 
-// Type returns the type tag of field i (TagNull for an index out of range).
+// Type returns the type tag of field i (TypeNull for an index out of range).
 func (r *Record) Type(i int) byte {
 	if i < 0 || i >= r.Fields {
-		return TagNull
+		return TypeNull
 	}
 	return r.data[r.offs[i]]
 }
@@ -407,7 +408,7 @@ func (r *Record) Type(i int) byte {
 // String returns field i as a string ("" unless it is a string). The string aliases the
 // record's bytes: copy it to keep it past the call.
 func (r *Record) String(i int) string {
-	if r.Type(i) != TagString {
+	if r.Type(i) != TypeString {
 		return ""
 	}
 	p := int(r.offs[i]) + 1
@@ -418,9 +419,9 @@ func (r *Record) String(i int) string {
 // Float returns field i as a float64 (int and float fields; NaN otherwise).
 func (r *Record) Float(i int) float64 {
 	switch r.Type(i) {
-	case TagFloat:
+	case TypeFloat:
 		return math.Float64frombits(binary.LittleEndian.Uint64(r.data[r.offs[i]+1:]))
-	case TagInt:
+	case TypeInt:
 		return float64(int64(binary.LittleEndian.Uint64(r.data[r.offs[i]+1:])))
 	}
 	return math.NaN()
@@ -429,9 +430,9 @@ func (r *Record) Float(i int) float64 {
 // Int returns field i as an int64 (floats truncated) and whether it is a number.
 func (r *Record) Int(i int) (int64, bool) {
 	switch r.Type(i) {
-	case TagInt:
+	case TypeInt:
 		return int64(binary.LittleEndian.Uint64(r.data[r.offs[i]+1:])), true
-	case TagFloat:
+	case TypeFloat:
 		f := math.Float64frombits(binary.LittleEndian.Uint64(r.data[r.offs[i]+1:]))
 		if f != f || math.IsInf(f, 0) {
 			return 0, false
@@ -443,7 +444,7 @@ func (r *Record) Int(i int) (int64, bool) {
 
 // Bool returns field i as a bool and whether it is one.
 func (r *Record) Bool(i int) (v, ok bool) {
-	if r.Type(i) != TagBool {
+	if r.Type(i) != TypeBool {
 		return false, false
 	}
 	return r.data[r.offs[i]+1] != 0, true
@@ -452,7 +453,7 @@ func (r *Record) Bool(i int) (v, ok bool) {
 // Len returns the number of entries of a list or pairs field (0 otherwise).
 func (r *Record) Len(i int) int {
 	switch r.Type(i) {
-	case TagStringList, TagNumberList, TagPairs:
+	case TypeStringList, TypeNumberList, TypePairs:
 		return int(binary.LittleEndian.Uint32(r.data[r.offs[i]+1:]))
 	}
 	return 0
@@ -484,12 +485,12 @@ type StringList struct {
 // pairs.
 func (r *Record) StringList(i int) StringList {
 	t := r.Type(i)
-	if t != TagStringList && t != TagPairs {
+	if t != TypeStringList && t != TypePairs {
 		return StringList{}
 	}
 	p := int(r.offs[i]) + 1
 	n := int(binary.LittleEndian.Uint32(r.data[p:]))
-	if t == TagPairs {
+	if t == TypePairs {
 		n *= 2
 	}
 	return StringList{rest: r.data[p+4:], n: n}
@@ -519,7 +520,7 @@ type NumberList struct {
 
 // NumberList returns a cursor over field i, empty unless the field is a number list.
 func (r *Record) NumberList(i int) NumberList {
-	if r.Type(i) != TagNumberList {
+	if r.Type(i) != TypeNumberList {
 		return NumberList{}
 	}
 	p := int(r.offs[i]) + 1
@@ -557,7 +558,7 @@ func (r *Record) StringAt(i, j int) string {
 
 // NumberAt returns entry j of a number list field (NaN when out of range or absent).
 func (r *Record) NumberAt(i, j int) float64 {
-	if r.Type(i) != TagNumberList || j < 0 || j >= r.Len(i) {
+	if r.Type(i) != TypeNumberList || j < 0 || j >= r.Len(i) {
 		return math.NaN()
 	}
 	p := int(r.offs[i]) + 5 + 8*j
@@ -610,7 +611,7 @@ func (b *ReplyBuilder) evidence(key int) {
 // current draft.
 func (b *ReplyBuilder) EvidenceString(key int, s string) {
 	b.evidence(key)
-	b.buf = append(b.buf, TagString)
+	b.buf = append(b.buf, TypeString)
 	b.buf = appendString(b.buf, s)
 }
 
@@ -750,17 +751,17 @@ func DecodeReply(data []byte, lim ReplyLimits, out []ReplyDraft) ([]ReplyDraft, 
 // decodeValue decodes one tagged value already checked by skipValue.
 func decodeValue(b []byte) any {
 	switch b[0] {
-	case TagBool:
+	case TypeBool:
 		return b[1] != 0
-	case TagInt:
+	case TypeInt:
 		return int64(binary.LittleEndian.Uint64(b[1:]))
-	case TagFloat:
+	case TypeFloat:
 		return math.Float64frombits(binary.LittleEndian.Uint64(b[1:]))
-	case TagString:
+	case TypeString:
 		return string(b[5:])
-	case TagStringList, TagPairs:
+	case TypeStringList, TypePairs:
 		n := int(binary.LittleEndian.Uint32(b[1:]))
-		if b[0] == TagPairs {
+		if b[0] == TypePairs {
 			n *= 2
 		}
 		out := make([]string, 0, n)
@@ -771,7 +772,7 @@ func decodeValue(b []byte) any {
 			p += 4 + l
 		}
 		return out
-	case TagNumberList:
+	case TypeNumberList:
 		n := int(binary.LittleEndian.Uint32(b[1:]))
 		out := make([]float64, n)
 		for i := range out {

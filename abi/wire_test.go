@@ -164,7 +164,7 @@ func TestRecordVectors(t *testing.T) {
 			}
 			// Out of range reads are harmless zero values.
 			for _, i := range []int{-1, r.Fields, r.Fields + 7} {
-				if r.Type(i) != TagNull || r.String(i) != "" || r.Len(i) != 0 || !math.IsNaN(r.Float(i)) || !math.IsNaN(r.NumberAt(i, 0)) {
+				if r.Type(i) != TypeNull || r.String(i) != "" || r.Len(i) != 0 || !math.IsNaN(r.Float(i)) || !math.IsNaN(r.NumberAt(i, 0)) {
 					t.Errorf("field %d out of range reads a value", i)
 				}
 				if _, ok := r.Int(i); ok {
@@ -176,7 +176,7 @@ func TestRecordVectors(t *testing.T) {
 			}
 		})
 	}
-	for tag := TagNull; tag <= TagPairs; tag++ {
+	for tag := TypeNull; tag <= TypePairs; tag++ {
 		if !tags[tag] {
 			t.Errorf("no vector covers type tag %d", tag)
 		}
@@ -190,26 +190,26 @@ func checkField(t *testing.T, r *Record, i int, path string, tag byte, raw json.
 		t.Fatalf("%s: Type = %d, want %d", path, got, tag)
 	}
 	// Accessors of another type return their zero value.
-	if tag != TagString && r.String(i) != "" {
+	if tag != TypeString && r.String(i) != "" {
 		t.Errorf("%s: String of a %d = %q", path, tag, r.String(i))
 	}
-	if _, ok := r.Bool(i); ok != (tag == TagBool) {
+	if _, ok := r.Bool(i); ok != (tag == TypeBool) {
 		t.Errorf("%s: Bool ok = %v", path, ok)
 	}
-	if _, ok := r.Int(i); ok != (tag == TagInt || tag == TagFloat) {
+	if _, ok := r.Int(i); ok != (tag == TypeInt || tag == TypeFloat) {
 		t.Errorf("%s: Int ok = %v", path, ok)
 	}
-	if tag != TagInt && tag != TagFloat && !math.IsNaN(r.Float(i)) {
+	if tag != TypeInt && tag != TypeFloat && !math.IsNaN(r.Float(i)) {
 		t.Errorf("%s: Float of a %d = %v", path, tag, r.Float(i))
 	}
-	isList := tag == TagStringList || tag == TagNumberList || tag == TagPairs
+	isList := tag == TypeStringList || tag == TypeNumberList || tag == TypePairs
 	if !isList && r.Len(i) != 0 {
 		t.Errorf("%s: Len of a %d = %d", path, tag, r.Len(i))
 	}
-	if tag != TagNumberList && !math.IsNaN(r.NumberAt(i, 0)) {
+	if tag != TypeNumberList && !math.IsNaN(r.NumberAt(i, 0)) {
 		t.Errorf("%s: NumberAt of a %d is a number", path, tag)
 	}
-	if tag != TagStringList && tag != TagPairs {
+	if tag != TypeStringList && tag != TypePairs {
 		r.Strings(i, func(int, string) bool { t.Errorf("%s: Strings visits a %d", path, tag); return false })
 		if r.StringAt(i, 0) != "" {
 			t.Errorf("%s: StringAt of a %d", path, tag)
@@ -217,14 +217,14 @@ func checkField(t *testing.T, r *Record, i int, path string, tag byte, raw json.
 	}
 
 	switch tag {
-	case TagNull:
-	case TagBool:
+	case TypeNull:
+	case TypeBool:
 		var want bool
 		unmarshal(t, raw, &want)
 		if got, ok := r.Bool(i); !ok || got != want {
 			t.Errorf("%s: Bool = %v %v, want %v", path, got, ok, want)
 		}
-	case TagInt:
+	case TypeInt:
 		var n json.Number
 		unmarshal(t, raw, &n)
 		want, err := strconv.ParseInt(string(n), 10, 64)
@@ -237,7 +237,7 @@ func checkField(t *testing.T, r *Record, i int, path string, tag byte, raw json.
 		if got := r.Float(i); got != float64(want) {
 			t.Errorf("%s: Float = %v, want %d", path, got, want)
 		}
-	case TagFloat:
+	case TypeFloat:
 		var n json.Number
 		unmarshal(t, raw, &n)
 		want := number(t, n)
@@ -247,15 +247,15 @@ func checkField(t *testing.T, r *Record, i int, path string, tag byte, raw json.
 		if got, ok := r.Int(i); !ok || got != int64(want) {
 			t.Errorf("%s: Int = %d %v, want %d", path, got, ok, int64(want))
 		}
-	case TagString:
+	case TypeString:
 		var want string
 		unmarshal(t, raw, &want)
 		if got := r.String(i); got != want {
 			t.Errorf("%s: String = %q, want %q", path, got, want)
 		}
-	case TagStringList, TagPairs:
+	case TypeStringList, TypePairs:
 		var want []string
-		if tag == TagPairs {
+		if tag == TypePairs {
 			var pairs [][2]string
 			unmarshal(t, raw, &pairs)
 			for _, p := range pairs {
@@ -295,7 +295,7 @@ func checkField(t *testing.T, r *Record, i int, path string, tag byte, raw json.
 		if len(want) > 0 && n != 1 {
 			t.Errorf("%s: Strings went on after false: %d calls", path, n)
 		}
-	case TagNumberList:
+	case TypeNumberList:
 		var want []*json.Number
 		unmarshal(t, raw, &want)
 		if r.Len(i) != len(want) {
@@ -331,21 +331,21 @@ func TestRecordResetMalformed(t *testing.T) {
 		{"version 0", []byte{0, 0, 0, 0}},
 		{"version 2", []byte{2, 0, 0, 0}},
 		{"fewer fields than declared", hdr(2)},
-		{"trailing bytes", cat(hdr(1), []byte{TagNull, 0})},
+		{"trailing bytes", cat(hdr(1), []byte{TypeNull, 0})},
 		{"unknown tag", cat(hdr(1), []byte{8})},
-		{"bool without byte", cat(hdr(1), []byte{TagBool})},
-		{"int short", cat(hdr(1), []byte{TagInt, 1, 2, 3, 4, 5, 6, 7})},
-		{"float short", cat(hdr(1), []byte{TagFloat, 0})},
-		{"string length short", cat(hdr(1), []byte{TagString, 1, 0})},
-		{"string past end", cat(hdr(1), []byte{TagString}, u32(4), []byte("abc"))},
-		{"string length 4 GiB", cat(hdr(1), []byte{TagString}, u32(math.MaxUint32))},
-		{"string list count huge", cat(hdr(1), []byte{TagStringList}, u32(math.MaxUint32))},
-		{"string list entry past end", cat(hdr(1), []byte{TagStringList}, u32(1), u32(2), []byte("a"))},
-		{"string list missing entry", cat(hdr(1), []byte{TagStringList}, u32(2), u32(1), []byte("a"))},
-		{"number list count huge", cat(hdr(1), []byte{TagNumberList}, u32(math.MaxUint32))},
-		{"number list short", cat(hdr(1), []byte{TagNumberList}, u32(2), make([]byte, 15))},
-		{"pairs missing value", cat(hdr(1), []byte{TagPairs}, u32(1), u32(1), []byte("k"))},
-		{"pairs count huge", cat(hdr(1), []byte{TagPairs}, u32(math.MaxUint32/2+1))},
+		{"bool without byte", cat(hdr(1), []byte{TypeBool})},
+		{"int short", cat(hdr(1), []byte{TypeInt, 1, 2, 3, 4, 5, 6, 7})},
+		{"float short", cat(hdr(1), []byte{TypeFloat, 0})},
+		{"string length short", cat(hdr(1), []byte{TypeString, 1, 0})},
+		{"string past end", cat(hdr(1), []byte{TypeString}, u32(4), []byte("abc"))},
+		{"string length 4 GiB", cat(hdr(1), []byte{TypeString}, u32(math.MaxUint32))},
+		{"string list count huge", cat(hdr(1), []byte{TypeStringList}, u32(math.MaxUint32))},
+		{"string list entry past end", cat(hdr(1), []byte{TypeStringList}, u32(1), u32(2), []byte("a"))},
+		{"string list missing entry", cat(hdr(1), []byte{TypeStringList}, u32(2), u32(1), []byte("a"))},
+		{"number list count huge", cat(hdr(1), []byte{TypeNumberList}, u32(math.MaxUint32))},
+		{"number list short", cat(hdr(1), []byte{TypeNumberList}, u32(2), make([]byte, 15))},
+		{"pairs missing value", cat(hdr(1), []byte{TypePairs}, u32(1), u32(1), []byte("k"))},
+		{"pairs count huge", cat(hdr(1), []byte{TypePairs}, u32(math.MaxUint32/2+1))},
 	}
 	for _, tt := range tests {
 		var r Record
@@ -355,7 +355,7 @@ func TestRecordResetMalformed(t *testing.T) {
 	}
 	// A record stays readable after a malformed one is refused, once it is Reset again.
 	var r Record
-	good := cat(hdr(1), []byte{TagString}, u32(2), []byte("ok"))
+	good := cat(hdr(1), []byte{TypeString}, u32(2), []byte("ok"))
 	if err := r.Reset(good); err != nil {
 		t.Fatal(err)
 	}
@@ -509,7 +509,7 @@ func buildDrafts(b *ReplyBuilder, drafts []ReplyDraft) {
 					b.EvidenceNumber(e.Key, x)
 				} else {
 					b.evidence(e.Key)
-					b.buf = binary.LittleEndian.AppendUint64(append(b.buf, TagFloat), math.Float64bits(x))
+					b.buf = binary.LittleEndian.AppendUint64(append(b.buf, TypeFloat), math.Float64bits(x))
 				}
 			default: // []float64, nil
 				b.evidence(e.Key)
@@ -666,20 +666,20 @@ func reencode(r *Record) []byte {
 		tag := r.Type(i)
 		out = append(out, tag)
 		switch tag {
-		case TagBool:
+		case TypeBool:
 			v, _ := r.Bool(i)
 			out = append(out, map[bool]byte{false: 0, true: 1}[v])
-		case TagInt:
+		case TypeInt:
 			v, _ := r.Int(i)
 			out = binary.LittleEndian.AppendUint64(out, uint64(v))
-		case TagFloat:
+		case TypeFloat:
 			out = binary.LittleEndian.AppendUint64(out, math.Float64bits(r.Float(i)))
-		case TagString:
+		case TypeString:
 			out = appendString(out, r.String(i))
-		case TagStringList, TagPairs:
+		case TypeStringList, TypePairs:
 			out = binary.LittleEndian.AppendUint32(out, uint32(r.Len(i)))
 			r.Strings(i, func(_ int, s string) bool { out = appendString(out, s); return true })
-		case TagNumberList:
+		case TypeNumberList:
 			out = binary.LittleEndian.AppendUint32(out, uint32(r.Len(i)))
 			for j := 0; j < r.Len(i); j++ {
 				out = binary.LittleEndian.AppendUint64(out, math.Float64bits(r.NumberAt(i, j)))
@@ -693,8 +693,8 @@ func FuzzRecordReset(f *testing.F) {
 	for _, v := range loadVectors[recordVector](f, "records.json") {
 		f.Add(unhex(f, v.RecordHex))
 	}
-	f.Add([]byte{1, 0, 1, 0, TagPairs, 1, 0, 0, 0})
-	f.Add([]byte{1, 0, 2, 0, TagBool, 7, TagNumberList, 0, 0, 0, 0})
+	f.Add([]byte{1, 0, 1, 0, TypePairs, 1, 0, 0, 0})
+	f.Add([]byte{1, 0, 2, 0, TypeBool, 7, TypeNumberList, 0, 0, 0, 0})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var r Record
 		if err := r.Reset(data); err != nil {
@@ -706,10 +706,10 @@ func FuzzRecordReset(f *testing.F) {
 		want := bytes.Clone(data)
 		for i := -1; i <= r.Fields; i++ {
 			tag := r.Type(i)
-			if tag > TagPairs {
+			if tag > TypePairs {
 				t.Fatalf("field %d: tag %d", i, tag)
 			}
-			if tag == TagBool && want[r.offs[i]+1] > 1 {
+			if tag == TypeBool && want[r.offs[i]+1] > 1 {
 				want[r.offs[i]+1] = 1
 			}
 			_ = r.String(i)
@@ -852,9 +852,9 @@ func FuzzSkipCommon(f *testing.F) {
 	for _, v := range loadVectors[recordVector](f, "records.json") {
 		f.Add(unhex(f, v.RecordHex)[recordHeader:])
 	}
-	f.Add([]byte{TagStringList, 2, 0, 0, 0, 1, 0, 0, 0, 'a', 0, 0, 0, 0})
-	f.Add([]byte{TagStringList, 255, 255, 255, 255, 0, 0, 0, 0})
-	f.Add([]byte{TagNumberList, 1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7})
+	f.Add([]byte{TypeStringList, 2, 0, 0, 0, 1, 0, 0, 0, 'a', 0, 0, 0, 0})
+	f.Add([]byte{TypeStringList, 255, 255, 255, 255, 0, 0, 0, 0})
+	f.Add([]byte{TypeNumberList, 1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		for p := 0; p <= len(data); p++ {
 			fast := skipCommon(data, p)
@@ -862,7 +862,7 @@ func FuzzSkipCommon(f *testing.F) {
 			switch {
 			case fast >= 0 && (err != nil || slow != fast):
 				t.Fatalf("at %d: skipCommon %d, skipValue %d, %v", p, fast, slow, err)
-			case fast < 0 && err == nil && data[p] != TagPairs:
+			case fast < 0 && err == nil && data[p] != TypePairs:
 				t.Fatalf("at %d: skipCommon refused a well-formed value of tag %d", p, data[p])
 			}
 		}
@@ -904,7 +904,7 @@ func materialized(paths []Path, ev *Event) []byte {
 	for i := range paths {
 		v, ok := paths[i].Lookup(ev)
 		if !ok {
-			buf = append(buf, TagNull)
+			buf = append(buf, TypeNull)
 			continue
 		}
 		buf = appendValue(buf, v)

@@ -16,7 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/decnet/ttp/abi"
-	"github.com/decnet/ttp/host"
+	"github.com/decnet/ttp/dispatch"
 	"github.com/decnet/ttp/internal/natstest"
 	"github.com/decnet/ttp/rules"
 	"github.com/decnet/ttp/store"
@@ -60,9 +60,11 @@ func newRig(t *testing.T, cfg Config) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	x := rules.NewIndex()
-	x.Replace(loaded, nil)
-	d := host.NewDispatcher(host.StaticSnapshot(x.Load()), host.WithLogger(quiet))
+	x, err := rules.NewSnapshot(loaded, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := dispatch.New(dispatch.Config{Snapshot: dispatch.NewSnapshot(x), Logger: quiet})
 	w := NewWorker(js, d, storeAdapter{st}, cfg, quiet)
 	wctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
@@ -207,9 +209,11 @@ func TestRepublishAfterCrash(t *testing.T) {
 	ev, _ := abi.DecodeEvent([]byte(uname))
 	tags := []abi.Tag{}
 	loaded, _ := rules.LoadDir("../rules/ttp")
-	x := rules.NewIndex()
-	x.Replace(loaded, nil)
-	d := host.NewDispatcher(host.StaticSnapshot(x.Load()), host.WithLogger(quiet))
+	x, err := rules.NewSnapshot(loaded, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := dispatch.New(dispatch.Config{Snapshot: dispatch.NewSnapshot(x), Logger: quiet})
 	tags, _ = d.Tag(ctx, ev, tags)
 	// The crashed worker: inserted, published, not marked, not acked.
 	r.store.InsertTags(ctx, "command", "evt-1", tags)

@@ -1,6 +1,6 @@
 package bus
 
-// The load tool: the real worker (NewWorker over host.Dispatcher with the shipped rules and,
+// The load tool: the real worker (NewWorker over dispatch.Dispatcher with the shipped rules and,
 // when built, the plugins of ../plugins) on an in-process JetStream server and a real tag store,
 // end to end: publish N events, tag, store, publish envelopes, ack. It is a test, skipped unless
 // TTP_LOAD=1, because one run takes seconds to minutes and its figures depend on the machine:
@@ -57,11 +57,13 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/decnet/ttp/abi"
+	"github.com/decnet/ttp/dispatch"
 	"github.com/decnet/ttp/host"
 	"github.com/decnet/ttp/internal/workload"
 	"github.com/decnet/ttp/rules"
 	"github.com/decnet/ttp/store"
 	"github.com/decnet/ttp/store/storetest"
+	"github.com/decnet/ttp/wasm"
 )
 
 func TestLoad(t *testing.T) {
@@ -79,7 +81,7 @@ func TestLoad(t *testing.T) {
 	t.Logf("rules from ../rules/ttp; plugins: %v; worker batch %d, inflight %d; GOMAXPROCS %d",
 		plugins, cfg.withDefaults().Batch, cfg.withDefaults().InFlight, runtime.GOMAXPROCS(0))
 
-	mixes := map[string]func(*testing.T, *host.Dispatcher, int) *prepared{"realistic": realisticMix, "worst": worstMix}
+	mixes := map[string]func(*testing.T, *dispatch.Dispatcher, int) *prepared{"realistic": realisticMix, "worst": worstMix}
 	var results []loadResult
 	for _, mix := range envList("TTP_LOAD_MIXES", "realistic,worst") {
 		gen, ok := mixes[mix]
@@ -161,7 +163,7 @@ func (w *prepared) head(n int) *prepared {
 }
 
 type loadRun struct {
-	d     *host.Dispatcher
+	d     *dispatch.Dispatcher
 	wl    *prepared
 	store string
 	sync  bool
@@ -458,18 +460,21 @@ func startServer(t *testing.T, syncAlways bool) *server.Server {
 
 // loadDispatcher is the daemon's host: the shipped rules and, when dir holds built modules,
 // the plugins, loaded as ttp serve loads them (rules first, then the plugin directory).
-func loadDispatcher(t *testing.T, dir string) (*host.Dispatcher, []string) {
+func loadDispatcher(t *testing.T, dir string) (*dispatch.Dispatcher, []string) {
 	ctx := context.Background()
-	d := host.NewDispatcher(host.StaticSnapshot(rules.NewIndex().Load()), host.WithLogger(quiet))
+	d := dispatch.New(dispatch.Config{Logger: quiet})
 	compiler, err := host.NewCompiler(filepath.Join(t.TempDir(), "wazero-cache"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { compiler.Close(context.Background()) })
-	// The per-call deadline is the daemon's (--deadline, host.DefaultDeadline) unless
+	// The per-call deadline is the daemon's (--deadline, wasm.DefaultDeadline) unless
 	// TTP_LOAD_DEADLINE_MS says otherwise; load-time calls get the host's own floor.
-	lim := host.Limits{Deadline: time.Duration(envInt("TTP_LOAD_DEADLINE_MS", 0)) * time.Millisecond}
-	h := host.NewHost(d, compiler, host.WithHostLogger(quiet), host.WithLimits(func(string) host.Limits { return lim }))
+	lim := wasm.Limits{Deadline: time.Duration(envInt("TTP_LOAD_DEADLINE_MS", 0)) * time.Millisecond}
+	h, err := host.New(host.Config{Dispatcher: d, Compiler: compiler, Logger: quiet, Limits: func(string) wasm.Limits { return lim }})
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(h.Close)
 	loaded, err := rules.LoadDir("../rules/ttp")
 	if err != nil {
@@ -506,7 +511,7 @@ type loadEvent struct {
 }
 
 // build encodes events and counts the tags the dispatcher makes of each.
-func build(t *testing.T, d *host.Dispatcher, evs []loadEvent) *prepared {
+func build(t *testing.T, d *dispatch.Dispatcher, evs []loadEvent) *prepared {
 	wl := &prepared{data: make([][]byte, len(evs)), subjects: make([]string, len(evs)), perEvent: make([]int32, len(evs))}
 	var tags []abi.Tag
 	for i, e := range evs {
@@ -540,7 +545,7 @@ var loadEpoch = time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)
 // administration, 15% attacker commands from the corpora's positives), each its own event,
 // from 500 attackers in 2,000 sessions, and one event in 50 a session.ended of 4 to 12 commands
 // of the same stream (which the behavioral plugin reads, and whose commands fan out).
-func realisticMix(t *testing.T, d *host.Dispatcher, n int) *prepared {
+func realisticMix(t *testing.T, d *dispatch.Dispatcher, n int) *prepared {
 	rng := rand.New(rand.NewSource(workload.Seed)) // the workload's draws and the mix's, interleaved
 	gen := workload.New(rng, attackerCommands(t))
 	evs := make([]loadEvent, n)
@@ -570,7 +575,7 @@ func realisticMix(t *testing.T, d *host.Dispatcher, n int) *prepared {
 // worstMix: every event a command that one rule with two emits fires and nothing else does,
 // each with its own source_id, so every event makes two tags, one envelope and two rule.fired
 // messages.
-func worstMix(t *testing.T, d *host.Dispatcher, n int) *prepared {
+func worstMix(t *testing.T, d *dispatch.Dispatcher, n int) *prepared {
 	var two []string
 	for _, c := range attackerCommands(t) {
 		ev := abi.Event{SourceKind: abi.KindCommand, SourceID: "probe", ObservedAt: loadEpoch, Payload: map[string]any{"command_text": c}}

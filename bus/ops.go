@@ -10,7 +10,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/decnet/ttp/host"
+	"github.com/decnet/ttp/dispatch"
 )
 
 // DefaultWorkerName is the name a worker goes by when none is configured: "<hostname>-<pid>",
@@ -42,7 +42,7 @@ type Heartbeat struct {
 }
 
 // Heartbeats publishes a heartbeat with the worker's counters every interval until ctx ends.
-func Heartbeats(ctx context.Context, nc *nats.Conn, w *Worker, d *host.Dispatcher, every time.Duration) {
+func Heartbeats(ctx context.Context, nc *nats.Conn, w *Worker, d *dispatch.Dispatcher, every time.Duration) {
 	start := time.Now()
 	t := time.NewTicker(every)
 	defer t.Stop()

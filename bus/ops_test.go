@@ -11,8 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/decnet/ttp/host"
-	"github.com/decnet/ttp/rules"
+	"github.com/decnet/ttp/dispatch"
 )
 
 // TestDefaultWorkerName: a worker configured without a name goes by DefaultWorkerName, and
@@ -38,7 +37,7 @@ func TestDefaultWorkerName(t *testing.T) {
 	defer sub.Unsubscribe()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go Heartbeats(ctx, r.nc, r.w, host.NewDispatcher(host.StaticSnapshot(rules.NewIndex().Load())), time.Hour)
+	go Heartbeats(ctx, r.nc, r.w, dispatch.New(dispatch.Config{}), time.Hour)
 	select {
 	case m := <-beats:
 		var hb Heartbeat

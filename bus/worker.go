@@ -19,7 +19,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/decnet/ttp/abi"
-	"github.com/decnet/ttp/host"
+	"github.com/decnet/ttp/dispatch"
 	"github.com/decnet/ttp/internal/fault"
 )
 
@@ -109,7 +109,7 @@ type WorkerStats struct {
 // Worker consumes, tags, stores and publishes.
 type Worker struct {
 	js    jetstream.JetStream
-	d     *host.Dispatcher
+	d     *dispatch.Dispatcher
 	store TagStore
 	cfg   Config
 	log   *slog.Logger
@@ -120,7 +120,7 @@ type Worker struct {
 // (the consumer, the publications and their acks), so it takes no core connection. js must
 // bound its asynchronous publications, as NewJetStream's does: the worker waits for every
 // PubAck, and one that never comes would otherwise stall it for ever.
-func NewWorker(js jetstream.JetStream, d *host.Dispatcher, store TagStore, cfg Config, log *slog.Logger) *Worker {
+func NewWorker(js jetstream.JetStream, d *dispatch.Dispatcher, store TagStore, cfg Config, log *slog.Logger) *Worker {
 	return &Worker{js: js, d: d, store: store, cfg: cfg.withDefaults(), log: log}
 }
 

@@ -23,8 +23,8 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/decnet/ttp/abi"
-	"github.com/decnet/ttp/host"
 	"github.com/decnet/ttp/rules"
+	"github.com/decnet/ttp/wasm"
 )
 
 // Result is one named check.
@@ -70,8 +70,8 @@ type Options struct {
 	VectorsDir string        // golden vectors; "" skips that check
 	Calls      int           // calls of the memory check; default 10,000
 	MemBound   uint32        // allowed linear-memory growth over those calls; default 1 MiB
-	Deadline   time.Duration // the host's per-call deadline; default host.DefaultDeadline
-	Compiler   *host.Compiler
+	Deadline   time.Duration // the host's per-call deadline; default wasm.DefaultDeadline
+	Compiler   *wasm.Compiler
 	// DefaultVectors, when VectorsDir is empty, is a directory whose subdirectory named after
 	// the plugin holds its vectors (testdata/vectors/behavioral).
 	DefaultVectors string
@@ -139,7 +139,7 @@ func Run(ctx context.Context, path string, opt Options) (*Report, error) {
 		opt.MemBound = 1 << 20
 	}
 	if opt.Deadline == 0 {
-		opt.Deadline = host.DefaultDeadline
+		opt.Deadline = wasm.DefaultDeadline
 	}
 	wasm, err := os.ReadFile(path)
 	if err != nil {
@@ -197,22 +197,22 @@ type runner struct {
 	path string
 	opt  Options
 	wasm []byte
-	c    *host.Compiler
+	c    *wasm.Compiler
 	rep  *Report
 
-	ins     *host.Inspection
+	ins     *wasm.Inspection
 	extism  bool // an Extism module, not a ttp-ABI one
-	m       host.Module
+	m       wasm.Module
 	man     *abi.Manifest
 	owned   []*rules.Rule
-	pool    *host.Pool
+	pool    *wasm.Pool
 	vectors []Vector
 
 	// The instance of the raw checks (malformed records, memory, latency), started by the
 	// first of them.
 	rr    *rawRunner
 	ierr  error // why it could not start
-	isRaw bool  // it takes records as they are (host.RawTagger)
+	isRaw bool  // it takes records as they are (wasm.RawTagger)
 
 	wallP99, cpuP99 time.Duration
 	closers         []func() // run in reverse order when the run ends
@@ -275,7 +275,7 @@ func (r *runner) imports() (string, error) {
 	var bad []string
 	for _, imp := range r.ins.Imports {
 		mod, name, _ := strings.Cut(imp, ".")
-		if !host.AllowedImport(mod, name) && !(r.extism && mod == "extism:host/env") {
+		if !wasm.AllowedImport(mod, name) && !(r.extism && mod == "extism:host/env") {
 			bad = append(bad, imp)
 		}
 	}
@@ -286,7 +286,7 @@ func (r *runner) imports() (string, error) {
 }
 
 func (r *runner) manifest() (string, error) {
-	m, err := r.c.Load(r.ctx, r.path, r.wasm, host.Limits{Deadline: r.opt.Deadline})
+	m, err := r.c.Load(r.ctx, r.path, r.wasm, wasm.Limits{Deadline: r.opt.Deadline})
 	if err != nil {
 		return "", err
 	}
@@ -318,11 +318,11 @@ func (r *runner) ownsRules() (string, error) {
 }
 
 // configures starts the pool the vector checks call through. It retries a timed-out call as
-// the daemon does (host.Pool.Tag); its stalls are reported with the checks' own.
+// the daemon does (wasm.Pool.Tag); its stalls are reported with the checks' own.
 func (r *runner) configures() (string, error) {
-	health := host.NewHealth(time.Now)
+	health := wasm.NewHealth(time.Now)
 	r.onClose(func() { r.rep.Stalls += health.Stalls.Load() })
-	pool, rejected, err := host.NewPool(r.ctx, r.m, r.owned, host.PoolConfig{Size: 2, Health: health, Log: discardLog})
+	pool, rejected, err := wasm.NewPool(r.ctx, r.m, rules.PluginConfigs(r.owned), wasm.PoolConfig{Size: 2, Health: health, Log: discardLog})
 	if err != nil {
 		return "", err
 	}
@@ -343,7 +343,7 @@ func (r *runner) tag(ev abi.Event) ([]abi.TagDraft, error) {
 		}
 		var err error
 		start := time.Now()
-		cpu, _ := host.CallCPUTime(func() { out, err = r.pool.Tag(r.ctx, nil, &e, out) })
+		cpu, _ := wasm.CallCPUTime(func() { out, err = r.pool.Tag(r.ctx, &e, out) })
 		r.rep.Slowest = max(r.rep.Slowest, time.Since(start))
 		r.rep.SlowestCPU = max(r.rep.SlowestCPU, cpu)
 		if err != nil {
@@ -437,7 +437,7 @@ func (r *runner) deterministic() (string, error) {
 // startRaw starts the instance the raw checks run on, apart from the pool; rawRunner retries
 // a call of theirs that times out as the pool does.
 func (r *runner) startRaw() {
-	newInst := func() (host.Instance, error) {
+	newInst := func() (wasm.Instance, error) {
 		i, err := r.m.NewInstance(r.ctx)
 		if err != nil {
 			return nil, err
@@ -454,7 +454,7 @@ func (r *runner) startRaw() {
 		lim: abi.ReplyLimits{Emits: emitsOf(r.owned), EvidenceKeys: len(r.man.EvidenceKeys)}, evs: sampleEvents(r.vectors, r.man)}
 	r.onClose(r.rr.close)
 	r.onClose(func() { r.rep.Stalls += int64(r.rr.stalls) })
-	r.rr.raw, r.isRaw = inst.(host.RawTagger)
+	r.rr.raw, r.isRaw = inst.(wasm.RawTagger)
 }
 
 func (r *runner) malformedRecords() (string, error) {
@@ -549,7 +549,7 @@ func (r *runner) callCPUTimes() ([]time.Duration, error) {
 	for i := 0; i < cap(cpus); i++ {
 		var err error
 		stalls := rr.stalls
-		cpu, ok := host.CallCPUTime(func() { err = rr.tag(&rr.evs[i%len(rr.evs)]) })
+		cpu, ok := wasm.CallCPUTime(func() { err = rr.tag(&rr.evs[i%len(rr.evs)]) })
 		if err != nil {
 			return nil, fmt.Errorf("latency call %d: %v", i, err)
 		}

@@ -11,9 +11,10 @@ import (
 	"testing"
 
 	"github.com/decnet/ttp/host"
+	"github.com/decnet/ttp/wasm"
 )
 
-var compiler *host.Compiler
+var compiler *wasm.Compiler
 
 func TestMain(m *testing.M) {
 	dir, _ := os.MkdirTemp("", "ttp-conform-cache-")
@@ -44,7 +45,7 @@ func result(rep *Report, prefix string) Result {
 // tiny_v1 ignores its input: it passes the vectors, determinism and memory checks, and fails
 // exactly the two checks that need a plugin to read its record.
 func TestTinyFailsWhatItShould(t *testing.T) {
-	rep := run(t, "../host/testdata/wat/tiny_v1.wasm")
+	rep := run(t, "../wasm/testdata/wat/tiny_v1.wasm")
 	for _, c := range []string{"version marker", "imports", "manifest", "golden vectors", "deterministic", "10000", "calls well inside", "benchmark"} {
 		if c == "10000" {
 			c = "2000 calls"
@@ -90,7 +91,7 @@ func TestHostileModulesFail(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.module+"/"+tt.check, func(t *testing.T) {
-			rep := run(t, "../host/testdata/wat/"+tt.module+".wasm")
+			rep := run(t, "../wasm/testdata/wat/"+tt.module+".wasm")
 			if r := result(rep, tt.check); r.Passed {
 				t.Errorf("%s passed %q", tt.module, tt.check)
 			} else if tt.module == "loop" && (!strings.Contains(r.Detail, "exceeded its deadline") || !strings.Contains(r.Detail, "retry")) {
@@ -122,7 +123,7 @@ func TestLoadVectors(t *testing.T) {
 // memory check's calls, cannot be observed), so the deadline check judges its slowest vector
 // call rather than passing on an unmeasured percentile of zero.
 func TestExtismJudgedOnVectorCalls(t *testing.T) {
-	rep := run(t, "../host/testdata/extism/tinyx.wasm")
+	rep := run(t, "../wasm/testdata/extism/tinyx.wasm")
 	r := result(rep, "calls well inside")
 	if !r.Passed || !strings.HasPrefix(r.Detail, "slowest vector call") || rep.Slowest <= 0 {
 		t.Errorf("deadline check on an Extism module: %+v (slowest %v)", r, rep.Slowest)
@@ -155,7 +156,7 @@ func TestConformOnStarvedHost(t *testing.T) {
 			}
 		}()
 	}
-	rep, err := Run(context.Background(), "../host/testdata/wat/tiny_busy.wasm", Options{RulesDir: "testdata/tiny/rules", VectorsDir: "testdata/tiny/vectors", Calls: 200, Compiler: compiler})
+	rep, err := Run(context.Background(), "../wasm/testdata/wat/tiny_busy.wasm", Options{RulesDir: "testdata/tiny/rules", VectorsDir: "testdata/tiny/vectors", Calls: 200, Compiler: compiler})
 	close(stop)
 	if err != nil {
 		t.Fatal(err)

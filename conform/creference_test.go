@@ -6,13 +6,13 @@ import (
 	"testing"
 )
 
-// TestCReferenceConforms: the C reference lifter (host/testdata/reference/c, a committed
+// TestCReferenceConforms: the C reference lifter (wasm/testdata/reference/c, a committed
 // fixture built from C against ABI v1 with sdk/c/ttp.h) passes every check of `ttp conform`
 // on the reference rules and golden vectors: the proof that a lifter can come from another
 // language without the Go sdk or Extism. `make conform` runs the same through the binary.
 func TestCReferenceConforms(t *testing.T) {
-	rep, err := Run(context.Background(), "../host/testdata/reference/c/lifter.wasm", Options{
-		RulesDir: "../host/testdata/reference/rules", VectorsDir: "../host/testdata/reference/vectors", Calls: 2000, Compiler: compiler})
+	rep, err := Run(context.Background(), "../wasm/testdata/reference/c/lifter.wasm", Options{
+		RulesDir: "../wasm/testdata/reference/rules", VectorsDir: "../wasm/testdata/reference/vectors", Calls: 2000, Compiler: compiler})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,7 @@ import (
 	"fmt"
 
 	"github.com/decnet/ttp/abi"
-	"github.com/decnet/ttp/host"
+	"github.com/decnet/ttp/wasm"
 )
 
 // maxStalls bounds the stalls one check tolerates: past it the host is too busy for the
@@ -23,13 +23,13 @@ const (
 // rawRunner makes the calls of the checks that run on an instance of their own (malformed
 // records, memory growth, latency) and retries a call that times out as the daemon's pool
 // does: once, on a fresh configured instance (the deadline closed the old one), under a
-// budget of the call's own CPU time (host.Retrier), which a busy host cannot run out and a
+// budget of the call's own CPU time (wasm.Retrier), which a busy host cannot run out and a
 // looping guest does. It keeps the memory growth summed over the instances it ran on.
 type rawRunner struct {
 	ctx     context.Context
-	newInst func() (host.Instance, error)
-	inst    host.Instance
-	raw     host.RawTagger // inst, when it is a ttp-ABI instance
+	newInst func() (wasm.Instance, error)
+	inst    wasm.Instance
+	raw     wasm.RawTagger // inst, when it is a ttp-ABI instance
 	man     *abi.Manifest
 	lim     abi.ReplyLimits
 	evs     []abi.Event // what warm-up replays
@@ -50,7 +50,7 @@ func (r *rawRunner) close() {
 }
 
 func (r *rawRunner) stalled(err error) bool {
-	return errors.Is(err, host.ErrTimeout) && r.ctx.Err() == nil
+	return errors.Is(err, wasm.ErrTimeout) && r.ctx.Err() == nil
 }
 
 // fresh replaces the instance that first, a timeout, closed.
@@ -67,7 +67,7 @@ func (r *rawRunner) fresh(first error) error {
 	}
 	r.close()
 	r.inst, r.measuring = next, false
-	r.raw, _ = next.(host.RawTagger)
+	r.raw, _ = next.(wasm.RawTagger)
 	return nil
 }
 
@@ -106,7 +106,7 @@ func (r *rawRunner) tag(e *abi.Event) error {
 	if err := r.fresh(first); err != nil {
 		return err
 	}
-	if r.drafts, err = r.inst.(host.Retrier).RetryTag(r.ctx, r.man.KindIndex(e.SourceKind), e, r.lim, r.drafts[:0]); err != nil && !errors.Is(err, abi.ErrGuest) {
+	if r.drafts, err = r.inst.(wasm.Retrier).RetryTag(r.ctx, r.man.KindIndex(e.SourceKind), e, r.lim, r.drafts[:0]); err != nil && !errors.Is(err, abi.ErrGuest) {
 		return fmt.Errorf("retry of a call that timed out (%v) on a fresh instance: %w", first, err)
 	}
 	r.stalls++

@@ -1,6 +1,7 @@
-// Package host runs the detectors of ttp on events: the Dispatcher takes one upstream event,
-// fans it out (abi.Expand), runs every handler of each event's source kind on one rules
-// snapshot, and Finish turns their drafts into tags (rule state, evidence filtering,
-// tag_uuid, rule_version, producer). The offline `ttp tag`, `ttp rules test` and the daemon
-// share this one path.
+// Package host keeps the live set of plugins and rules of one process: it loads plugin
+// modules through the runtime (package wasm), configures each with the rules it owns,
+// follows a rule store, watches the plugin directory and hot-swaps what changes, publishing
+// every change as one new dispatch.Snapshot into the Dispatcher it writes. It is where the
+// runtime, the dispatcher and rule state meet; neither of those knows of it, and metrics and
+// tracing read it from package telemetry.
 package host

@@ -12,7 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/decnet/ttp/dispatch"
 	"github.com/decnet/ttp/rules"
+	"github.com/decnet/ttp/wasm"
 )
 
 // TestFootprint measures, for the shipped plugins (plugins/*.wasm, built by make plugins):
@@ -40,13 +42,13 @@ func TestFootprint(t *testing.T) {
 	dir := t.TempDir()
 	cold, _ := NewCompiler(dir)
 	for _, path := range mods {
-		wasm, _ := os.ReadFile(path)
+		bin, _ := os.ReadFile(path)
 		start := time.Now()
-		m, err := cold.LoadWasm(ctx, path, wasm, Limits{})
+		m, err := cold.LoadWasm(ctx, path, bin, wasm.Limits{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Logf("%-22s %5.1f MB  cold compile+describe %v", filepath.Base(path), float64(len(wasm))/1e6, time.Since(start).Round(time.Millisecond))
+		t.Logf("%-22s %5.1f MB  cold compile+describe %v", filepath.Base(path), float64(len(bin))/1e6, time.Since(start).Round(time.Millisecond))
 		m.Close(ctx)
 	}
 	cold.Close(ctx)
@@ -54,16 +56,16 @@ func TestFootprint(t *testing.T) {
 	before := rss(t)
 	warm, _ := NewCompiler(dir)
 	defer warm.Close(ctx)
-	var pools []*Pool
+	var pools []*wasm.Pool
 	for _, path := range mods {
-		wasm, _ := os.ReadFile(path)
+		bin, _ := os.ReadFile(path)
 		start := time.Now()
-		m, err := warm.LoadWasm(ctx, path, wasm, Limits{})
+		m, err := warm.LoadWasm(ctx, path, bin, wasm.Limits{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		loaded := time.Since(start)
-		p, rej, err := NewPool(ctx, m, owned(set, m.Manifest()), PoolConfig{Size: 2})
+		p, rej, err := wasm.NewPool(ctx, m, rules.PluginConfigs(owned(set, m.Manifest())), wasm.PoolConfig{Size: 2})
 		if err != nil || len(rej) > 0 {
 			t.Fatalf("%s: %v %v", path, err, rej)
 		}
@@ -130,15 +132,15 @@ func TestSwapLatency(t *testing.T) {
 
 	// The cold compile of this code, which also puts the first version in the cache.
 	start := time.Now()
-	m, err := compiler.LoadWasm(ctx, "behavioral.wasm", cached, Limits{})
+	m, err := compiler.LoadWasm(ctx, "behavioral.wasm", cached, wasm.Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	cold := time.Since(start)
 	m.Close(ctx)
 
-	d := NewDispatcher(StaticSnapshot(rules.NewIndex().Load()))
-	h := NewHost(d, compiler, WithPoolSize(2), WithHostLogger(slog.New(slog.DiscardHandler)))
+	d := dispatch.New(dispatch.Config{})
+	h := newHost(t, Config{Dispatcher: d, Compiler: compiler, PoolSize: 2, Logger: slog.New(slog.DiscardHandler)})
 	defer h.Close()
 	if err := h.ApplyRules(ctx, changes...); err != nil {
 		t.Fatal(err)
@@ -149,11 +151,11 @@ func TestSwapLatency(t *testing.T) {
 	go h.WatchPlugins(wctx, dir)
 	time.Sleep(50 * time.Millisecond) // the watch is set
 
-	live := func(wasm []byte) time.Duration {
-		sum := sha256.Sum256(wasm)
+	live := func(bin []byte) time.Duration {
+		sum := sha256.Sum256(bin)
 		want := hex.EncodeToString(sum[:])
 		start := time.Now()
-		if err := os.WriteFile(filepath.Join(dir, "behavioral.wasm"), wasm, 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, "behavioral.wasm"), bin, 0o644); err != nil {
 			t.Fatal(err)
 		}
 		for time.Since(start) < time.Minute {
@@ -179,10 +181,10 @@ func TestSwapLatency(t *testing.T) {
 }
 
 // withNonce returns wasm with a custom section appended: the same code, other bytes.
-func withNonce(wasm []byte, nonce string) []byte {
+func withNonce(bin []byte, nonce string) []byte {
 	const name = "ttp-test-nonce"
 	body := append([]byte{byte(len(name))}, name...)
 	body = append(body, nonce...)
-	out := append(append([]byte{}, wasm...), 0, byte(len(body))) // section id 0 (custom), size < 128
+	out := append(append([]byte{}, bin...), 0, byte(len(body))) // section id 0 (custom), size < 128
 	return append(out, body...)
 }

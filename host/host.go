@@ -19,11 +19,15 @@ import (
 	"time"
 
 	"github.com/decnet/ttp/abi"
+	"github.com/decnet/ttp/dispatch"
 	"github.com/decnet/ttp/rules"
+	"github.com/decnet/ttp/wasm"
+	"github.com/decnet/ttp/wasm/extism"
 )
 
 // Host keeps a Dispatcher's snapshot in step with the rules and the plugins: it is the only
-// writer. Every change (a rule definition, a rule state, a plugin file) is prepared off the
+// writer of the Dispatcher's pointer, which is the one home of the live rule state (the host
+// keeps no copy: it reads back what it last published, under its own lock). Every change (a rule definition, a rule state, a plugin file) is prepared off the
 // hot path (compile, instantiate, configure), then published as one new Snapshot.
 //
 //   - A definition change of plugin-owned rules builds new instances of the owning plugin
@@ -34,15 +38,14 @@ import (
 //     version live. A deleted file unloads its plugin. Old pools finish their in-flight
 //     calls and close when drained.
 type Host struct {
-	d        *Dispatcher
-	compiler *Compiler
-	index    *rules.Index
+	d        *dispatch.Dispatcher
+	compiler *wasm.Compiler
 	log      *slog.Logger
 	now      func() time.Time
-	limits   func(name string) Limits
+	limits   func(name string) wasm.Limits
 	poolSize int
 	lock     map[string]string // file name -> sha256; nil when no lock file
-	onEvent  func(Event)
+	onNotice func(Notice)
 
 	mu      sync.Mutex
 	plugins map[string]*plugin // by file base name
@@ -54,15 +57,16 @@ type Host struct {
 
 type plugin struct {
 	file   string
-	module Module
-	pool   *Pool
-	health *Health
+	module wasm.Module
+	pool   *wasm.Pool
+	rules  []*rules.Rule // the definitions pool is configured with, ordered by id
+	health *wasm.Health
 }
 
-// Event reports something the operator should know about, for logs, metrics and (in the
+// Notice reports something the operator should know about, for logs, metrics and (in the
 // daemon) the bus: a plugin loaded or rejected, a rule rejected by its plugin.
-type Event struct {
-	Kind    string // "plugin.loaded", "plugin.rejected", "plugin.unloaded", "rule.rejected"
+type Notice struct {
+	Name    string // "plugin.loaded", "plugin.rejected", "plugin.unloaded", "rule.rejected"
 	Plugin  string // file name
 	Version string // name@version
 	Rule    string
@@ -70,47 +74,53 @@ type Event struct {
 	Err     error
 }
 
-// HostOption configures a Host.
-type HostOption func(*Host)
-
-// WithHostLogger sets the logger.
-func WithHostLogger(l *slog.Logger) HostOption { return func(h *Host) { h.log = l } }
-
-// WithHostClock sets the clock of quarantines and rule state.
-func WithHostClock(now func() time.Time) HostOption { return func(h *Host) { h.now = now } }
-
-// WithLimits sets per-plugin limits (deadline, memory, pool size) by plugin file name.
-func WithLimits(f func(name string) Limits) HostOption { return func(h *Host) { h.limits = f } }
-
-// WithPoolSize sets the number of instances per plugin (default GOMAXPROCS).
-func WithPoolSize(n int) HostOption { return func(h *Host) { h.poolSize = n } }
-
-// WithEvents sets a callback for every Event.
-func WithEvents(f func(Event)) HostOption { return func(h *Host) { h.onEvent = f } }
-
-// WithLockFile makes the host refuse every module whose file name and sha256 are not listed
-// in path (lines "sha256  name", as sha256sum prints them).
-func WithLockFile(path string) HostOption {
-	return func(h *Host) {
-		lock, err := ReadLockFile(path)
-		if err != nil {
-			h.log.Error("lock file unreadable: every module will be refused", "file", path, "err", err)
-			lock = map[string]string{}
-		}
-		h.lock = lock
-	}
+// Config is what a Host is made with. Dispatcher and Compiler are required; every other
+// field's zero value is a working default.
+type Config struct {
+	// Dispatcher is the one the host publishes into; it becomes its only writer.
+	Dispatcher *dispatch.Dispatcher
+	// Compiler compiles the plugins (NewCompiler gives one with the Extism variant).
+	Compiler *wasm.Compiler
+	// Logger receives loads, rejections and rule changes; nil: slog.Default().
+	Logger *slog.Logger
+	// Clock is the time of quarantines; nil: time.Now.
+	Clock func() time.Time
+	// Limits gives a plugin's limits by its file name; nil: the runtime's defaults.
+	Limits func(file string) wasm.Limits
+	// PoolSize is the instances per plugin when Limits sets none; 0: GOMAXPROCS.
+	PoolSize int
+	// Lock, when not nil, approves modules by file name and sha256 (ReadLockFile reads it):
+	// every other module is refused. An empty non-nil map refuses them all.
+	Lock map[string]string
+	// OnNotice, when set, sees every Notice after it is logged.
+	OnNotice func(Notice)
 }
 
-// NewHost returns a Host publishing into d (whose dispatcher it becomes the only writer of),
-// compiling through compiler.
-func NewHost(d *Dispatcher, compiler *Compiler, opts ...HostOption) *Host {
-	h := &Host{d: d, compiler: compiler, index: rules.NewIndex(), log: slog.Default(), now: time.Now,
-		limits: func(string) Limits { return Limits{} }, plugins: map[string]*plugin{}}
-	for _, o := range opts {
-		o(h)
+// New returns a Host publishing into cfg.Dispatcher, with no plugins yet and the rules the
+// Dispatcher holds.
+func New(cfg Config) (*Host, error) {
+	if cfg.Dispatcher == nil || cfg.Compiler == nil {
+		return nil, errors.New("host: Config needs a Dispatcher and a Compiler")
 	}
-	h.publishLocked()
-	return h
+	h := &Host{d: cfg.Dispatcher, compiler: cfg.Compiler, log: cfg.Logger, now: cfg.Clock, limits: cfg.Limits,
+		poolSize: cfg.PoolSize, lock: cfg.Lock, onNotice: cfg.OnNotice, plugins: map[string]*plugin{}}
+	if h.log == nil {
+		h.log = slog.Default()
+	}
+	if h.now == nil {
+		h.now = time.Now
+	}
+	if h.limits == nil {
+		h.limits = func(string) wasm.Limits { return wasm.Limits{} }
+	}
+	h.publishLocked(h.d.Load().Rules)
+	return h, nil
+}
+
+// NewCompiler returns the runtime's Compiler with the Extism variant wired in, caching
+// compiled code in cacheDir ("" keeps it in memory): the one every command uses.
+func NewCompiler(cacheDir string) (*wasm.Compiler, error) {
+	return wasm.NewCompiler(wasm.CompilerConfig{CacheDir: cacheDir, Variants: []wasm.Variant{extism.Variant{}}})
 }
 
 // ReadLockFile reads a lock file: one "sha256  name" line per approved module.
@@ -136,19 +146,30 @@ func ReadLockFile(path string) (map[string]string, error) {
 	return out, sc.Err()
 }
 
-// Index returns the rules index the host maintains (accepted definitions and states).
-func (h *Host) Index() *rules.Index { return h.index }
+// Rejections are the plugins and the rule definitions rejected at load since the host was
+// made (the previous version of each stayed live).
+func (h *Host) Rejections() (plugins, rules int64) {
+	return h.pluginRejections.Load(), h.ruleRejections.Load()
+}
 
-func (h *Host) emit(e Event) {
-	switch e.Kind {
+// Rules returns the rules and states live now: the Dispatcher's snapshot's, the one place
+// they are kept.
+func (h *Host) Rules() *rules.Snapshot { return h.d.Load().Rules }
+
+// current is the rule snapshot the host last published: the Dispatcher's. Only the host
+// writes it, under h.mu, so under h.mu it is also the host's own view.
+func (h *Host) current() *rules.Snapshot { return h.d.Load().Rules }
+
+func (h *Host) emit(e Notice) {
+	switch e.Name {
 	case "plugin.rejected":
 		h.pluginRejections.Add(1)
 	case "rule.rejected":
 		h.ruleRejections.Add(1)
 	}
-	switch e.Kind {
+	switch e.Name {
 	case "plugin.rejected", "rule.rejected":
-		h.log.Error("rejected; the previous version stays live", "event", e.Kind, "plugin", e.Plugin, "rule", e.Rule, "err", e.Err)
+		h.log.Error("rejected; the previous version stays live", "event", e.Name, "plugin", e.Plugin, "rule", e.Rule, "err", e.Err)
 	case "plugin.loaded":
 		if e.Rules == 0 {
 			h.log.Warn("PLUGIN LOADED WITH ZERO RULES: it is idle until a rule of its kinds appears", "plugin", e.Plugin, "version", e.Version)
@@ -158,24 +179,24 @@ func (h *Host) emit(e Event) {
 	case "plugin.unloaded":
 		h.log.Info("plugin unloaded", "plugin", e.Plugin, "version", e.Version)
 	}
-	if h.onEvent != nil {
-		h.onEvent(e)
+	if h.onNotice != nil {
+		h.onNotice(e)
 	}
 }
 
-// publishLocked swaps in a snapshot of the current index and pools; retire runs once no
-// event evaluates on the snapshot it replaced (old pools finish their in-flight calls).
-func (h *Host) publishLocked(retire ...func()) {
+// publishLocked swaps in a snapshot of rs and the current pools; retire runs once no event
+// evaluates on the snapshot it replaced (old pools finish their in-flight calls).
+func (h *Host) publishLocked(rs *rules.Snapshot, retire ...func()) {
 	names := make([]string, 0, len(h.plugins))
 	for n := range h.plugins {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	handlers := make([]Handler, 0, len(names))
+	handlers := make([]dispatch.Handler, 0, len(names))
 	for _, n := range names {
 		handlers = append(handlers, h.plugins[n].pool)
 	}
-	old := h.d.Swap(StaticSnapshot(h.index.Load(), handlers...))
+	old := h.d.Swap(dispatch.NewSnapshot(rs, handlers...))
 	h.reportOrphansLocked()
 	if old != nil {
 		old.AfterRelease(retire...)
@@ -197,23 +218,23 @@ func owned(set *rules.RuleSet, m *abi.Manifest) []*rules.Rule {
 	return out
 }
 
-// buildPool configures a pool of m with the rules it owns in set; rejected rules are taken
+// buildPool configures a pool of m with want, the rules it owns; rejected rules are taken
 // out (their previous definitions, in prev, are used instead when there are some) and the
 // pool is built again. It returns the pool and the rules actually configured.
-func (h *Host) buildPool(ctx context.Context, file string, m Module, want []*rules.Rule, prev map[string]*rules.Rule, health *Health) (*Pool, error) {
+func (h *Host) buildPool(ctx context.Context, file string, m wasm.Module, want []*rules.Rule, prev map[string]*rules.Rule, health *wasm.Health) (*wasm.Pool, []*rules.Rule, error) {
 	lim := h.limits(file)
 	size := lim.PoolSize
 	if size == 0 {
 		size = h.poolSize
 	}
-	cfg := PoolConfig{Size: size, Health: health, Log: h.log}
+	cfg := wasm.PoolConfig{Size: size, Health: health, Log: h.log}
 	for attempt := 0; attempt < 3; attempt++ {
-		pool, rejected, err := NewPool(ctx, m, want, cfg)
+		pool, rejected, err := wasm.NewPool(ctx, m, rules.PluginConfigs(want), cfg)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if len(rejected) == 0 {
-			return pool, nil
+			return pool, want, nil
 		}
 		pool.Retire(false)
 		bad := map[string]string{}
@@ -227,7 +248,7 @@ func (h *Host) buildPool(ctx context.Context, file string, m Module, want []*rul
 				next = append(next, r)
 				continue
 			}
-			h.emit(Event{Kind: "rule.rejected", Plugin: file, Version: m.Manifest().Producer(), Rule: r.ID,
+			h.emit(Notice{Name: "rule.rejected", Plugin: file, Version: m.Manifest().Producer(), Rule: r.ID,
 				Err: fmt.Errorf("%s: %s", r.File, msg)})
 			if p, ok := prev[r.ID]; ok && p != r {
 				next = append(next, p)
@@ -235,29 +256,29 @@ func (h *Host) buildPool(ctx context.Context, file string, m Module, want []*rul
 		}
 		want = next
 	}
-	return nil, fmt.Errorf("%w: %s keeps rejecting its rules", ErrConfigure, file)
+	return nil, nil, fmt.Errorf("%w: %s keeps rejecting its rules", wasm.ErrConfigure, file)
 }
 
 // LoadPlugin compiles the module at path and swaps it in (replacing an earlier version of the
 // same file). On any failure the previous version stays live and the error is returned.
 func (h *Host) LoadPlugin(ctx context.Context, path string) error {
 	file := filepath.Base(path)
-	wasm, err := os.ReadFile(path)
+	bin, err := os.ReadFile(path)
 	if err != nil {
-		h.emit(Event{Kind: "plugin.rejected", Plugin: file, Err: err})
+		h.emit(Notice{Name: "plugin.rejected", Plugin: file, Err: err})
 		return err
 	}
 	if h.lock != nil {
-		sum := sha256.Sum256(wasm)
+		sum := sha256.Sum256(bin)
 		if want, ok := h.lock[file]; !ok || want != hex.EncodeToString(sum[:]) {
-			err := fmt.Errorf("host: %s: %w (sha256 %x)", path, ErrNotLocked, sum)
-			h.emit(Event{Kind: "plugin.rejected", Plugin: file, Err: err})
+			err := fmt.Errorf("host: %s: %w (sha256 %x)", path, wasm.ErrNotLocked, sum)
+			h.emit(Notice{Name: "plugin.rejected", Plugin: file, Err: err})
 			return err
 		}
 	}
-	m, err := h.compile(ctx, path, wasm)
+	m, err := h.compiler.Load(ctx, path, bin, h.limits(file))
 	if err != nil {
-		h.emit(Event{Kind: "plugin.rejected", Plugin: file, Err: err})
+		h.emit(Notice{Name: "plugin.rejected", Plugin: file, Err: err})
 		return err
 	}
 	h.mu.Lock()
@@ -266,41 +287,40 @@ func (h *Host) LoadPlugin(ctx context.Context, path string) error {
 	for other, p := range h.plugins {
 		if other != file && p.module.Manifest().Name == m.Manifest().Name {
 			m.Close(ctx)
-			err := fmt.Errorf("host: %s: %w: %s is loaded from %s", path, ErrDuplicateName, m.Manifest().Producer(), other)
-			h.emit(Event{Kind: "plugin.rejected", Plugin: file, Err: err})
+			err := fmt.Errorf("host: %s: %w: %s is loaded from %s", path, wasm.ErrDuplicateName, m.Manifest().Producer(), other)
+			h.emit(Notice{Name: "plugin.rejected", Plugin: file, Err: err})
 			return err
 		}
 	}
-	health := NewHealth(h.now)
+	health := wasm.NewHealth(h.now)
 	var prev map[string]*rules.Rule
 	if old != nil && old.module.Manifest().Name == m.Manifest().Name {
 		health = old.health // a new version of the same plugin inherits its record
-		prev = rulesByID(old.pool.Rules())
+		prev = rulesByID(old.rules)
 	}
-	pool, err := h.buildPool(ctx, file, m, owned(h.index.Load().Set, m.Manifest()), prev, health)
+	rs := h.current()
+	want := owned(rs.Set, m.Manifest())
+	pool, configured, err := h.buildPool(ctx, file, m, want, prev, health)
 	if err != nil {
 		m.Close(ctx)
-		h.emit(Event{Kind: "plugin.rejected", Plugin: file, Err: err})
+		h.emit(Notice{Name: "plugin.rejected", Plugin: file, Err: err})
 		return err
 	}
-	if reverts := reconcile(owned(h.index.Load().Set, m.Manifest()), pool, prev); len(reverts) > 0 {
-		if err := h.index.Apply(reverts...); err != nil {
+	if reverts := reconcile(want, configured, prev); len(reverts) > 0 {
+		if next, err := rs.Apply(reverts...); err != nil {
 			h.log.Error("rules: revert after rejection", "err", err)
+		} else {
+			rs = next
 		}
 	}
-	h.plugins[file] = &plugin{file: file, module: m, pool: pool, health: health}
+	h.plugins[file] = &plugin{file: file, module: m, pool: pool, rules: configured, health: health}
 	if old != nil {
-		h.publishLocked(func() { old.pool.Retire(true) })
+		h.publishLocked(rs, func() { old.pool.Retire(true) })
 	} else {
-		h.publishLocked()
+		h.publishLocked(rs)
 	}
-	h.emit(Event{Kind: "plugin.loaded", Plugin: file, Version: m.Manifest().Producer(), Rules: len(pool.Rules())})
+	h.emit(Notice{Name: "plugin.loaded", Plugin: file, Version: m.Manifest().Producer(), Rules: len(configured)})
 	return nil
-}
-
-// compile picks the loader by what the module exports: the ttp ABI, else Extism.
-func (h *Host) compile(ctx context.Context, path string, wasm []byte) (Module, error) {
-	return h.compiler.Load(ctx, path, wasm, h.limits(filepath.Base(path)))
 }
 
 // loadedSum is the sha256 of the module loaded from file, or "".
@@ -323,8 +343,8 @@ func (h *Host) UnloadPlugin(path string) {
 		return
 	}
 	delete(h.plugins, file)
-	h.publishLocked(func() { old.pool.Retire(true) })
-	h.emit(Event{Kind: "plugin.unloaded", Plugin: file, Version: old.module.Manifest().Producer()})
+	h.publishLocked(h.current(), func() { old.pool.Retire(true) })
+	h.emit(Notice{Name: "plugin.unloaded", Plugin: file, Version: old.module.Manifest().Producer()})
 }
 
 // LoadPluginDir loads every *.wasm of dir; failures are reported and the others load.
@@ -369,11 +389,11 @@ func rulesByID(rs []*rules.Rule) map[string]*rules.Rule {
 func (h *Host) ApplyRules(ctx context.Context, changes ...rules.Change) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	before := h.index.Load().Set
-	if err := h.index.Apply(changes...); err != nil {
+	cur := h.current()
+	next, err := cur.Apply(changes...)
+	if err != nil {
 		return err
 	}
-	after := h.index.Load().Set
 	defsChanged := false
 	for _, c := range changes {
 		if c.Kind == rules.RuleUpdated || c.Kind == rules.RuleDeleted {
@@ -381,27 +401,28 @@ func (h *Host) ApplyRules(ctx context.Context, changes ...rules.Change) error {
 		}
 	}
 	if !defsChanged {
-		h.publishLocked() // a state change: nothing to reconfigure
+		h.publishLocked(next) // a state change: nothing to reconfigure
 		return nil
 	}
-	var retire []*Pool
+	var retire []*wasm.Pool
 	var reverts []rules.Change
 	for _, p := range h.plugins {
-		want := owned(after, p.module.Manifest())
-		if slices.Equal(want, p.pool.Rules()) {
+		want := owned(next.Set, p.module.Manifest())
+		if slices.Equal(want, p.rules) {
 			continue
 		}
-		pool, err := h.buildPool(ctx, p.file, p.module, want, rulesByID(owned(before, p.module.Manifest())), p.health)
+		prev := rulesByID(owned(cur.Set, p.module.Manifest()))
+		pool, configured, err := h.buildPool(ctx, p.file, p.module, want, prev, p.health)
 		if err != nil {
-			h.emit(Event{Kind: "plugin.rejected", Plugin: p.file, Err: err})
+			h.emit(Notice{Name: "plugin.rejected", Plugin: p.file, Err: err})
 			continue
 		}
-		reverts = append(reverts, reconcile(want, pool, rulesByID(owned(before, p.module.Manifest())))...)
+		reverts = append(reverts, reconcile(want, configured, prev)...)
 		retire = append(retire, p.pool)
-		p.pool = pool
+		p.pool, p.rules = pool, configured
 	}
 	if len(reverts) > 0 {
-		if err := h.index.Apply(reverts...); err != nil {
+		if next, err = next.Apply(reverts...); err != nil {
 			return err
 		}
 	}
@@ -409,15 +430,15 @@ func (h *Host) ApplyRules(ctx context.Context, changes ...rules.Change) error {
 	for i, p := range retire {
 		fs[i] = func() { p.Retire(false) }
 	}
-	h.publishLocked(fs...)
+	h.publishLocked(next, fs...)
 	return nil
 }
 
-// reconcile returns the index changes that make the index agree with what pool was actually
+// reconcile returns the rule changes that make the rules agree with what a pool was actually
 // configured with: a wanted rule the plugin rejected goes back to its previous definition
-// (from prev) or, when it had none, out of the index.
-func reconcile(want []*rules.Rule, pool *Pool, prev map[string]*rules.Rule) []rules.Change {
-	configured := rulesByID(pool.Rules())
+// (from prev) or, when it had none, out of the rules.
+func reconcile(want, pool []*rules.Rule, prev map[string]*rules.Rule) []rules.Change {
+	configured := rulesByID(pool)
 	var out []rules.Change
 	for _, r := range want {
 		if c, ok := configured[r.ID]; ok && c == r {
@@ -453,7 +474,7 @@ func (h *Host) FollowRules(ctx context.Context, store rules.Store, observe func(
 		h.log.Error("rules: initial load", "err", err)
 	}
 	for id, st := range states {
-		if _, ok := h.index.Load().Set.Rule(id); !ok {
+		if _, ok := h.d.Load().Rules.Set.Rule(id); !ok {
 			h.logState(id, st)
 		}
 	}
@@ -473,7 +494,7 @@ func (h *Host) FollowRules(ctx context.Context, store rules.Store, observe func(
 		switch c.Kind {
 		case rules.RuleRejected:
 			// emit logs it (once, at ERROR) with the file in the error.
-			h.emit(Event{Kind: "rule.rejected", Rule: c.ID, Err: fmt.Errorf("%s: %w", c.File, c.Err)})
+			h.emit(Notice{Name: "rule.rejected", Rule: c.ID, Err: fmt.Errorf("%s: %w", c.File, c.Err)})
 			continue
 		case rules.RuleUpdated:
 			h.log.Info("rule loaded", "rule", c.ID, "version", c.Rule.Version, "file", c.File)
@@ -497,7 +518,7 @@ type PluginStatus struct {
 	Kinds          []string // the source kinds of its manifest, in its order
 	Rules          int
 	Quarantined    bool
-	Health         *Health
+	Health         *wasm.Health
 }
 
 // Plugins returns the loaded plugins, ordered by file name.
@@ -511,7 +532,7 @@ func (h *Host) Plugins() []PluginStatus {
 		for i, k := range p.module.Manifest().Kinds {
 			kinds[i] = k.SourceKind
 		}
-		out = append(out, PluginStatus{File: p.file, Producer: p.pool.Producer(), Kinds: kinds, Rules: len(p.pool.Rules()), Quarantined: q, Health: p.health})
+		out = append(out, PluginStatus{File: p.file, Producer: p.pool.Producer(), Kinds: kinds, Rules: len(p.rules), Quarantined: q, Health: p.health})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].File < out[j].File })
 	return out
@@ -527,7 +548,7 @@ func (h *Host) Close() {
 		fs = append(fs, func() { p.pool.Retire(true) })
 		delete(h.plugins, f)
 	}
-	h.publishLocked(fs...)
+	h.publishLocked(h.current(), fs...)
 }
 
 // RulesWithoutPlugin returns, by match kind, the ids of the plugin-owned rules that no loaded
@@ -542,7 +563,7 @@ func (h *Host) RulesWithoutPlugin() map[string][]string {
 
 func (h *Host) orphansLocked() map[string][]string {
 	var out map[string][]string
-	for _, r := range h.index.Load().Set.Rules() {
+	for _, r := range h.current().Set.Rules() {
 		if r.IsPattern() {
 			continue
 		}
@@ -625,7 +646,7 @@ func (h *Host) logState(id string, st rules.State) {
 	if st.Reason != "" {
 		args = append(args, "reason", st.Reason)
 	}
-	if _, ok := h.index.Load().Set.Rule(id); !ok {
+	if _, ok := h.d.Load().Rules.Set.Rule(id); !ok {
 		h.log.Warn("state for a rule that does not exist: kept, it applies if the rule appears", args...)
 		return
 	}

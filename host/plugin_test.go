@@ -1,12 +1,10 @@
 package host
 
 import (
-	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -16,11 +14,14 @@ import (
 	"time"
 
 	"github.com/decnet/ttp/abi"
+	"github.com/decnet/ttp/dispatch"
+	"github.com/decnet/ttp/internal/testkit"
 	"github.com/decnet/ttp/rules"
+	"github.com/decnet/ttp/wasm"
 )
 
 // One on-disk compilation cache per test binary: modules compile once.
-var testCompiler *Compiler
+var testCompiler *wasm.Compiler
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "ttp-host-cache-")
@@ -37,75 +38,53 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func wat(name string) string { return filepath.Join("testdata", "wat", name+".wasm") }
+var (
+	wat        = testkit.Wat
+	tinyRule   = testkit.TinyRule
+	mustRule   = testkit.MustRule
+	byProducer = testkit.ByProducer
+	unameEvent = testkit.UnameEvent
+)
 
-// tinyRule is a rule the tiny test plugins own (rule_kinds lifter:tiny_).
-func tinyRule(t *testing.T, id string, conf float64, evidence string) *rules.Rule {
+const ruleR0001 = testkit.RuleR0001
+
+// tinyx is the Extism-variant twin of tiny_v1 (wasm/testdata/extism).
+var tinyx = filepath.Join("..", "wasm", "testdata", "extism", "tinyx.wasm")
+
+// newHost is New, failing the test on an error; the host closes with the test.
+func newHost(t testing.TB, cfg Config) *Host {
 	t.Helper()
-	src := fmt.Sprintf(`id: %s
-name: tiny %s
-applies_to: [command, auth]
-match: {kind: lifter:tiny_marker, params: {threshold: 3}}
-emits:
-  - {technique_id: T1059, sub_technique_id: T1059.004, tactic: execution, confidence: %v}
-precision: M
-evidence_fields: [%s]
-`, id, id, conf, evidence)
-	r, err := rules.Parse(id+".yaml", []byte(src))
+	h, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return r
+	return h
+}
+
+// mustLock reads a lock file, failing the test on an error.
+func mustLock(t testing.TB, path string) map[string]string {
+	t.Helper()
+	lock, err := ReadLockFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return lock
 }
 
 type harness struct {
-	d    *Dispatcher
+	d    *dispatch.Dispatcher
 	h    *Host
-	logs *syncBuffer
-	now  *fakeClock
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
+	logs *testkit.SyncBuffer
+	now  *testkit.Clock
 }
 
 func newHarness(t *testing.T, rs ...*rules.Rule) *harness {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &testkit.SyncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, nil))
-	clock := &fakeClock{t: time.Date(2026, 11, 27, 5, 0, 0, 0, time.UTC)}
-	d := NewDispatcher(StaticSnapshot(rules.NewIndex().Load()), WithLogger(log), WithClock(clock.Now))
-	h := NewHost(d, testCompiler, WithHostLogger(log), WithHostClock(clock.Now), WithPoolSize(2))
+	clock := testkit.NewClock(time.Date(2026, 11, 27, 5, 0, 0, 0, time.UTC))
+	d := dispatch.New(dispatch.Config{Logger: log, Clock: clock.Now})
+	h := newHost(t, Config{Dispatcher: d, Compiler: testCompiler, Logger: log, Clock: clock.Now, PoolSize: 2})
 	t.Cleanup(h.Close)
 	changes := []rules.Change{}
 	for _, r := range rs {
@@ -125,16 +104,6 @@ func (hs *harness) tag(t *testing.T, ev abi.Event) []abi.Tag {
 	}
 	return tags
 }
-
-func byProducer(tags []abi.Tag) map[string][]abi.Tag {
-	out := map[string][]abi.Tag{}
-	for _, t := range tags {
-		out[t.Producer] = append(out[t.Producer], t)
-	}
-	return out
-}
-
-var unameEvent = abi.Event{SourceKind: "command", SourceID: "c1", Payload: map[string]any{"command_text": "uname -a"}}
 
 func TestTinyPlugin(t *testing.T) {
 	hs := newHarness(t, tinyRule(t, "R9001", 0.8, "marker"), mustRule(t, "R0001", ruleR0001))
@@ -164,17 +133,17 @@ func TestHostile(t *testing.T) {
 		loadErr error // refused at load
 		callErr error // each call fails with
 	}{
-		{"loop", nil, ErrTimeout},
+		{"loop", nil, wasm.ErrTimeout},
 		{"membomb", nil, nil}, // stopped by the memory cap: it traps or runs into its deadline
-		{"trap_first", nil, ErrTrap},
-		{"garbage", nil, ErrBadReply},
-		{"oversized", nil, ErrOutputCap},
-		{"bad_rule_index", nil, ErrBadReply},
-		{"bad_evidence_key", nil, ErrBadReply},
-		{"scale_above_one", nil, ErrBadReply},
+		{"trap_first", nil, wasm.ErrTrap},
+		{"garbage", nil, wasm.ErrBadReply},
+		{"oversized", nil, wasm.ErrOutputCap},
+		{"bad_rule_index", nil, wasm.ErrBadReply},
+		{"bad_evidence_key", nil, wasm.ErrBadReply},
+		{"scale_above_one", nil, wasm.ErrBadReply},
 		{"error_reply", nil, abi.ErrGuest},
-		{"forbidden_import", ErrForbiddenImport, nil},
-		{"wrong_marker", ErrABIVersion, nil},
+		{"forbidden_import", wasm.ErrForbiddenImport, nil},
+		{"wrong_marker", wasm.ErrABIVersion, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.module, func(t *testing.T) {
@@ -220,7 +189,7 @@ func TestHostile(t *testing.T) {
 				t.Errorf("failures counted %d, want 3", f)
 			}
 			_, _, last := hostile.Health.Quarantined()
-			if tt.callErr == nil && !errors.Is(last, ErrTrap) && !errors.Is(last, ErrTimeout) {
+			if tt.callErr == nil && !errors.Is(last, wasm.ErrTrap) && !errors.Is(last, wasm.ErrTimeout) {
 				t.Errorf("failure %v, want a trap or a timeout", last)
 			} else if tt.callErr != nil && !errors.Is(last, tt.callErr) {
 				t.Errorf("failure %v, want %v", last, tt.callErr)
@@ -238,18 +207,18 @@ func TestQuarantine(t *testing.T) {
 		t.Fatal(err)
 	}
 	health := hs.h.Plugins()[0].Health
-	for i := 0; i < QuarantineAfter; i++ {
+	for i := 0; i < wasm.QuarantineAfter; i++ {
 		hs.tag(t, unameEvent)
 	}
 	if q, until, _ := health.Quarantined(); !q || !until.Equal(hs.now.Now().Add(time.Second)) {
-		t.Fatalf("after %d failures: quarantined=%v until %v", QuarantineAfter, q, until)
+		t.Fatalf("after %d failures: quarantined=%v until %v", wasm.QuarantineAfter, q, until)
 	}
 	hs.tag(t, unameEvent)
-	if health.Skipped.Load() != 1 || health.Failures.Load() != QuarantineAfter {
+	if health.Skipped.Load() != 1 || health.Failures.Load() != wasm.QuarantineAfter {
 		t.Errorf("quarantined plugin was called: skipped=%d failures=%d", health.Skipped.Load(), health.Failures.Load())
 	}
 	hs.now.Advance(time.Second)
-	for i := 0; i < QuarantineAfter; i++ {
+	for i := 0; i < wasm.QuarantineAfter; i++ {
 		hs.tag(t, unameEvent)
 	}
 	if q, until, _ := health.Quarantined(); !q || !until.Equal(hs.now.Now().Add(2*time.Second)) {
@@ -261,7 +230,7 @@ func TestQuarantine(t *testing.T) {
 	// The back-off is capped at 5 minutes.
 	for i := 0; i < 20; i++ {
 		hs.now.Advance(10 * time.Minute)
-		for j := 0; j < QuarantineAfter; j++ {
+		for j := 0; j < wasm.QuarantineAfter; j++ {
 			hs.tag(t, unameEvent)
 		}
 	}
@@ -347,7 +316,7 @@ func TestPluginRejectsDefinition(t *testing.T) {
 	}
 	bad := tinyRule(t, "R9999", 0.5, "marker")
 	hs.h.ApplyRules(ctx, rules.Change{Kind: rules.RuleUpdated, ID: "R9999", Rule: bad})
-	if _, ok := hs.h.Index().Load().Set.Rule("R9999"); ok {
+	if _, ok := hs.d.Load().Rules.Set.Rule("R9999"); ok {
 		t.Error("a rule the plugin rejected went live")
 	}
 	if !strings.Contains(hs.logs.String(), "threshold missing") || !strings.Contains(hs.logs.String(), "R9999.yaml") {
@@ -359,7 +328,7 @@ func TestPluginRejectsDefinition(t *testing.T) {
 	// A plugin loaded over rules it rejects leaves them out of the index too.
 	hs2 := newHarness(t, tinyRule(t, "R9001", 0.5, "marker"))
 	hs2.h.LoadPlugin(ctx, wat("tiny_reject"))
-	if _, ok := hs2.h.Index().Load().Set.Rule("R9001"); ok {
+	if _, ok := hs2.d.Load().Rules.Set.Rule("R9001"); ok {
 		t.Error("rule rejected at plugin load is live")
 	}
 }
@@ -384,14 +353,14 @@ func TestLockFile(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "tiny_v1.wasm"), data, 0o644)
 	os.WriteFile(filepath.Join(dir, "tiny_v2.wasm"), data, 0o644)
 	os.WriteFile(lock, []byte(fmt.Sprintf("# approved\n%s  tiny_v1.wasm\n", sha256hex(data))), 0o644)
-	logs := &syncBuffer{}
-	d := NewDispatcher(StaticSnapshot(rules.NewIndex().Load()))
-	h := NewHost(d, testCompiler, WithHostLogger(slog.New(slog.NewTextHandler(logs, nil))), WithLockFile(lock), WithPoolSize(1))
+	logs := &testkit.SyncBuffer{}
+	d := dispatch.New(dispatch.Config{})
+	h := newHost(t, Config{Dispatcher: d, Compiler: testCompiler, Logger: slog.New(slog.NewTextHandler(logs, nil)), Lock: mustLock(t, lock), PoolSize: 1})
 	defer h.Close()
 	if err := h.LoadPlugin(context.Background(), filepath.Join(dir, "tiny_v1.wasm")); err != nil {
 		t.Fatalf("listed module refused: %v", err)
 	}
-	if err := h.LoadPlugin(context.Background(), filepath.Join(dir, "tiny_v2.wasm")); !errors.Is(err, ErrNotLocked) {
+	if err := h.LoadPlugin(context.Background(), filepath.Join(dir, "tiny_v2.wasm")); !errors.Is(err, wasm.ErrNotLocked) {
 		t.Fatalf("unlisted module: %v", err)
 	}
 }
@@ -479,42 +448,7 @@ func TestHotSwapWatch(t *testing.T) {
 	t.Fatal("deleted module still loaded")
 }
 
-func sha256hex(b []byte) string {
-	s := fmt.Sprintf("%x", sha256Sum(b))
-	return s
-}
-
-func TestCollector(t *testing.T) {
-	hs := newHarness(t, tinyRule(t, "R9001", 0.8, "marker"))
-	ctx := context.Background()
-	hs.h.LoadPlugin(ctx, wat("trap_first"))
-	hs.h.LoadPlugin(ctx, wat("forbidden_import"))
-	hs.tag(t, unameEvent)
-	reg := prometheus.NewPedanticRegistry()
-	if err := reg.Register(NewCollector(hs.d, hs.h)); err != nil {
-		t.Fatal(err)
-	}
-	got, err := testutil.GatherAndCount(reg)
-	if err != nil || got == 0 {
-		t.Fatalf("gather: %d, %v", got, err)
-	}
-	for _, want := range []string{"ttp_plugin_failures_total", "ttp_rejections_total", "ttp_events_total"} {
-		if n, err := testutil.GatherAndCount(reg, want); err != nil || n == 0 {
-			t.Errorf("%s: %d, %v", want, n, err)
-		}
-	}
-	if err := testutil.GatherAndCompare(reg, strings.NewReader(`
-# HELP ttp_plugin_failures_total Plugin calls that trapped, timed out, exceeded a cap or replied undecodably.
-# TYPE ttp_plugin_failures_total counter
-ttp_plugin_failures_total{plugin="hostile-trap-first@1.0.0"} 1
-# HELP ttp_rejections_total Plugins and rule definitions rejected at load (the previous version stayed live).
-# TYPE ttp_rejections_total counter
-ttp_rejections_total{kind="plugin"} 1
-ttp_rejections_total{kind="rule"} 0
-`), "ttp_plugin_failures_total", "ttp_rejections_total"); err != nil {
-		t.Error(err)
-	}
-}
+func sha256hex(b []byte) string { return fmt.Sprintf("%x", sha256.Sum256(b)) }
 
 // TestOversizedEventNotAFailure: an event whose projection is over abi.MaxRecord is not sent
 // to the plugin, and however many come in a row they neither count as failures nor quarantine
@@ -525,68 +459,17 @@ func TestOversizedEventNotAFailure(t *testing.T) {
 		t.Fatal(err)
 	}
 	big := abi.Event{SourceKind: "command", SourceID: "big", Payload: map[string]any{"command_text": "uname -a " + strings.Repeat("x", abi.MaxRecord)}}
-	for i := 0; i < 2*QuarantineAfter; i++ {
+	for i := 0; i < 2*wasm.QuarantineAfter; i++ {
 		if got := byProducer(hs.tag(t, big)); len(got["engine"]) != 1 || len(got["tiny@1.0.0"]) != 0 {
 			t.Fatalf("oversized event: tags by producer %v", got)
 		}
 	}
 	health := hs.h.Plugins()[0].Health
-	if q, _, _ := health.Quarantined(); q || health.Failures.Load() != 0 || health.Oversized.Load() != 2*QuarantineAfter {
+	if q, _, _ := health.Quarantined(); q || health.Failures.Load() != 0 || health.Oversized.Load() != 2*wasm.QuarantineAfter {
 		t.Fatalf("quarantined=%v failures=%d oversized=%d", q, health.Failures.Load(), health.Oversized.Load())
 	}
 	if got := byProducer(hs.tag(t, unameEvent)); len(got["tiny@1.0.0"]) != 1 {
 		t.Fatalf("after oversized events the plugin does not tag: %v", got)
-	}
-}
-
-// TestDuplicateNameRefused: a copy of one plugin under another file name (cp canary.wasm
-// credential.wasm) is refused like any invalid module, the first stays the only one of its
-// name, the metrics still gather, and the rules a missing plugin leaves behind are reported.
-func TestDuplicateNameRefused(t *testing.T) {
-	hs := newHarness(t, tinyRule(t, "R9001", 0.8, "marker"))
-	hs.h.Settle()
-	if got := hs.h.RulesWithoutPlugin(); len(got["lifter:tiny_marker"]) != 1 {
-		t.Fatalf("before load: rules without plugin %v, want R9001", got)
-	}
-	if !strings.Contains(hs.logs.String(), "rules without a plugin") {
-		t.Errorf("no log line for the rule without a plugin:\n%s", hs.logs.String())
-	}
-	ctx := context.Background()
-	if err := hs.h.LoadPlugin(ctx, wat("tiny_v1")); err != nil {
-		t.Fatal(err)
-	}
-	if got := hs.h.RulesWithoutPlugin(); len(got) != 0 {
-		t.Fatalf("after load: rules without plugin %v, want none", got)
-	}
-	wasm, err := os.ReadFile(wat("tiny_v1"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	copyPath := filepath.Join(t.TempDir(), "zz-copy.wasm")
-	if err := os.WriteFile(copyPath, wasm, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := hs.h.LoadPlugin(ctx, copyPath); !errors.Is(err, ErrDuplicateName) {
-		t.Fatalf("copy loaded: err %v, want ErrDuplicateName", err)
-	}
-	if ps := hs.h.Plugins(); len(ps) != 1 || ps[0].File != "tiny_v1.wasm" {
-		t.Fatalf("plugins %+v, want tiny_v1.wasm alone", ps)
-	}
-	reg := prometheus.NewPedanticRegistry()
-	reg.MustRegister(NewCollector(hs.d, hs.h))
-	if _, err := reg.Gather(); err != nil {
-		t.Fatalf("gather: %v", err)
-	}
-	hs.h.UnloadPlugin(wat("tiny_v1"))
-	if got := hs.h.RulesWithoutPlugin(); len(got["lifter:tiny_marker"]) != 1 {
-		t.Fatalf("after unload: rules without plugin %v, want R9001", got)
-	}
-	if err := testutil.GatherAndCompare(reg, strings.NewReader(`
-# HELP ttp_rules_without_plugin Plugin-owned rules that no loaded plugin claims: they tag nothing.
-# TYPE ttp_rules_without_plugin gauge
-ttp_rules_without_plugin{kind="lifter:tiny_marker"} 1
-`), "ttp_rules_without_plugin"); err != nil {
-		t.Error(err)
 	}
 }
 
@@ -639,5 +522,25 @@ func TestCloseQuiet(t *testing.T) {
 	hs.h.Close()
 	if strings.Contains(hs.logs.String(), "rules without a plugin") {
 		t.Errorf("close warned of rules without a plugin:\n%s", hs.logs.String())
+	}
+}
+
+// TestExtismPluginInHost is TestTinyPlugin for the Extism twin: loaded by the Host from its
+// file, its tag sits beside the engine's.
+func TestExtismPluginInHost(t *testing.T) {
+	hs := newHarness(t, tinyRule(t, "R9001", 0.8, "marker"), mustRule(t, "R0001", ruleR0001))
+	if err := hs.h.LoadPlugin(context.Background(), tinyx); err != nil {
+		t.Fatal(err)
+	}
+	got := byProducer(hs.tag(t, unameEvent))
+	if len(got["engine"]) != 1 || len(got["tinyx@1.0.0"]) != 1 {
+		t.Fatalf("tags by producer: %v", got)
+	}
+	tag := got["tinyx@1.0.0"][0]
+	if tag.RuleID != "R9001" || tag.Confidence != 0.8 || tag.Evidence["marker"] != "v1" || tag.SubTechniqueID != "T1059.004" {
+		t.Errorf("tinyx tag %+v", tag)
+	}
+	if st := hs.h.Plugins(); len(st) != 1 || st[0].Rules != 1 || st[0].Producer != "tinyx@1.0.0" {
+		t.Errorf("plugins %+v", st)
 	}
 }

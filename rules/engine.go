@@ -196,6 +196,10 @@ func holds(dnf [][]int, sets []uint64) bool {
 // maxStackFields bounds the per-event field texts kept on the stack.
 const maxStackFields = 8
 
+// Evaluates reports whether the built-in engine has rules for events of kind: when it has
+// none, Eval appends nothing for them.
+func (s *RuleSet) Evaluates(kind string) bool { return s.engines[kind] != nil }
+
 // Eval appends to out one draft per emits entry of every pattern rule that fires on ev, in
 // rule id order. It does not allocate when nothing fires (and the kind has at most 256
 // pattern rules reading at most 8 fields).

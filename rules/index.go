@@ -3,8 +3,6 @@ package rules
 import (
 	"fmt"
 	"sort"
-	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -82,50 +80,33 @@ func (s *Snapshot) States() map[string]State {
 	return out
 }
 
-// Index holds the current Snapshot behind one atomic pointer. Readers call Load once per
-// event and never lock; writers (the store follower, a state change) build a new snapshot and
-// swap it in, serialised by a mutex that readers never touch.
-type Index struct {
-	cur atomic.Pointer[Snapshot]
-	mu  sync.Mutex
-}
-
 var emptySet, _ = NewRuleSet(nil)
 
-// NewIndex returns an Index holding an empty snapshot.
-func NewIndex() *Index {
-	x := &Index{}
-	x.cur.Store(&Snapshot{Set: emptySet, states: map[string]State{}})
-	return x
-}
+// EmptySnapshot is the snapshot of no rules and no states: where a host starts before its
+// rule store has been read.
+func EmptySnapshot() *Snapshot { return &Snapshot{Set: emptySet, states: map[string]State{}} }
 
-// Load returns the current snapshot.
-func (x *Index) Load() *Snapshot { return x.cur.Load() }
-
-// Replace swaps in a whole new set of rules and states.
-func (x *Index) Replace(rules []*Rule, states map[string]State) error {
+// NewSnapshot compiles rules into a snapshot with the given states (copied). Duplicate ids are
+// an error.
+func NewSnapshot(rules []*Rule, states map[string]State) (*Snapshot, error) {
 	set, err := NewRuleSet(rules)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	st := make(map[string]State, len(states))
 	for k, v := range states {
 		st[k] = v
 	}
-	x.mu.Lock()
-	x.cur.Store(&Snapshot{Set: set, states: st})
-	x.mu.Unlock()
-	return nil
+	return &Snapshot{Set: set, states: st}, nil
 }
 
-// Apply folds store changes into a new snapshot and swaps it in. Rejected changes leave the
-// previous definition live. The rule set is rebuilt only when a definition changed.
-func (x *Index) Apply(changes ...Change) error {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	old := x.cur.Load()
-	set := old.Set
-	states := old.states
+// Apply returns the snapshot with store changes folded in; s itself is unchanged, so an
+// evaluation that holds it keeps reading what it started with. RuleRejected changes are
+// ignored (the previous definition stays live). The rule set is recompiled only when a
+// definition changed; a state change copies the small state map and reuses the compiled set.
+// A failure (two rules of one id) returns s unchanged with the error.
+func (s *Snapshot) Apply(changes ...Change) (*Snapshot, error) {
+	set, states := s.Set, s.states
 	var defs map[string]*Rule
 	copied := false
 	for _, c := range changes {
@@ -145,8 +126,8 @@ func (x *Index) Apply(changes ...Change) error {
 		case StateChanged:
 			if !copied {
 				copied = true
-				states = make(map[string]State, len(old.states)+1)
-				for k, v := range old.states {
+				states = make(map[string]State, len(s.states)+1)
+				for k, v := range s.states {
 					states[k] = v
 				}
 			}
@@ -165,10 +146,9 @@ func (x *Index) Apply(changes ...Change) error {
 		sort.Slice(rules, func(i, j int) bool { return rules[i].ID < rules[j].ID })
 		ns, err := NewRuleSet(rules)
 		if err != nil {
-			return err
+			return s, err
 		}
 		set = ns
 	}
-	x.cur.Store(&Snapshot{Set: set, states: states})
-	return nil
+	return &Snapshot{Set: set, states: states}, nil
 }

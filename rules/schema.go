@@ -575,3 +575,23 @@ func (p *parser) technique(n *yaml.Node, field, id string, sub bool) (attack.Tec
 	}
 	return t, true
 }
+
+// PluginConfig is the rule's definition as a plugin is configured with it (abi.RuleConfig):
+// the owning plugin sees its id, kind, applies_to, params and emits, never its pattern or
+// state.
+func (r *Rule) PluginConfig() abi.RuleConfig {
+	rc := abi.RuleConfig{ID: r.ID, Kind: r.Match.Kind, AppliesTo: r.AppliesTo, Params: r.Match.Params}
+	for _, e := range r.Emits {
+		rc.Emits = append(rc.Emits, abi.EmitConfig{TechniqueID: e.TechniqueID, SubTechniqueID: e.SubTechniqueID, Tactic: e.Tactic, Confidence: e.Confidence})
+	}
+	return rc
+}
+
+// PluginConfigs is PluginConfig of each rule, in order.
+func PluginConfigs(rs []*Rule) []abi.RuleConfig {
+	out := make([]abi.RuleConfig, len(rs))
+	for i, r := range rs {
+		out[i] = r.PluginConfig()
+	}
+	return out
+}

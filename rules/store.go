@@ -3,7 +3,6 @@ package rules
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"sync"
 	"time"
 )
@@ -278,43 +277,4 @@ func (s *Subscription) Close() {
 	delete(s.feed.subs, s)
 	s.feed.mu.Unlock()
 	s.close()
-}
-
-// Follow keeps index in step with store until ctx ends or the store closes: it loads the
-// initial view, then applies every change. A rejected definition is logged with its file and
-// line and leaves the previous version live; a ruleset that cannot be built (two files with
-// one id) is logged and skipped.
-func Follow(ctx context.Context, store Store, index *Index, log *slog.Logger) error {
-	sub, err := store.Subscribe(ctx)
-	if err != nil {
-		return err
-	}
-	defer sub.Close()
-	rules, states := sub.Initial()
-	if err := index.Replace(rules, states); err != nil {
-		log.Error("rules: initial load", "err", err)
-	}
-	for {
-		c, err := sub.Next(ctx)
-		if err != nil {
-			if errors.Is(err, ErrClosed) {
-				return nil
-			}
-			return err
-		}
-		switch c.Kind {
-		case RuleRejected:
-			log.Error("rule rejected; previous version stays live", "rule", c.ID, "file", c.File, "err", c.Err)
-			continue
-		case RuleUpdated:
-			log.Info("rule loaded", "rule", c.ID, "version", c.Rule.Version, "file", c.File)
-		case RuleDeleted:
-			log.Info("rule deleted", "rule", c.ID, "file", c.File)
-		case StateChanged:
-			log.Info("rule state", "rule", c.ID, "state", c.State.Mode, "confidence_max", c.State.ConfidenceMax, "expires_at", c.State.ExpiresAt, "reason", c.State.Reason)
-		}
-		if err := index.Apply(c); err != nil {
-			log.Error("rules: change not applied", "rule", c.ID, "err", err)
-		}
-	}
 }

@@ -49,7 +49,7 @@
 //
 // A lifter that decodes the event as JSON inside the guest costs more than twenty times the
 // same lifter reading the host's record (figures in RATIONALE.md, "The ABI: a record read by
-// index, not JSON"; host/reference_test.go measures them). So the guest parses nothing: the host writes a record of exactly the declared fields, Event
+// index, not JSON"; wasm/reference_test.go measures them). So the guest parses nothing: the host writes a record of exactly the declared fields, Event
 // reads them by Field handle (an index), and Drafts writes the binary reply into a buffer
 // reused across calls. In steady state a Tag call allocates nothing unless the lifter does.
 // JSON is used only where it is paid once: the manifest at load, the rules at configure.

@@ -34,12 +34,12 @@ func (e *Event) Kind() string {
 	return ""
 }
 
-// Type returns the type tag of field f (abi.TagNull when the field is absent, null, or of a
+// Type returns the type tag of field f (abi.TypeNull when the field is absent, null, or of a
 // shape the record cannot carry). Use it when a field may come as a number or a string.
 func (e *Event) Type(f Field) byte { return e.rec.Type(e.index(f)) }
 
 // Has reports whether field f is present (not null).
-func (e *Event) Has(f Field) bool { return e.Type(f) != abi.TagNull }
+func (e *Event) Has(f Field) bool { return e.Type(f) != abi.TypeNull }
 
 // String returns field f if it is a string, else "" (use Has or Type to tell an empty string
 // from an absent one).
@@ -52,7 +52,7 @@ func (e *Event) Int(f Field) (int64, bool) { return e.rec.Int(e.index(f)) }
 func (e *Event) Float(f Field) (float64, bool) {
 	i := e.index(f)
 	switch e.rec.Type(i) {
-	case abi.TagInt, abi.TagFloat:
+	case abi.TypeInt, abi.TypeFloat:
 		return e.rec.Float(i), true
 	}
 	return 0, false
@@ -80,7 +80,7 @@ func (e *Event) stringList(f Field, t byte) abi.StringList {
 // gives "", so lists over the same array stay aligned.
 func (e *Event) Strings(f Field) iter.Seq2[int, string] {
 	return func(yield func(int, string) bool) {
-		for j, l := 0, e.stringList(f, abi.TagStringList); ; j++ {
+		for j, l := 0, e.stringList(f, abi.TypeStringList); ; j++ {
 			s, ok := l.Next()
 			if !ok || !yield(j, s) {
 				return
@@ -93,7 +93,7 @@ func (e *Event) Strings(f Field) iter.Seq2[int, string] {
 // from the start: use Strings to visit every entry.
 func (e *Event) StringAt(f Field, j int) string {
 	i := e.index(f)
-	if e.rec.Type(i) != abi.TagStringList {
+	if e.rec.Type(i) != abi.TypeStringList {
 		return ""
 	}
 	return e.rec.StringAt(i, j)
@@ -120,7 +120,7 @@ func (e *Event) NumberAt(f Field, j int) float64 { return e.rec.NumberAt(e.index
 // value, keys in byte order, values as strings. Other types yield nothing.
 func (e *Event) Pairs(f Field) iter.Seq2[string, string] {
 	return func(yield func(string, string) bool) {
-		for l := e.stringList(f, abi.TagPairs); ; {
+		for l := e.stringList(f, abi.TypePairs); ; {
 			k, ok := l.Next()
 			v, _ := l.Next()
 			if !ok || !yield(k, v) {

@@ -291,7 +291,7 @@ func TestEvent(t *testing.T) {
 	}})
 	configure(t, p)
 	p.Tag(record(t, sessionEvent()))
-	if want := []any{int64(0), false, 0.0, false, false, false, abi.TagNull, 0, "", true}; !reflect.DeepEqual(absent, want) {
+	if want := []any{int64(0), false, 0.0, false, false, false, abi.TypeNull, 0, "", true}; !reflect.DeepEqual(absent, want) {
 		t.Errorf("absent reads %v, want %v", absent, want)
 	}
 }

@@ -259,7 +259,7 @@ func runRulesPush(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return err
 	}
 	defer nc.Close()
-	defs, _, err := kvstore.Buckets(ctx, js, kvstore.WithReplicas(replicas))
+	defs, _, err := kvstore.Buckets(ctx, js, kvstore.Config{Replicas: replicas})
 	if err != nil {
 		return permissionHint(nc, fmt.Errorf("rules push: %w", err))
 	}

@@ -19,7 +19,7 @@ import (
 // cache is the one every command shares (the user cache directory's ttp/wazero), so a daemon
 // started on a new data directory (make run does) still finds its modules compiled.
 func TestServeCache(t *testing.T) {
-	wasm, err := os.ReadFile("../../host/testdata/wat/tiny_v1.wasm")
+	wasm, err := os.ReadFile("../../wasm/testdata/wat/tiny_v1.wasm")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/decnet/ttp/conform"
 	"github.com/decnet/ttp/host"
+	"github.com/decnet/ttp/wasm"
 )
 
 func runConform(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -19,7 +20,7 @@ func runConform(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	rulesDir := fs.String("rules", "rules/ttp", "rule definitions the plugin is configured with")
 	junit := fs.String("junit", "", "also write the report as JUnit XML to this file")
 	calls := fs.Int("calls", 10000, "calls of the memory-growth check")
-	deadline := fs.Duration("deadline", host.DefaultDeadline, "the host's per-call deadline")
+	deadline := fs.Duration("deadline", wasm.DefaultDeadline, "the host's per-call deadline")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: ttp conform [flags] PLUGIN.wasm\n\nChecks a plugin against the ABI contract; exits 1 when a check fails.\n\nflags:")
 		fs.PrintDefaults()

@@ -11,16 +11,18 @@ import (
 	"path/filepath"
 
 	"github.com/decnet/ttp/abi"
+	"github.com/decnet/ttp/dispatch"
 	"github.com/decnet/ttp/host"
 	"github.com/decnet/ttp/rules"
+	"github.com/decnet/ttp/wasm"
 )
 
 // offline is the evaluation path `ttp tag` and `ttp rules test` share with the daemon: the
 // same Host and Dispatcher, loaded once from a rules directory and a plugins directory.
 type offline struct {
-	d        *host.Dispatcher
+	d        *dispatch.Dispatcher
 	h        *host.Host
-	compiler *host.Compiler
+	compiler *wasm.Compiler
 	rules    []*rules.Rule
 	lazy     *lazyPlugins // nil when every plugin loaded at start
 }
@@ -61,8 +63,11 @@ func loadOffline(ctx context.Context, rulesDir, pluginsDir string, lazy bool, st
 			return nil, true, err
 		}
 	}
-	d := host.NewDispatcher(host.StaticSnapshot(rules.NewIndex().Load()), host.WithLogger(log))
-	h := host.NewHost(d, compiler, host.WithHostLogger(log))
+	d := dispatch.New(dispatch.Config{Logger: log})
+	h, err := host.New(host.Config{Dispatcher: d, Compiler: compiler, Logger: log})
+	if err != nil {
+		return nil, true, err
+	}
 	changes := make([]rules.Change, 0, len(loaded)+len(states))
 	for _, r := range loaded {
 		changes = append(changes, rules.Change{Kind: rules.RuleUpdated, ID: r.ID, Rule: r})

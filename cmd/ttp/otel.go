@@ -20,7 +20,7 @@ import (
 	"github.com/decnet/ttp/rules"
 )
 
-// OpenTelemetry export for `ttp serve --otlp ENDPOINT`: the Dispatcher's spans (host/trace.go)
+// OpenTelemetry export for `ttp serve --otlp ENDPOINT`: the Dispatcher's spans (telemetry/trace.go)
 // and a ttp.rule.state span per rule state change go through a batch span processor to an
 // OTLP/HTTP exporter. The OTEL_* variables of the SDK apply (OTEL_TRACES_SAMPLER,
 // OTEL_BSP_*, OTEL_RESOURCE_ATTRIBUTES, OTEL_EXPORTER_OTLP_HEADERS, ...); the endpoint is

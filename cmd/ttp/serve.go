@@ -27,11 +27,14 @@ import (
 
 	"github.com/decnet/ttp/abi"
 	"github.com/decnet/ttp/bus"
+	"github.com/decnet/ttp/dispatch"
 	"github.com/decnet/ttp/host"
 	"github.com/decnet/ttp/rules"
 	"github.com/decnet/ttp/rules/fsstore"
 	"github.com/decnet/ttp/rules/kvstore"
 	"github.com/decnet/ttp/store"
+	"github.com/decnet/ttp/telemetry"
+	"github.com/decnet/ttp/wasm"
 )
 
 // DefaultNATSAddr is where the embedded server listens: 4223, so it never collides with a NATS
@@ -77,7 +80,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	registerReplicas(fs, &f.replicas)
 	fs.IntVar(&f.poolSize, "pool", 0, "instances per plugin (default GOMAXPROCS)")
 	fs.DurationVar(&f.drain, "drain-timeout", 10*time.Second, "on SIGTERM, time allowed to finish in-flight events")
-	fs.DurationVar(&f.deadline, "deadline", host.DefaultDeadline, "per-call deadline of every plugin")
+	fs.DurationVar(&f.deadline, "deadline", wasm.DefaultDeadline, "per-call deadline of every plugin")
 	f.auth.register(fs)
 	fs.DurationVar(&f.retry, "deadline-retry", 0, "wall-clock ceiling of the one retry a timed-out call gets, on a fresh instance, under --deadline of its own CPU time (default max(20 x --deadline, 1s))")
 	if done, err := parseFlags(fs, args); done {
@@ -293,7 +296,7 @@ type daemonRun struct {
 	st       store.Store
 	storeURL string
 
-	d          *host.Dispatcher
+	d          *dispatch.Dispatcher
 	h          *host.Host
 	pub        *events
 	stateStore rules.Store // where rule states are written (the KV bucket)
@@ -401,6 +404,15 @@ func (s *daemonRun) startHost(ctx context.Context) (func(), error) {
 	if cache == "" { // no user cache directory (HOME unset): keep it with the data
 		cache = filepath.Join(f.data, "wazero-cache")
 	}
+	var lock map[string]string // nil: no lock file, every module may load
+	if f.lock != "" {
+		var err error
+		if lock, err = host.ReadLockFile(f.lock); err != nil {
+			// A lock file that cannot be read refuses the start rather than every module
+			// one by one: the operator asked for approved modules only and learns at once.
+			return nil, fmt.Errorf("serve: --lock: %w", err)
+		}
+	}
 	compiler, err := host.NewCompiler(cache)
 	if err != nil {
 		return nil, err
@@ -410,14 +422,15 @@ func (s *daemonRun) startHost(ctx context.Context) (func(), error) {
 		compiler.Close(context.Background())
 		return nil, fmt.Errorf("serve: %w", err)
 	}
-	s.d = host.NewDispatcher(host.StaticSnapshot(rules.NewIndex().Load()), host.WithLogger(log), host.WithTracer(tr.provider()))
+	s.d = dispatch.New(dispatch.Config{Logger: log, Tracer: telemetry.NewTracer(tr.provider())})
 	s.pub = &events{nc: s.nc, js: s.js, log: log, worker: f.name, trace: tr}
-	hopts := []host.HostOption{host.WithHostLogger(log), host.WithEvents(s.pub.host), host.WithPoolSize(f.poolSize),
-		host.WithLimits(func(string) host.Limits { return host.Limits{Deadline: f.deadline, Retry: f.retry} })}
-	if f.lock != "" {
-		hopts = append(hopts, host.WithLockFile(f.lock))
+	s.h, err = host.New(host.Config{Dispatcher: s.d, Compiler: compiler, Logger: log, OnNotice: s.pub.host, PoolSize: f.poolSize, Lock: lock,
+		Limits: func(string) wasm.Limits { return wasm.Limits{Deadline: f.deadline, Retry: f.retry} }})
+	if err != nil {
+		tr.shutdown()
+		compiler.Close(context.Background())
+		return nil, err
 	}
-	s.h = host.NewHost(s.d, compiler, hopts...)
 	return func() {
 		s.h.Close()
 		tr.shutdown()
@@ -430,15 +443,15 @@ func (s *daemonRun) startHost(ctx context.Context) (func(), error) {
 func (s *daemonRun) followRules(ctx context.Context) (func(), error) {
 	f, log := &s.f, s.log
 	var defStore rules.Store
-	kvOpts := []kvstore.Option{kvstore.WithLogger(log), kvstore.WithReplicas(f.replicas)}
+	kvCfg := kvstore.Config{Logger: log, Replicas: f.replicas}
 	if f.rulesSrc == "kv" {
-		kv, err := kvstore.Open(ctx, s.js, kvOpts...)
+		kv, err := kvstore.Open(ctx, s.js, kvCfg)
 		if err != nil {
 			return nil, err
 		}
 		defStore = kv
 	} else {
-		fsS, err := fsstore.Open(f.rulesSrc, fsstore.WithLogger(log))
+		fsS, err := fsstore.Open(f.rulesSrc, fsstore.Config{Logger: log})
 		if err != nil {
 			return nil, fmt.Errorf("serve: rules: %w", err)
 		}
@@ -446,7 +459,9 @@ func (s *daemonRun) followRules(ctx context.Context) (func(), error) {
 	}
 	s.stateStore = defStore
 	if f.rulesSrc != "kv" {
-		kv, err := kvstore.Open(ctx, s.js, append(kvOpts, kvstore.StatesOnly())...)
+		statesCfg := kvCfg
+		statesCfg.StatesOnly = true
+		kv, err := kvstore.Open(ctx, s.js, statesCfg)
 		if err != nil {
 			defStore.Close()
 			return nil, err
@@ -500,7 +515,7 @@ func (s *daemonRun) loadPlugins() {
 func (s *daemonRun) ready() (bool, string) {
 	var b strings.Builder
 	ok := s.nc.IsConnected()
-	fmt.Fprintf(&b, "nats: connected=%v\nrules: %d\n", s.nc.IsConnected(), len(s.h.Index().Load().Set.Rules()))
+	fmt.Fprintf(&b, "nats: connected=%v\nrules: %d\n", s.nc.IsConnected(), len(s.h.Rules().Set.Rules()))
 	// A rule without its plugin degrades its kind only; the worker stays ready because
 	// failing readiness would take every other kind's tags down with it (README).
 	for kind, ids := range s.h.RulesWithoutPlugin() {
@@ -526,7 +541,7 @@ func (s *daemonRun) serveOps() (func(), error) {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		host.NewCollector(s.d, s.h), bus.NewCollector(s.w))
+		telemetry.NewCollector(s.d, s.h), bus.NewCollector(s.w))
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/healthz", func(rw http.ResponseWriter, _ *http.Request) { io.WriteString(rw, "ok\n") })
@@ -606,7 +621,7 @@ func redact(url string) string {
 func waitRules(ctx context.Context, h *host.Host, src string) {
 	deadline := time.Now().Add(3 * time.Second)
 	for time.Now().Before(deadline) && ctx.Err() == nil {
-		if len(h.Index().Load().Set.Rules()) > 0 {
+		if len(h.Rules().Set.Rules()) > 0 {
 			return
 		}
 		time.Sleep(10 * time.Millisecond)
@@ -700,20 +715,20 @@ type events struct {
 	trace  *tracing // nil when tracing is off
 }
 
-func (e *events) host(ev host.Event) {
+func (e *events) host(ev host.Notice) {
 	subject := ""
-	switch ev.Kind {
+	switch ev.Name {
 	case "plugin.loaded":
 		subject = bus.SubjectPluginLoad
 	case "plugin.rejected", "rule.rejected":
 		subject = bus.SubjectPluginRej
-		if ev.Kind == "rule.rejected" {
+		if ev.Name == "rule.rejected" {
 			subject = bus.SubjectReloaded
 		}
 	default:
 		return
 	}
-	msg := map[string]any{"event": ev.Kind, "plugin": ev.Plugin, "version": ev.Version, "rule": ev.Rule, "rules": ev.Rules, "worker": e.worker, "at": time.Now().UTC()}
+	msg := map[string]any{"event": ev.Name, "plugin": ev.Plugin, "version": ev.Version, "rule": ev.Rule, "rules": ev.Rules, "worker": e.worker, "at": time.Now().UTC()}
 	if ev.Err != nil {
 		msg["error"] = ev.Err.Error()
 	}
@@ -759,7 +774,7 @@ func controlRuleState(ctx context.Context, m *nats.Msg, s rules.Store, h *host.H
 		reply(bus.StateReply{Error: "bad request: " + err.Error()})
 		return
 	}
-	snap := h.Index().Load()
+	snap := h.Rules()
 	if _, ok := snap.Set.Rule(req.Rule); !ok {
 		reply(bus.StateReply{Rule: req.Rule, Error: "no rule " + req.Rule})
 		return

@@ -15,7 +15,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/decnet/ttp/abi"
-	"github.com/decnet/ttp/host"
+	"github.com/decnet/ttp/dispatch"
 	"github.com/decnet/ttp/ingest"
 	"github.com/decnet/ttp/ingest/cowrie"
 	"github.com/decnet/ttp/rules"
@@ -143,7 +143,7 @@ func (t *tagRun) readInputs(files []string, stdin io.Reader, input string, dec *
 type tagRun struct {
 	ctx    context.Context
 	o      *offline
-	d      *host.Dispatcher
+	d      *dispatch.Dispatcher
 	format string
 	out    *bufio.Writer
 	enc    *json.Encoder

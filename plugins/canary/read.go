@@ -113,9 +113,9 @@ func read(ev *sdk.Event) *view {
 	}
 	for _, f := range fLanguages {
 		switch t := ev.Type(f); t {
-		case abi.TagStringList, abi.TagNumberList:
+		case abi.TypeStringList, abi.TypeNumberList:
 			v.languages, v.languagesEmpty = f, ev.Len(f) == 0
-		case abi.TagString: // "en-US,en" from a form post; old headless Chrome reported ""
+		case abi.TypeString: // "en-US,en" from a form post; old headless Chrome reported ""
 			v.languagesText = strings.TrimSpace(ev.String(f))
 			v.languagesEmpty = v.languagesText == ""
 		default:
@@ -125,11 +125,11 @@ func read(ev *sdk.Event) *view {
 	}
 	for _, f := range fPlugins {
 		switch ev.Type(f) {
-		case abi.TagInt, abi.TagFloat, abi.TagString:
+		case abi.TypeInt, abi.TypeFloat, abi.TypeString:
 			if n, ok := numberOf(ev, f); ok && n >= 0 {
 				v.plugins, v.pluginsOK = int64(n), true
 			}
-		case abi.TagStringList, abi.TagNumberList:
+		case abi.TypeStringList, abi.TypeNumberList:
 			v.plugins, v.pluginsOK = int64(ev.Len(f)), true
 		}
 		if v.pluginsOK {
@@ -200,9 +200,9 @@ func eachString(ev *sdk.Event, fs []sdk.Field, fn func(string)) {
 // otherwise.
 func boolOf(ev *sdk.Event, f sdk.Field) (v, ok bool) {
 	switch ev.Type(f) {
-	case abi.TagBool:
+	case abi.TypeBool:
 		return ev.Bool(f)
-	case abi.TagString:
+	case abi.TypeString:
 		return parseBool(ev.String(f))
 	}
 	return false, false
@@ -221,9 +221,9 @@ func parseBool(s string) (v, ok bool) {
 // numberOf reads a number, or a string holding one; ok is false otherwise.
 func numberOf(ev *sdk.Event, f sdk.Field) (float64, bool) {
 	switch ev.Type(f) {
-	case abi.TagInt, abi.TagFloat:
+	case abi.TypeInt, abi.TypeFloat:
 		return ev.Float(f)
-	case abi.TagString:
+	case abi.TypeString:
 		n, err := strconv.ParseFloat(strings.TrimSpace(ev.String(f)), 64)
 		return n, err == nil && !math.IsNaN(n) && !math.IsInf(n, 0)
 	}

@@ -304,7 +304,7 @@ func (lifter) Tag(ev *sdk.Event, rules []*sdk.Rule[params], out *sdk.Drafts) {
 			d := out.Add(r.Index, 0, 1).Int(kFailures, a.failures)
 			a.context(d)
 		case defaultPair:
-			if ev.Type(fUsername) != abi.TagString || ev.Type(fPassword) != abi.TagString {
+			if ev.Type(fUsername) != abi.TypeString || ev.Type(fPassword) != abi.TypeString {
 				continue
 			}
 			user := ev.String(fUsername)

@@ -18,6 +18,7 @@ import (
 	"unicode/utf16"
 
 	"github.com/decnet/ttp/abi"
+	"github.com/decnet/ttp/dispatch"
 	"github.com/decnet/ttp/host"
 	"github.com/decnet/ttp/rules"
 	"github.com/decnet/ttp/sdk/sdktest"
@@ -674,8 +675,11 @@ func TestNoPersonalDataThroughHost(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer compiler.Close(ctx)
-	d := host.NewDispatcher(host.StaticSnapshot(rules.NewIndex().Load()), host.WithLogger(quiet))
-	h := host.NewHost(d, compiler, host.WithHostLogger(quiet), host.WithPoolSize(1))
+	d := dispatch.New(dispatch.Config{Logger: quiet})
+	h, err := host.New(host.Config{Dispatcher: d, Compiler: compiler, Logger: quiet, PoolSize: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer h.Close()
 
 	keys := newPlugin(t).Manifest().EvidenceKeys

@@ -76,7 +76,7 @@ func (lifter) Configure(r *sdk.Rule[params]) error {
 }
 
 func (lifter) Tag(ev *sdk.Event, rules []*sdk.Rule[params], out *sdk.Drafts) {
-	if ev.Type(fUsernames) != abi.TagStringList {
+	if ev.Type(fUsernames) != abi.TypeStringList {
 		return
 	}
 	users := int64(ev.Len(fUsernames))
@@ -99,7 +99,7 @@ func (lifter) Tag(ev *sdk.Event, rules []*sdk.Rule[params], out *sdk.Drafts) {
 		if hasAttempts {
 			d.Int(kAttempts, attempts)
 		}
-		if ev.Type(fMembers) == abi.TagStringList {
+		if ev.Type(fMembers) == abi.TypeStringList {
 			d.Int(kMembers, int64(ev.Len(fMembers)))
 		}
 		if hasWindow {

@@ -276,13 +276,13 @@ func stringAt(ev *sdk.Event, f sdk.Field, j int) string {
 // (absent, null, NaN, not numeric).
 func numberAt(ev *sdk.Event, f sdk.Field, j int) (float64, bool) {
 	switch t := ev.Type(f); {
-	case j < 0 && (t == abi.TagInt || t == abi.TagFloat):
+	case j < 0 && (t == abi.TypeInt || t == abi.TypeFloat):
 		return ev.Float(f)
-	case j < 0 && t == abi.TagString:
+	case j < 0 && t == abi.TypeString:
 		return parseNumber(ev.String(f))
-	case j >= 0 && t == abi.TagStringList:
+	case j >= 0 && t == abi.TypeStringList:
 		return parseNumber(ev.StringAt(f, j))
-	case j >= 0 && t == abi.TagNumberList:
+	case j >= 0 && t == abi.TypeNumberList:
 		n := ev.NumberAt(f, j)
 		return n, !math.IsNaN(n)
 	}
@@ -303,16 +303,16 @@ func parseNumber(s string) (float64, bool) {
 // (non-zero is true); ok is false otherwise.
 func boolAt(ev *sdk.Event, f sdk.Field, j int) (v, ok bool) {
 	switch t := ev.Type(f); {
-	case j < 0 && t == abi.TagBool:
+	case j < 0 && t == abi.TypeBool:
 		return ev.Bool(f)
-	case j < 0 && t == abi.TagString:
+	case j < 0 && t == abi.TypeString:
 		return parseBool(ev.String(f))
-	case j < 0 && (t == abi.TagInt || t == abi.TagFloat):
+	case j < 0 && (t == abi.TypeInt || t == abi.TypeFloat):
 		n, _ := ev.Float(f)
 		return n != 0, true
-	case j >= 0 && t == abi.TagStringList:
+	case j >= 0 && t == abi.TypeStringList:
 		return parseBool(ev.StringAt(f, j))
-	case j >= 0 && t == abi.TagNumberList: // a list of booleans is a number list of 0 and 1
+	case j >= 0 && t == abi.TypeNumberList: // a list of booleans is a number list of 0 and 1
 		n := ev.NumberAt(f, j)
 		return n != 0 && !math.IsNaN(n), !math.IsNaN(n)
 	}

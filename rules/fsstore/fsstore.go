@@ -53,35 +53,36 @@ type Store struct {
 	watched bool
 }
 
-// Option configures a Store.
-type Option func(*Store)
-
-// WithLogger sets the logger.
-func WithLogger(l *slog.Logger) Option { return func(s *Store) { s.log = l } }
-
-// WithDebounce sets the quiet time a file needs before it is read.
-func WithDebounce(d time.Duration) Option { return func(s *Store) { s.debounce = d } }
-
-// WithClock sets the clock of state expiry reverts.
-func WithClock(c rules.Clock) Option { return func(s *Store) { s.feed = rules.NewFeed(c) } }
+// Config is what a Store is opened with; its zero value is the defaults.
+type Config struct {
+	// Logger receives loads and rejections; nil: slog.Default().
+	Logger *slog.Logger
+	// Debounce is the quiet time a file needs before it is read; 0: DefaultDebounce.
+	Debounce time.Duration
+	// Clock is the clock of state expiry reverts; nil: the wall clock.
+	Clock rules.Clock
+}
 
 // Open loads dir and starts watching it. The watch is set before the first read, so no save
 // made during loading is missed.
-func Open(dir string, opts ...Option) (*Store, error) {
+func Open(dir string, cfg Config) (*Store, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Debounce <= 0 {
+		cfg.Debounce = DefaultDebounce
+	}
 	s := &Store{
 		dir:      dir,
-		feed:     rules.NewFeed(nil),
-		log:      slog.Default(),
-		debounce: DefaultDebounce,
+		feed:     rules.NewFeed(cfg.Clock),
+		log:      cfg.Logger,
+		debounce: cfg.Debounce,
 		due:      make(chan string, 64),
 		stop:     make(chan struct{}),
 		done:     make(chan struct{}),
 		timers:   map[string]*time.Timer{},
 		hashes:   map[string][sha256.Size]byte{},
 		broken:   map[string]bool{},
-	}
-	for _, o := range opts {
-		o(s)
 	}
 	if st, err := os.Stat(dir); err != nil {
 		return nil, fmt.Errorf("fsstore: %w", err)

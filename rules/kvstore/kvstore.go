@@ -46,48 +46,61 @@ type Store struct {
 	revs   map[string]uint64 // state key -> revision, for guarded expiry deletes
 }
 
-// Option configures a Store.
-type Option func(*config)
-
-type config struct {
-	rulesBucket, stateBucket string
-	log                      *slog.Logger
-	replicas                 int
-	statesOnly               bool
+// Config is what a Store is opened with; its zero value is the defaults.
+type Config struct {
+	// RulesBucket and StateBucket name the buckets; "": DefaultRulesBucket and
+	// DefaultStateBucket.
+	RulesBucket, StateBucket string
+	// Logger receives loads and rejections; nil: slog.Default().
+	Logger *slog.Logger
+	// Replicas is what a bucket is created with in a clustered JetStream (0: 1; 3 on a
+	// three-node cluster lets the buckets survive the loss of one node). A bucket that
+	// exists keeps its own.
+	Replicas int
+	// StatesOnly makes the store carry rule states only, for a daemon whose definitions come
+	// from a directory: state is shared through the bucket either way.
+	StatesOnly bool
 }
 
-// StatesOnly makes the store carry rule states only, for a daemon whose definitions come
-// from a directory: state is shared through the bucket either way.
-func StatesOnly() Option { return func(c *config) { c.statesOnly = true } }
-
-// WithBuckets sets the bucket names.
-func WithBuckets(rulesBucket, stateBucket string) Option {
-	return func(c *config) { c.rulesBucket, c.stateBucket = rulesBucket, stateBucket }
+// withDefaults is c with its zero fields at their defaults, or an error naming the field
+// that cannot be.
+func (c Config) withDefaults() (Config, error) {
+	if c.RulesBucket == "" {
+		c.RulesBucket = DefaultRulesBucket
+	}
+	if c.StateBucket == "" {
+		c.StateBucket = DefaultStateBucket
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Replicas == 0 {
+		c.Replicas = 1
+	}
+	if c.Replicas < 1 || c.Replicas > 5 {
+		return c, fmt.Errorf("kvstore: Config.Replicas %d: JetStream keeps 1 to 5 copies", c.Replicas)
+	}
+	return c, nil
 }
-
-// WithLogger sets the logger.
-func WithLogger(l *slog.Logger) Option { return func(c *config) { c.log = l } }
-
-// WithReplicas sets the replicas a bucket is created with in a clustered JetStream (default
-// 1; 3 on a three-node cluster lets the buckets survive the loss of one node). A bucket that
-// exists keeps its own.
-func WithReplicas(n int) Option { return func(c *config) { c.replicas = n } }
 
 // Buckets binds the two buckets (the states bucket alone with StatesOnly), creating a missing
 // one. A bucket that exists is used with the configuration it has: every start of every
 // worker and of `ttp rules push` runs this, and an update with ours would undo an operator's
 // settings (a worker started with the default one replica would scale a three-replica bucket
 // down), as the streams are left alone (bus.Streams).
-func Buckets(ctx context.Context, js jetstream.JetStream, opts ...Option) (defs, states jetstream.KeyValue, err error) {
-	c := apply(opts)
+func Buckets(ctx context.Context, js jetstream.JetStream, cfg Config) (defs, states jetstream.KeyValue, err error) {
+	c, err := cfg.withDefaults()
+	if err != nil {
+		return nil, nil, err
+	}
 	// With StatesOnly the definitions come from a directory: an empty definitions bucket
 	// beside it would only suggest that rules are missing, so it is not made (defs is nil).
-	if !c.statesOnly {
-		if defs, err = bucket(ctx, js, jetstream.KeyValueConfig{Bucket: c.rulesBucket, Description: "ttp rule definitions (YAML by rule id)", History: 5, Replicas: c.replicas}); err != nil {
+	if !c.StatesOnly {
+		if defs, err = bucket(ctx, js, jetstream.KeyValueConfig{Bucket: c.RulesBucket, Description: "ttp rule definitions (YAML by rule id)", History: 5, Replicas: c.Replicas}); err != nil {
 			return nil, nil, err
 		}
 	}
-	if states, err = bucket(ctx, js, jetstream.KeyValueConfig{Bucket: c.stateBucket, Description: "ttp rule states (JSON by rule id)", History: 5, Replicas: c.replicas}); err != nil {
+	if states, err = bucket(ctx, js, jetstream.KeyValueConfig{Bucket: c.StateBucket, Description: "ttp rule states (JSON by rule id)", History: 5, Replicas: c.Replicas}); err != nil {
 		return nil, nil, err
 	}
 	return defs, states, nil
@@ -112,23 +125,18 @@ func bucket(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyValueC
 	}
 }
 
-func apply(opts []Option) config {
-	c := config{rulesBucket: DefaultRulesBucket, stateBucket: DefaultStateBucket, log: slog.Default(), replicas: 1}
-	for _, o := range opts {
-		o(&c)
-	}
-	return c
-}
-
 // Open binds the buckets, loads everything in them, and watches both until Close. It returns
 // once the initial values are loaded, so a subscriber's first view is complete.
-func Open(ctx context.Context, js jetstream.JetStream, opts ...Option) (*Store, error) {
-	c := apply(opts)
-	defs, states, err := Buckets(ctx, js, opts...)
+func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, error) {
+	c, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{js: js, defs: defs, states: states, feed: rules.NewFeed(nil), log: c.log,
+	defs, states, err := Buckets(ctx, js, c)
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{js: js, defs: defs, states: states, feed: rules.NewFeed(nil), log: c.Logger,
 		hashes: map[string][sha256.Size]byte{}, revs: map[string]uint64{}}
 	s.feed.OnExpire = s.expire
 	wctx, cancel := context.WithCancel(context.Background())
@@ -138,7 +146,7 @@ func Open(ctx context.Context, js jetstream.JetStream, opts ...Option) (*Store, 
 		kv     jetstream.KeyValue
 		handle func(jetstream.KeyValueEntry)
 	}{{states, s.onState}, {defs, s.onDefinition}}
-	if c.statesOnly {
+	if c.StatesOnly {
 		watches = watches[:1]
 	}
 	for _, b := range watches {

@@ -25,8 +25,8 @@ func TestConformance(t *testing.T) {
 		n++
 		_, js := srv.Connect(t)
 		ctx := context.Background()
-		opts := []Option{WithBuckets(fmt.Sprintf("rules-%d", n), fmt.Sprintf("state-%d", n)), WithLogger(quiet)}
-		defs, _, err := Buckets(ctx, js, opts...)
+		cfg := Config{RulesBucket: fmt.Sprintf("rules-%d", n), StateBucket: fmt.Sprintf("state-%d", n), Logger: quiet}
+		defs, _, err := Buckets(ctx, js, cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -35,7 +35,7 @@ func TestConformance(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		s, err := Open(ctx, js, opts...)
+		s, err := Open(ctx, js, cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -61,13 +61,13 @@ func TestTwoWorkersShareState(t *testing.T) {
 	srv := natstest.Start(t)
 	_, js := srv.Connect(t)
 	ctx := context.Background()
-	defs, _, _ := Buckets(ctx, js)
+	defs, _, _ := Buckets(ctx, js, Config{})
 	defs.Put(ctx, "R9001", storetest.Rule("R9001", "x"))
-	a, err := Open(ctx, js, WithLogger(quiet))
+	a, err := Open(ctx, js, Config{Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := Open(ctx, js, WithLogger(quiet))
+	b, err := Open(ctx, js, Config{Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +85,7 @@ func TestTwoWorkersShareState(t *testing.T) {
 	t.Logf("state reached the other worker in %v", time.Since(start))
 	a.Close()
 	b.Close()
-	c2, err := Open(ctx, js, WithLogger(quiet))
+	c2, err := Open(ctx, js, Config{Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +101,7 @@ func TestStatesOnlyMakesNoDefinitionsBucket(t *testing.T) {
 	srv := natstest.Start(t)
 	_, js := srv.Connect(t)
 	ctx := context.Background()
-	s, err := Open(ctx, js, StatesOnly())
+	s, err := Open(ctx, js, Config{StatesOnly: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +132,7 @@ func TestBucketsKeepOperatorConfig(t *testing.T) {
 		{"created", "ops-rules", "ttp rule definitions (YAML by rule id)", 5},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			defs, states, err := Buckets(ctx, js, WithBuckets("ops-rules", "ops-state"), WithReplicas(1))
+			defs, states, err := Buckets(ctx, js, Config{RulesBucket: "ops-rules", StateBucket: "ops-state", Replicas: 1})
 			if err != nil {
 				t.Fatal(err)
 			}

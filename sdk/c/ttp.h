@@ -19,9 +19,9 @@
  *   clang --target=wasm32-wasi -O2 -msimd128 -mexec-model=reactor -Wl,--strip-all \
  *         -I sdk/c -o lifter.wasm lifter.c
  *
- * (host/testdata/reference/c/build.sh says why each flag.)
+ * (wasm/testdata/reference/c/build.sh says why each flag.)
  *
- * host/testdata/reference/c/lifter.c is a complete lifter built on it (make cguest). A Rust
+ * wasm/testdata/reference/c/lifter.c is a complete lifter built on it (make cguest). A Rust
  * author can take the same layout: the functions below are short and map one to one onto
  * #[no_mangle] extern "C" functions over a static buffer.
  *
