@@ -12,12 +12,14 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/decnet/ttp/abi"
 	"github.com/decnet/ttp/rules"
 )
 
-// footprintEvents is how many sample events each instance tags before its second reading.
+// footprintEvents is how many sample events each instance tags before its second reading
+// ($TTP_FOOTPRINT_EVENTS overrides it).
 const footprintEvents = 2000
 
 // footprintExtra is how many instances beyond the first the per-instance RSS is averaged over.
@@ -51,6 +53,10 @@ func TestInstanceFootprint(t *testing.T) {
 		t.Fatal(err)
 	}
 	events := footprintSample(t, "../testdata/events/sample.jsonl")
+	calls := footprintEvents
+	if n, err := strconv.Atoi(os.Getenv("TTP_FOOTPRINT_EVENTS")); err == nil && n > 0 {
+		calls = n
+	}
 	ctx := context.Background()
 	cache := t.TempDir()
 	compiler, err := NewCompiler(cache)
@@ -60,7 +66,7 @@ func TestInstanceFootprint(t *testing.T) {
 	defer compiler.Close(ctx)
 	var total footprintFigures
 	for _, path := range mods {
-		f := measurePlugin(t, compiler, cache, path, set, events)
+		f := measurePlugin(t, compiler, cache, path, set, events, calls)
 		t.Log(f.String())
 		if f.guest != "" {
 			t.Log("  guest MemStats after the events: " + f.guest)
@@ -95,7 +101,7 @@ func (f footprintFigures) String() string {
 		mib(f.perInstance), mib(f.perHeap))
 }
 
-func measurePlugin(t *testing.T, c *Compiler, cache, path string, set *rules.RuleSet, events []abi.Event) footprintFigures {
+func measurePlugin(t *testing.T, c *Compiler, cache, path string, set *rules.RuleSet, events []abi.Event, calls int) footprintFigures {
 	t.Helper()
 	ctx := context.Background()
 	wasm, err := os.ReadFile(path)
@@ -105,7 +111,7 @@ func measurePlugin(t *testing.T, c *Compiler, cache, path string, set *rules.Rul
 	f := footprintFigures{name: strings.TrimSuffix(filepath.Base(path), ".wasm"), wasm: int64(len(wasm))}
 	settle()
 	rss0, code0 := rss(t), execAnonRSS(t)
-	m, err := c.LoadWasm(ctx, path, wasm, Limits{})
+	m, err := c.LoadWasm(ctx, path, wasm, Limits{Deadline: 5 * time.Second}) // no stall on a busy machine
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,12 +124,9 @@ func measurePlugin(t *testing.T, c *Compiler, cache, path string, set *rules.Rul
 		t.Fatalf("%s: %v %v", path, err, rej)
 	}
 	defer p.Retire(false)
-	s := <-p.idle
-	inst := s.inst.(*wasmInstance)
-	p.idle <- s
-	f.pagesStart = inst.mod.Memory().Size() >> 16
+	f.pagesStart = poolInstance(p).mod.Memory().Size() >> 16
 	var out []abi.TagDraft
-	for i := 0; f.events < footprintEvents && len(events) > 0; i++ {
+	for i := 0; f.events < calls && len(events) > 0; i++ {
 		ev := &events[i%len(events)]
 		if !p.Handles(ev.SourceKind) {
 			if i >= len(events) && f.events == 0 {
@@ -136,10 +139,18 @@ func measurePlugin(t *testing.T, c *Compiler, cache, path string, set *rules.Rul
 		}
 		f.events++
 	}
+	inst := poolInstance(p)
 	f.pagesAfter = inst.mod.Memory().Size() >> 16
 	f.guest = guestMemStats(t, inst)
 	f.perInstance, f.perHeap = instanceCost(t, m, set)
 	return f
+}
+
+// poolInstance is the idle instance of a pool of one.
+func poolInstance(p *Pool) *wasmInstance {
+	s := <-p.idle
+	p.idle <- s
+	return s.inst.(*wasmInstance)
 }
 
 // instanceCost is the RSS and host heap one more configured instance of m adds, averaged
