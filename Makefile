@@ -6,7 +6,7 @@ PKGS    := ./...
 RACE    := ./rules/... ./wasm/... ./dispatch/... ./host/... ./telemetry/... ./bus/... ./store/... ./ingest/...
 FUZZTIME ?= 10s
 
-.PHONY: all build install test bench run lint fuzz clean testdata plugins conform crashtest clustertest guestchecks cowrie-bench ingesttest cguest
+.PHONY: all build install test bench run lint fuzz clean testdata plugins conform crashtest clustertest guestchecks footprint cowrie-bench ingesttest cguest
 
 all: build
 
@@ -108,6 +108,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzSkipCommon$$' -fuzztime $(FUZZTIME) ./abi/
 	$(GO) test -run '^$$' -fuzz '^FuzzAppendRecord$$' -fuzztime $(FUZZTIME) ./abi/
 	$(GO) test -run '^$$' -fuzz '^FuzzPunycode$$' -fuzztime $(FUZZTIME) ./plugins/email/
+	$(GO) test -run '^$$' -fuzz '^FuzzPack$$' -fuzztime $(FUZZTIME) ./internal/wasmdata/
 	$(GO) test -run '^$$' -fuzz '^FuzzText$$' -fuzztime $(FUZZTIME) ./plugins/email/
 	$(GO) test -run '^$$' -fuzz '^FuzzTag$$' -fuzztime $(FUZZTIME) ./plugins/intel/
 	$(GO) test -run '^$$' -fuzz '^FuzzTag$$' -fuzztime $(FUZZTIME) ./plugins/canary/
@@ -132,13 +133,26 @@ navigator-golden:
 	$(GO) test -count=1 -run '^TestGolden$$' ./navigator/ -update
 
 # Build every plugins/*/ (a main package using sdk) into plugins/*.wasm.
+# Each module's data segments are packed after the build (internal/wasmdata: the Go linker's
+# 40,000 segments cost host heap in every module and instance). PLUGIN_OUT and PLUGIN_TAGS
+# build elsewhere and with tags (make footprint).
+PLUGIN_OUT  ?= plugins
+PLUGIN_TAGS ?=
 plugins:
-	@set -e; for d in plugins/*/; do \
+	@set -e; mkdir -p $(PLUGIN_OUT); for d in plugins/*/; do \
 		[ -f "$$d/main.go" ] || continue; \
 		name=$$(basename $$d); \
-		echo "plugins/$$name.wasm"; \
-		GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -o plugins/$$name.wasm ./$$d; \
-	done
+		echo "$(PLUGIN_OUT)/$$name.wasm"; \
+		GOOS=wasip1 GOARCH=wasm $(GO) build -tags "$(PLUGIN_TAGS)" -buildmode=c-shared -o $(PLUGIN_OUT)/$$name.wasm ./$$d; \
+	done; $(GO) run ./internal/wasmdata/wasmpack $(PLUGIN_OUT)/*.wasm
+
+# What each plugin's module and instances hold (wasm TestInstanceFootprint), with the guest Go
+# runtime's MemStats: the plugins built with the ttpmemstats tag into a temporary directory.
+# RATIONALE.md, "What an instance holds".
+footprint:
+	@dir=$$(mktemp -d); trap 'rm -rf "$$dir"' EXIT; \
+	$(MAKE) --no-print-directory plugins PLUGIN_OUT=$$dir PLUGIN_TAGS=ttpmemstats >/dev/null && \
+	TTP_FOOTPRINT_PLUGINS=$$dir $(GO) test -count=1 -v -run 'TestInstanceFootprint' ./wasm/
 
 clean:
 	rm -rf bin bench.txt

@@ -8,11 +8,11 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/decnet/ttp/dispatch"
+	"github.com/decnet/ttp/internal/testkit"
 	"github.com/decnet/ttp/rules"
 	"github.com/decnet/ttp/wasm"
 )
@@ -53,7 +53,7 @@ func TestFootprint(t *testing.T) {
 	}
 	cold.Close(ctx)
 	runtime.GC()
-	before := rss(t)
+	before := testkit.RSS(t)
 	warm, _ := NewCompiler(dir)
 	defer warm.Close(ctx)
 	var pools []*wasm.Pool
@@ -74,30 +74,11 @@ func TestFootprint(t *testing.T) {
 			filepath.Base(path), time.Since(start).Round(time.Millisecond), loaded.Round(time.Millisecond))
 	}
 	runtime.GC()
-	after := rss(t)
+	after := testkit.RSS(t)
 	t.Logf("RSS with %d plugins x 2 instances: %d MiB (process before loading: %d MiB)", len(pools), after>>20, before>>20)
 	for _, p := range pools {
 		p.Retire(true)
 	}
-}
-
-func rss(t *testing.T) int64 {
-	data, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		t.Skip("no /proc/self/status")
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if strings.HasPrefix(line, "VmRSS:") {
-			var kb int64
-			for _, f := range strings.Fields(line)[1:2] {
-				for _, c := range f {
-					kb = kb*10 + int64(c-'0')
-				}
-			}
-			return kb << 10
-		}
-	}
-	return 0
 }
 
 // TestSwapLatency measures item 6's two figures on a shipped plugin: how long after the

@@ -41,6 +41,11 @@
 // and is built with
 //
 //	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o bruteforce.wasm .
+//	go run ./internal/wasmdata/wasmpack bruteforce.wasm
+//
+// (the second step, run in this repository and optional, packs the linker's 40,000 data segments into one, which saves
+// the host about 1 MiB of heap per instance and 2 MiB per module: RATIONALE.md, "What an
+// instance holds"; `make plugins` does both).
 //
 // The same code compiles natively (the wasm exports sit in a wasip1-only file), and package
 // sdk/sdktest runs it inside `go test` through the same encoding and decoding the host uses.

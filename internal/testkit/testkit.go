@@ -6,8 +6,11 @@ package testkit
 import (
 	"bytes"
 	"fmt"
+	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -121,4 +124,23 @@ func ByProducer(tags []abi.Tag) map[string][]abi.Tag {
 func Wat(name string) string {
 	_, file, _, _ := runtime.Caller(0)
 	return filepath.Join(filepath.Dir(file), "..", "..", "wasm", "testdata", "wat", name+".wasm")
+}
+
+// RSS is the resident size of this process in bytes (Linux); the test is skipped where
+// /proc/self/status cannot be read.
+func RSS(t testing.TB) int64 {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Skip("no /proc/self/status")
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+			kb, err := strconv.ParseInt(f[1], 10, 64)
+			if err != nil {
+				t.Fatalf("VmRSS %q: %v", f[1], err)
+			}
+			return kb << 10
+		}
+	}
+	return 0
 }
