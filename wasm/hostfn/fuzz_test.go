@@ -104,7 +104,9 @@ func FuzzLiterals(f *testing.F) {
 	})
 }
 
-func le32(b []byte) uint32 { return uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24 }
+func le32(b []byte) uint32 {
+	return uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24
+}
 
 func FuzzRegexp(f *testing.F) {
 	f.Add([]byte(`(?i)stratum\+tcp://[a-z.]+`), []byte("-o STRATUM+tcp://pool.x"))
