@@ -3,8 +3,12 @@ package hostfn
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"regexp"
+	"slices"
+	"sort"
+	"strings"
 	"sync"
 
 	"github.com/tetratelabs/wazero"
@@ -281,4 +285,32 @@ func (h *Host) reFind(_ context.Context, m api.Module, stack []uint64) {
 		return
 	}
 	stack[0] = uint64(from)<<32 | uint64(to)
+}
+
+// Names lists the functions offered, sorted, comma-separated: what a refusal names.
+func Names() string {
+	names := make([]string, 0, len(Functions))
+	for n := range Functions {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return strings.Join(names, ", ")
+}
+
+// ErrUndeclared is a module importing the host functions without declaring the capability.
+var ErrUndeclared = errors.New("hostfn: imports of module " + Module + " without the capability " + Capability + " in the manifest")
+
+// CheckDeclared fails when a module imports any function of Module and its manifest's
+// capabilities do not list Capability: the import is what the host checks, the declaration
+// what lets an older host refuse the module by name.
+func CheckDeclared(imports []api.FunctionDefinition, capabilities []string) error {
+	if slices.Contains(capabilities, Capability) {
+		return nil
+	}
+	for _, f := range imports {
+		if mod, name, _ := f.Import(); mod == Module {
+			return fmt.Errorf("%w (it imports %s.%s)", ErrUndeclared, mod, name)
+		}
+	}
+	return nil
 }

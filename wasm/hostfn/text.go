@@ -12,14 +12,18 @@
 // grows with its input.
 package hostfn
 
-import "bytes"
+import (
+	"bytes"
+
+	"github.com/decnet/ttp/abi"
+)
 
 // Module is the import module name guests use for these functions, and Capability the
 // manifest capability a module importing any of them must declare (ABI.md): a host that
 // does not know the capability refuses the module at load instead of failing on a call.
 const (
 	Module     = "ttp"
-	Capability = "ttp_host_v1"
+	Capability = abi.CapHost
 )
 
 // Bounds on what one call or one instance may ask for. MaxText matches abi.MaxRecord: no
