@@ -101,9 +101,10 @@ func (h *Host) state(m api.Module) *state {
 }
 
 // read returns the guest's n bytes at ptr, ok false when they are not all inside its memory
-// or n is over MaxText.
+// or n is over MaxText. Both are i32 values: only the stack slot's low 32 bits are the value
+// (compiled code leaves the high ones undefined).
 func read(m api.Module, ptr, n uint64) ([]byte, bool) {
-	if n > MaxText {
+	if uint32(n) > MaxText {
 		return nil, false
 	}
 	return m.Memory().Read(uint32(ptr), uint32(n))

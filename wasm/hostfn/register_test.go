@@ -97,6 +97,7 @@ func TestHostileGuest(t *testing.T) {
 		{"lower", []uint64{0xffffffff, 2, 0}, ResRange},
 		{"lower", []uint64{0, 0xffffffff, 0}, ResRange},
 		{"lower", []uint64{0, MaxText + 1, 0}, ResRange},
+		{"lower", []uint64{1<<40 | 0, 1<<40 | 4, 1 << 40}, ResNone}, // only an i32's low bits count
 		{"span", []uint64{0, 10, page - 31}, ResRange},
 		{"span", []uint64{page, 1, 0}, ResRange},
 		{"index", []uint64{0, 10, page - 1, 2, 0}, ResRange},
