@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin/ttp
 PKGS    := ./...
 # Packages with concurrency, run under the race detector.
-RACE    := ./rules/... ./host/... ./bus/... ./store/... ./ingest/...
+RACE    := ./rules/... ./host/... ./wasm/... ./bus/... ./store/... ./ingest/...
 FUZZTIME ?= 10s
 
 .PHONY: all build install test bench run lint fuzz clean testdata plugins conform crashtest clustertest guestchecks cowrie-bench ingesttest cguest
@@ -114,6 +114,12 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzIceAddrs$$' -fuzztime $(FUZZTIME) ./plugins/canary/
 	$(GO) test -run '^$$' -fuzz '^FuzzCowrieLine$$' -fuzztime $(FUZZTIME) ./ingest/cowrie/
 	$(GO) test -run '^$$' -fuzz '^FuzzFastDecode$$' -fuzztime $(FUZZTIME) ./ingest/cowrie/
+	$(GO) test -run '^$$' -fuzz '^FuzzHostCalls$$' -fuzztime $(FUZZTIME) ./wasm/hostfn/
+	$(GO) test -run '^$$' -fuzz '^FuzzLiterals$$' -fuzztime $(FUZZTIME) ./wasm/hostfn/
+	$(GO) test -run '^$$' -fuzz '^FuzzLower$$' -fuzztime $(FUZZTIME) ./wasm/hostfn/
+	$(GO) test -run '^$$' -fuzz '^FuzzSpan$$' -fuzztime $(FUZZTIME) ./wasm/hostfn/
+	$(GO) test -run '^$$' -fuzz '^FuzzIndex$$' -fuzztime $(FUZZTIME) ./wasm/hostfn/
+	$(GO) test -run '^$$' -fuzz '^FuzzRegexp$$' -fuzztime $(FUZZTIME) ./wasm/hostfn/
 
 # Regenerate committed fixtures made by other tools: the hand-written WAT test modules
 # (installs Debian's wabt when wat2wasm is missing).
