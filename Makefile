@@ -115,6 +115,12 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzIceAddrs$$' -fuzztime $(FUZZTIME) ./plugins/canary/
 	$(GO) test -run '^$$' -fuzz '^FuzzCowrieLine$$' -fuzztime $(FUZZTIME) ./ingest/cowrie/
 	$(GO) test -run '^$$' -fuzz '^FuzzFastDecode$$' -fuzztime $(FUZZTIME) ./ingest/cowrie/
+	$(GO) test -run '^$$' -fuzz '^FuzzHostCalls$$' -fuzztime $(FUZZTIME) ./wasm/hostfn/
+	$(GO) test -run '^$$' -fuzz '^FuzzLiterals$$' -fuzztime $(FUZZTIME) ./wasm/hostfn/
+	$(GO) test -run '^$$' -fuzz '^FuzzLower$$' -fuzztime $(FUZZTIME) ./wasm/hostfn/
+	$(GO) test -run '^$$' -fuzz '^FuzzSpan$$' -fuzztime $(FUZZTIME) ./wasm/hostfn/
+	$(GO) test -run '^$$' -fuzz '^FuzzIndex$$' -fuzztime $(FUZZTIME) ./wasm/hostfn/
+	$(GO) test -run '^$$' -fuzz '^FuzzRegexp$$' -fuzztime $(FUZZTIME) ./wasm/hostfn/
 
 # Regenerate committed fixtures made by other tools: the hand-written WAT test modules
 # (installs Debian's wabt when wat2wasm is missing).

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -17,7 +18,19 @@ type Manifest struct {
 	RuleKinds    []string     `json:"rule_kinds"`
 	Kinds        []KindFields `json:"kinds"`
 	EvidenceKeys []string     `json:"evidence_keys"`
+	// Capabilities are the optional host features the module relies on (ABI.md,
+	// "Capabilities"): CapHost for the host's text functions. A module that imports a
+	// capability's functions must list it, so that a host without it refuses the module at
+	// load by name; a module listing none is plain ABI v1.
+	Capabilities []string `json:"capabilities,omitempty"`
 }
+
+// CapHost is the capability of the host's text functions, imported from the module "ttp"
+// (ABI.md, "Host functions"; package wasm/hostfn implements them).
+const CapHost = "ttp_host_v1"
+
+// KnownCapabilities are the capabilities this host offers.
+var KnownCapabilities = []string{CapHost}
 
 // KindFields is the fields a plugin reads from events of one source kind, as absolute paths,
 // in the order the record carries them.
@@ -127,6 +140,9 @@ func DecodeManifest(data []byte) (*Manifest, error) {
 	if err := dec.Decode(&m); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrManifest, err)
 	}
+	if len(m.Capabilities) == 0 {
+		m.Capabilities = nil // "capabilities": [] is no capability, as an absent key
+	}
 	if err := m.Validate(); err != nil {
 		return nil, err
 	}
@@ -190,6 +206,14 @@ func (m *Manifest) Validate() error {
 			return bad("evidence key %q listed twice", k)
 		}
 		keys[k] = true
+	}
+	for i, c := range m.Capabilities {
+		if !slices.Contains(KnownCapabilities, c) {
+			return bad("capability %q: this host offers %s", c, strings.Join(KnownCapabilities, ", "))
+		}
+		if slices.Contains(m.Capabilities[:i], c) {
+			return bad("capability %q listed twice", c)
+		}
 	}
 	return nil
 }

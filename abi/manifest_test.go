@@ -104,6 +104,10 @@ var manifestTests = []struct {
 	{"evidence key too long", manifestWith("evidence_keys", `["k`+strings.Repeat("x", 63)+`"]`), "evidence key"},
 	{"too many evidence keys", manifestWith("evidence_keys", jsonList(MaxEvidenceKeys+1, func(i int) string { return fmt.Sprintf("k%d", i) })), "256 evidence keys"},
 	{"duplicate evidence key", manifestWith("evidence_keys", `["commands","median_gap_ms","commands"]`), "listed twice"},
+	{"host capability", manifestWith("capabilities", `["ttp_host_v1"]`), ""},
+	{"no capability", manifestWith("capabilities", `[]`), ""},
+	{"unknown capability", manifestWith("capabilities", `["ttp_host_v9"]`), "capability \"ttp_host_v9\""},
+	{"duplicate capability", manifestWith("capabilities", `["ttp_host_v1","ttp_host_v1"]`), "listed twice"},
 }
 
 func TestDecodeManifest(t *testing.T) {

@@ -31,7 +31,18 @@ type Manifest struct {
 	ruleKinds     []string
 	sources       []*Source
 	keys          []string
+	host          bool // declares abi.CapHost: the lifter uses the host's text functions
 	frozen        bool
+}
+
+// HostFunctions declares the capability of the host's text functions (abi.CapHost), which
+// the sdk's AppendLower, IndexFold and Literals call when built for wasip1. A lifter that
+// uses them must declare it: the host refuses a module importing them without the capability
+// (ABI.md, "Host functions"). It returns m, to chain after NewManifest.
+func (m *Manifest) HostFunctions() *Manifest {
+	m.mutable("HostFunctions")
+	m.host = true
+	return m
 }
 
 // NewManifest starts a manifest. name ([a-z][a-z0-9_-]*) and version (semantic) make the
@@ -104,6 +115,9 @@ func (m *Manifest) encode() []byte {
 	}
 	for i, s := range m.sources {
 		am.Kinds[i] = abi.KindFields{SourceKind: s.kind, Fields: append([]string{}, s.paths...)}
+	}
+	if m.host {
+		am.Capabilities = []string{abi.CapHost}
 	}
 	b, err := json.Marshal(am)
 	if err != nil { // strings and slices of strings always encode

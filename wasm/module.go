@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/decnet/ttp/abi"
+	"github.com/decnet/ttp/wasm/hostfn"
 	"github.com/decnet/ttp/wasm/internal/seal"
 )
 
@@ -107,7 +108,9 @@ var allowedImports = map[string]bool{
 	"fd_read": true, "fd_fdstat_set_flags": true,
 }
 
-// AllowedImport reports whether a module may import module.name.
+// AllowedImport reports whether a module may import module.name: the WASI start-up functions,
+// and the host's text functions (module "ttp", capability ttp_host_v1, package wasm/hostfn),
+// which a module must also declare in its manifest.
 func AllowedImport(module, name string) bool {
-	return module == "wasi_snapshot_preview1" && allowedImports[name]
+	return module == "wasi_snapshot_preview1" && allowedImports[name] || module == hostfn.Module && hostfn.Functions[name]
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/tetratelabs/wazero/sys"
 
 	"github.com/decnet/ttp/abi"
+	"github.com/decnet/ttp/wasm/hostfn"
 	"github.com/decnet/ttp/wasm/internal/budget"
 	"github.com/decnet/ttp/wasm/internal/seal"
 )
@@ -82,6 +83,7 @@ type wasmModule struct {
 	manifest *abi.Manifest
 	plans    [][]abi.Path // per manifest kind
 	limits   Limits
+	fns      *hostfn.Host                 // the host functions of this runtime (module "ttp")
 	spare    atomic.Pointer[wasmInstance] // the describe instance, until NewInstance takes it
 }
 
@@ -113,7 +115,11 @@ func (c *Compiler) LoadWasm(ctx context.Context, name string, wasm []byte, lim L
 	if _, err := wasi_snapshot_preview1.Instantiate(ctx, r); err != nil {
 		return fail(err)
 	}
-	m := &wasmModule{name: name, sum: hex.EncodeToString(sum[:]), runtime: r, compiled: compiled, limits: lim}
+	fns, err := hostfn.Instantiate(ctx, r)
+	if err != nil {
+		return fail(err)
+	}
+	m := &wasmModule{name: name, sum: hex.EncodeToString(sum[:]), runtime: r, compiled: compiled, limits: lim, fns: fns}
 	inst, err := m.instantiate(ctx)
 	if err != nil {
 		return fail(err)
@@ -124,6 +130,9 @@ func (c *Compiler) LoadWasm(ctx context.Context, name string, wasm []byte, lim L
 		return fail(fmt.Errorf("ttp_describe: %w", err))
 	}
 	man, err := abi.DecodeManifest(raw)
+	if err == nil {
+		err = hostfn.CheckDeclared(compiled.ImportedFunctions(), man.Capabilities)
+	}
 	if err != nil {
 		return fail(err)
 	}
@@ -177,6 +186,9 @@ func checkExports(exports map[string]api.FunctionDefinition) error {
 func checkImports(imports []api.FunctionDefinition) error {
 	for _, f := range imports {
 		mod, name, _ := f.Import()
+		if mod == hostfn.Module && !hostfn.Functions[name] {
+			return fmt.Errorf("%w: %s.%s (this host offers %s.%s, capability %s)", ErrForbiddenImport, mod, name, mod, hostfn.Names(), abi.CapHost)
+		}
 		if !AllowedImport(mod, name) {
 			return fmt.Errorf("%w: %s.%s", ErrForbiddenImport, mod, name)
 		}
@@ -202,10 +214,12 @@ func (m *wasmModule) NewInstance(ctx context.Context) (Instance, error) {
 
 func (m *wasmModule) instantiate(ctx context.Context) (*wasmInstance, error) {
 	cfg := wazero.NewModuleConfig().WithName("").WithStartFunctions("_initialize")
-	mod, err := m.runtime.InstantiateModule(ctx, m.compiled, cfg)
+	ictx, bind := m.fns.Instance(ctx) // the instance's literal sets and regexps, forgotten at its close
+	mod, err := m.runtime.InstantiateModule(ictx, m.compiled, cfg)
 	if err != nil {
 		return nil, err
 	}
+	bind(mod)
 	inst := &wasmInstance{
 		module: m, mod: mod,
 		alloc: mod.ExportedFunction("ttp_alloc"), describe: mod.ExportedFunction("ttp_describe"),

@@ -1,6 +1,10 @@
 package main
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/decnet/ttp/sdk"
+)
 
 // The detectors' word lists are gathered into one dictionary per configuration, so that an
 // event costs one pass over its text whatever the number of rules and keywords:
@@ -31,11 +35,9 @@ type ref struct {
 	list, idx int32
 }
 
-// match is a keyword found in a command line: its dictionary keyword and where it ends.
-type match struct {
-	kw       int32
-	from, to int32 // byte offsets in the command line
-}
+// match is a keyword found in a command line: its dictionary keyword (Index) and its byte
+// offsets in the command line (From, To), as the host's literal scan reports it.
+type match = sdk.LiteralMatch
 
 // dictionary holds the lists the rules of one configuration registered, and, once built,
 // the tables to look them up.
@@ -54,8 +56,9 @@ type dictionary struct {
 	// keywords
 	kwords []string
 	krefs  [][]ref
-	kmask  []uint64 // lists with id < 64 holding the keyword, as bits
-	ac     automaton
+	kmask  []uint64      // lists with id < 64 holding the keyword, as bits
+	lits   *sdk.Literals // the keywords as the host's literal set, nil when it refused them
+	ac     automaton     // the same in the guest, built only when the host refused the set
 }
 
 // reset forgets every list: a new configuration starts.
@@ -117,7 +120,12 @@ func (d *dictionary) build() {
 	}
 
 	d.kwords, d.krefs, d.kmask = indexWords(d.kwLists)
-	d.ac = buildAutomaton(d.kwords)
+	// One host scan a line instead of a loop a byte in the guest (RATIONALE.md, "Host
+	// functions for guests"); the guest's own automaton stays for a set over the host's bounds.
+	var err error
+	if d.lits, err = sdk.NewLiterals(d.kwords, false); err != nil {
+		d.lits, d.ac = nil, buildAutomaton(d.kwords)
+	}
 	d.built = true
 }
 
@@ -298,7 +306,7 @@ func (a *automaton) scan(text string, dst []match) []match {
 		st = delta[st*nc+int32(class[text[i]])]
 		if flags[st]&hasOut != 0 {
 			for _, kw := range a.out[st] {
-				dst = append(dst, match{kw: kw, from: int32(i+1) - a.lens[kw], to: int32(i + 1)})
+				dst = append(dst, match{Index: kw, From: int32(i+1) - a.lens[kw], To: int32(i + 1)})
 			}
 		}
 	}
@@ -311,8 +319,8 @@ func (s *session) kwIn(g *segment, kw *keywords, t string) int {
 	from, to, ok := s.span(g, t)
 	for i := g.m0; i < g.m1; i++ {
 		m := &s.matches[i]
-		if idx := s.dict.kwIndex(m.kw, kw.id); idx >= 0 {
-			if ok && m.from >= from && m.to <= to || !ok && strings.Contains(t, kw.words[idx]) {
+		if idx := s.dict.kwIndex(m.Index, kw.id); idx >= 0 {
+			if ok && m.From >= from && m.To <= to || !ok && strings.Contains(t, kw.words[idx]) {
 				return idx
 			}
 		}

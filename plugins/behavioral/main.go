@@ -38,7 +38,7 @@ import (
 const kindPrefix = "lifter:behavioral_"
 
 var (
-	manifest = sdk.NewManifest("behavioral", "1.2.0", kindPrefix)
+	manifest = sdk.NewManifest("behavioral", "1.2.0", kindPrefix).HostFunctions()
 
 	sessionKind = manifest.Source(abi.KindSession)
 	fCommands   = sessionKind.Field("payload.commands[].text")

@@ -622,7 +622,7 @@ func TestAutomaton(t *testing.T) {
 		text := b.String()
 		got := map[[3]int]bool{}
 		for _, m := range a.scan(text, nil) {
-			got[[3]int{int(m.kw), int(m.from), int(m.to)}] = true
+			got[[3]int{int(m.Index), int(m.From), int(m.To)}] = true
 		}
 		want := map[[3]int]bool{}
 		for id, w := range words {

@@ -532,7 +532,7 @@ func (h *hijack) detect(s *session, r *sdk.Rule[params], out *sdk.Drafts) {
 		if !s.verbIn(g, &h.ignoreVerbs) {
 			for m := g.m0; m < g.m1; m++ {
 				if i := s.kwAt(g, m, &h.poolMarkers); i >= 0 {
-					if host := urlHost(s.cmds[g.cmd][s.matches[m].from:]); host != "" {
+					if host := urlHost(s.cmds[g.cmd][s.matches[m].From:]); host != "" {
 						pools = appendUnique(pools, host)
 					}
 					sig = appendUnique(sig, "pool")

@@ -139,7 +139,11 @@ func (s *session) load(ev *sdk.Event) {
 	s.client = ev.String(fClient)
 	for i, c := range s.cmds {
 		s.cursor = len(s.matches)
-		s.matches = s.dict.ac.scan(c, s.matches)
+		if s.dict.lits != nil {
+			s.matches = s.dict.lits.Scan(c, s.matches)
+		} else {
+			s.matches = s.dict.ac.scan(c, s.matches)
+		}
 		s.parse(c, i, 0)
 	}
 }
@@ -153,24 +157,15 @@ func (s *session) sha(i int) string {
 }
 
 // lower returns t with ASCII letters lower-cased, t itself when it has none. The copy lives in
-// the arena, valid until the next call.
+// the arena, valid until the next call. The host lower-cases it (sdk.AppendLower): a loop a
+// byte in the guest was the plugin's costliest function.
 func (s *session) lower(t string) string {
-	i := 0
-	for i < len(t) && !(t[i] >= 'A' && t[i] <= 'Z') {
-		i++
-	}
-	if i == len(t) {
+	start := len(s.arena)
+	var changed bool
+	if s.arena, changed = sdk.AppendLower(s.arena, t); !changed {
 		return t
 	}
-	start := len(s.arena)
-	s.arena = append(s.arena, t...)
-	b := s.arena[start:]
-	for j := i; j < len(b); j++ {
-		if c := b[j]; c >= 'A' && c <= 'Z' {
-			b[j] = c + 'a' - 'A'
-		}
-	}
-	return unsafe.String(&b[0], len(b))
+	return unsafe.String(&s.arena[start], len(t))
 }
 
 // parse splits a command line into segments and words as package shell reads it: one
@@ -227,14 +222,11 @@ func (s *session) keep(orig, w string) string {
 		return s.lower(w)
 	}
 	start := len(s.arena)
-	s.arena = append(s.arena, w...)
-	b := s.arena[start:]
-	for j, c := range b {
-		if c >= 'A' && c <= 'Z' {
-			b[j] = c + 'a' - 'A'
-		}
+	var changed bool
+	if s.arena, changed = sdk.AppendLower(s.arena, w); !changed {
+		s.arena = append(s.arena, w...) // w lives in the Parser's buffers: copied all the same
 	}
-	return unsafe.String(&b[0], len(b))
+	return unsafe.String(&s.arena[start], len(w))
 }
 
 // redirWord is a redirection's operator as the lifter's words spell it ("2>", ">>"),
@@ -289,14 +281,14 @@ func (s *session) addSegment(cmd int, text string, w0 int, sep byte, start, end 
 	}
 	// Segments of a line are created in order of their start (a nested shell's segments right
 	// after the one that runs it, inside it), so one cursor per line finds their first match.
-	for s.cursor < len(s.matches) && s.matches[s.cursor].to <= g.start {
+	for s.cursor < len(s.matches) && s.matches[s.cursor].To <= g.start {
 		s.cursor++
 	}
 	g.m0 = s.cursor
 	g.m1 = g.m0
-	for g.m1 < len(s.matches) && s.matches[g.m1].to <= g.end {
-		if m := &s.matches[g.m1]; m.from >= g.start {
-			g.kl |= s.dict.kmask[m.kw]
+	for g.m1 < len(s.matches) && s.matches[g.m1].To <= g.end {
+		if m := &s.matches[g.m1]; m.From >= g.start {
+			g.kl |= s.dict.kmask[m.Index]
 		}
 		g.m1++
 	}
@@ -449,10 +441,10 @@ func (s *session) verbIndex(g *segment, ws *wordSet) int {
 // another list's or lies partly before the segment.
 func (s *session) kwAt(g *segment, i int, kw *keywords) int {
 	m := &s.matches[i]
-	if m.from < g.start {
+	if m.From < g.start {
 		return -1
 	}
-	return s.dict.kwIndex(m.kw, kw.id)
+	return s.dict.kwIndex(m.Index, kw.id)
 }
 
 // offset returns the position of sub in text when sub is a part of text (the same bytes, as

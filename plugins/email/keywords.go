@@ -5,6 +5,8 @@ import (
 	"strings"
 	"unicode/utf8"
 	"unsafe"
+
+	"github.com/decnet/ttp/sdk"
 )
 
 // kwSet is a keyword list prepared once at configure for a single pass over a text: ASCII
@@ -91,11 +93,10 @@ func (k *kwSet) match(text, lower string, found []bool) int {
 // lowerInto returns s with ASCII letters lower-cased, written into *buf: byte offsets are
 // those of s, and the result is valid until *buf is next written (within one Tag call).
 func lowerInto(buf *[]byte, s string) string {
-	b := append((*buf)[:0], s...)
-	for i, c := range b {
-		if c >= 'A' && c <= 'Z' {
-			b[i] = c + 'a' - 'A'
-		}
+	b, changed := sdk.AppendLower((*buf)[:0], s) // by the host: one call, not a loop a byte
+	if !changed {
+		*buf = b
+		return s
 	}
 	*buf = b
 	if len(b) == 0 {

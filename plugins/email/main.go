@@ -35,7 +35,7 @@ import (
 )
 
 var (
-	manifest = sdk.NewManifest("email", "1.0.0", "lifter:email_")
+	manifest = sdk.NewManifest("email", "1.0.0", "lifter:email_").HostFunctions()
 
 	mail        = manifest.Source(abi.KindEmail)
 	fFrom       = mail.Field("payload.from")

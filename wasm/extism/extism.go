@@ -68,10 +68,13 @@ var allowedExtismImports = map[string]bool{
 	"log_trace": true, "log_debug": true, "log_info": true, "log_warn": true, "log_error": true,
 }
 
-// allowedExtismImport reports whether an Extism-variant module may import module.name: what
-// the ttp loader allows, plus the kernel functions of allowedExtismImports.
+// allowedExtismImport reports whether an Extism-variant module may import module.name: the
+// WASI functions the ttp loader allows, plus the kernel functions of allowedExtismImports.
+//
+// The host's text functions (module "ttp") are not among them: the Extism SDK's runtime does
+// not carry them, so such a module is refused at the check rather than failing to instantiate.
 func allowedExtismImport(module, name string) bool {
-	return wasm.AllowedImport(module, name) || module == extismKernelModule && allowedExtismImports[name]
+	return module == "wasi_snapshot_preview1" && wasm.AllowedImport(module, name) || module == extismKernelModule && allowedExtismImports[name]
 }
 
 // Detect reports whether wasm looks like an Extism-variant plugin: it exports the functions

@@ -1,0 +1,27 @@
+;; A guest that hands the host functions whatever pointers and lengths its caller gives it:
+;; the hostile module of hostfn's tests (TestHostileGuest, FuzzHostCalls). Regenerate
+;; guest.wasm with `wat2wasm testdata/guest.wat -o testdata/guest.wasm`.
+(module
+  (import "ttp" "lower" (func $lower (param i32 i32 i32) (result i32)))
+  (import "ttp" "span" (func $span (param i32 i32 i32) (result i32)))
+  (import "ttp" "index" (func $index (param i32 i32 i32 i32 i32) (result i32)))
+  (import "ttp" "lits_new" (func $lits_new (param i32 i32 i32) (result i32)))
+  (import "ttp" "lits_scan" (func $lits_scan (param i32 i32 i32 i32 i32) (result i32)))
+  (import "ttp" "re_new" (func $re_new (param i32 i32) (result i32)))
+  (import "ttp" "re_find" (func $re_find (param i32 i32 i32) (result i64)))
+  (memory (export "memory") 1)
+  (func (export "lower") (param i32 i32 i32) (result i32)
+    (call $lower (local.get 0) (local.get 1) (local.get 2)))
+  (func (export "span") (param i32 i32 i32) (result i32)
+    (call $span (local.get 0) (local.get 1) (local.get 2)))
+  (func (export "index") (param i32 i32 i32 i32 i32) (result i32)
+    (call $index (local.get 0) (local.get 1) (local.get 2) (local.get 3) (local.get 4)))
+  (func (export "lits_new") (param i32 i32 i32) (result i32)
+    (call $lits_new (local.get 0) (local.get 1) (local.get 2)))
+  (func (export "lits_scan") (param i32 i32 i32 i32 i32) (result i32)
+    (call $lits_scan (local.get 0) (local.get 1) (local.get 2) (local.get 3) (local.get 4)))
+  (func (export "re_new") (param i32 i32) (result i32)
+    (call $re_new (local.get 0) (local.get 1)))
+  (func (export "re_find") (param i32 i32 i32) (result i64)
+    (call $re_find (local.get 0) (local.get 1) (local.get 2)))
+)
