@@ -44,6 +44,8 @@ type Host struct {
 	now      func() time.Time
 	limits   func(name string) wasm.Limits
 	poolSize int
+	lazy     bool
+	idleFor  time.Duration
 	lock     map[string]string // file name -> sha256; nil when no lock file
 	onNotice func(Notice)
 
@@ -87,8 +89,15 @@ type Config struct {
 	Clock func() time.Time
 	// Limits gives a plugin's limits by its file name; nil: the runtime's defaults.
 	Limits func(file string) wasm.Limits
-	// PoolSize is the instances per plugin when Limits sets none; 0: GOMAXPROCS.
+	// PoolSize is the most instances per plugin when Limits sets none; 0: GOMAXPROCS.
 	PoolSize int
+	// Lazy makes every plugin hold no instance until an event of one of its kinds arrives
+	// (its module is compiled and its rules checked at load all the same), as the daemon
+	// runs; false keeps one instance of each from the load on.
+	Lazy bool
+	// IdleTimeout is how long a plugin instance may stay unused before it is closed (down to
+	// one, or none when Lazy); 0: wasm.DefaultIdleTimeout; negative: never.
+	IdleTimeout time.Duration
 	// Lock, when not nil, approves modules by file name and sha256 (ReadLockFile reads it):
 	// every other module is refused. An empty non-nil map refuses them all.
 	Lock map[string]string
@@ -103,7 +112,7 @@ func New(cfg Config) (*Host, error) {
 		return nil, errors.New("host: Config needs a Dispatcher and a Compiler")
 	}
 	h := &Host{d: cfg.Dispatcher, compiler: cfg.Compiler, log: cfg.Logger, now: cfg.Clock, limits: cfg.Limits,
-		poolSize: cfg.PoolSize, lock: cfg.Lock, onNotice: cfg.OnNotice, plugins: map[string]*plugin{}}
+		poolSize: cfg.PoolSize, lazy: cfg.Lazy, idleFor: cfg.IdleTimeout, lock: cfg.Lock, onNotice: cfg.OnNotice, plugins: map[string]*plugin{}}
 	if h.log == nil {
 		h.log = slog.Default()
 	}
@@ -227,7 +236,7 @@ func (h *Host) buildPool(ctx context.Context, file string, m wasm.Module, want [
 	if size == 0 {
 		size = h.poolSize
 	}
-	cfg := wasm.PoolConfig{Size: size, Health: health, Log: h.log}
+	cfg := wasm.PoolConfig{Size: size, Lazy: h.lazy, IdleTimeout: h.idleFor, Health: health, Log: h.log}
 	for attempt := 0; attempt < 3; attempt++ {
 		pool, rejected, err := wasm.NewPool(ctx, m, rules.PluginConfigs(want), cfg)
 		if err != nil {
@@ -517,8 +526,11 @@ type PluginStatus struct {
 	File, Producer string
 	Kinds          []string // the source kinds of its manifest, in its order
 	Rules          int
-	Quarantined    bool
-	Health         *wasm.Health
+	// Instances are the instances it holds now; MaxInstances the most it may grow to. A lazy
+	// plugin no event of whose kinds has arrived holds none: its compiled code only.
+	Instances, MaxInstances int
+	Quarantined             bool
+	Health                  *wasm.Health
 }
 
 // Plugins returns the loaded plugins, ordered by file name.
@@ -532,7 +544,8 @@ func (h *Host) Plugins() []PluginStatus {
 		for i, k := range p.module.Manifest().Kinds {
 			kinds[i] = k.SourceKind
 		}
-		out = append(out, PluginStatus{File: p.file, Producer: p.pool.Producer(), Kinds: kinds, Rules: len(p.rules), Quarantined: q, Health: p.health})
+		out = append(out, PluginStatus{File: p.file, Producer: p.pool.Producer(), Kinds: kinds, Rules: len(p.rules),
+			Instances: p.pool.Instances(), MaxInstances: p.pool.Size(), Quarantined: q, Health: p.health})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].File < out[j].File })
 	return out

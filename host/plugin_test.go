@@ -544,3 +544,29 @@ func TestExtismPluginInHost(t *testing.T) {
 		t.Errorf("plugins %+v", st)
 	}
 }
+
+// TestLazyPlugin: a lazy host loads a plugin (compiled, its rules checked) without keeping an
+// instance; the first event of its kinds makes one, and /readyz's status says so.
+func TestLazyPlugin(t *testing.T) {
+	logs := &testkit.SyncBuffer{}
+	log := slog.New(slog.NewTextHandler(logs, nil))
+	d := dispatch.New(dispatch.Config{Logger: log})
+	h := newHost(t, Config{Dispatcher: d, Compiler: testCompiler, Logger: log, PoolSize: 2, Lazy: true, IdleTimeout: -1})
+	t.Cleanup(h.Close)
+	if err := h.ApplyRules(context.Background(), rules.Change{Kind: rules.RuleUpdated, ID: "R9001", Rule: tinyRule(t, "R9001", 0.8, "marker")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.LoadPlugin(context.Background(), wat("tiny_v1")); err != nil {
+		t.Fatal(err)
+	}
+	if st := h.Plugins(); len(st) != 1 || st[0].Instances != 0 || st[0].MaxInstances != 2 || st[0].Rules != 1 {
+		t.Fatalf("after load: %+v, want one plugin with no instance yet", st)
+	}
+	tags, err := d.Tag(context.Background(), abi.Event{SourceKind: "auth", SourceID: "a1", Payload: map[string]any{"username": "root"}}, nil)
+	if err != nil || len(byProducer(tags)["tiny@1.0.0"]) != 1 {
+		t.Fatalf("first event of its kinds: tags %v, err %v", tags, err)
+	}
+	if st := h.Plugins(); st[0].Instances != 1 {
+		t.Errorf("after one event: %d instances, want 1", st[0].Instances)
+	}
+}

@@ -17,6 +17,7 @@ type Collector struct {
 
 	events, evaluated, tags, errors, stripped, disabled, duplicates, unknown, payloadTypes          *prometheus.Desc
 	calls, failures, timeouts, stalls, quarantines, skipped, oversized, quarantined, rules, slowest *prometheus.Desc
+	instances                                                                                       *prometheus.Desc
 	rejected, orphans                                                                               *prometheus.Desc
 }
 
@@ -46,6 +47,7 @@ func NewCollector(d *dispatch.Dispatcher, h *host.Host) *Collector {
 		quarantined:  desc("plugin_quarantined", "1 while the plugin is quarantined.", "plugin"),
 		rules:        desc("plugin_rules", "Rules the plugin owns (0: loaded but idle).", "plugin"),
 		slowest:      desc("plugin_slowest_call_seconds", "Longest plugin call observed.", "plugin"),
+		instances:    desc("plugin_instances", "Instances the plugin holds now (0: loaded, none made yet: no event of its kinds since the last idle timeout).", "plugin"),
 		rejected:     desc("rejections_total", "Plugins and rule definitions rejected at load (the previous version stayed live).", "kind"),
 		orphans:      desc("rules_without_plugin", "Plugin-owned rules that no loaded plugin claims: they tag nothing.", "kind"),
 	}
@@ -54,7 +56,7 @@ func NewCollector(d *dispatch.Dispatcher, h *host.Host) *Collector {
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.events, c.evaluated, c.tags, c.errors, c.stripped, c.disabled, c.duplicates, c.unknown, c.payloadTypes,
-		c.calls, c.failures, c.timeouts, c.stalls, c.quarantines, c.skipped, c.oversized, c.quarantined, c.rules, c.slowest, c.rejected, c.orphans} {
+		c.calls, c.failures, c.timeouts, c.stalls, c.quarantines, c.skipped, c.oversized, c.quarantined, c.rules, c.slowest, c.instances, c.rejected, c.orphans} {
 		ch <- d
 	}
 }
@@ -106,5 +108,6 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.quarantined, prometheus.GaugeValue, q, p.Producer)
 		ch <- prometheus.MustNewConstMetric(c.rules, prometheus.GaugeValue, float64(p.Rules), p.Producer)
 		ch <- prometheus.MustNewConstMetric(c.slowest, prometheus.GaugeValue, h.Slowest().Seconds(), p.Producer)
+		ch <- prometheus.MustNewConstMetric(c.instances, prometheus.GaugeValue, float64(p.Instances), p.Producer)
 	}
 }

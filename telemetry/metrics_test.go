@@ -116,3 +116,21 @@ ttp_plugin_stalls_total{plugin="tiny@1.0.0"} 1
 		t.Error(err)
 	}
 }
+
+// TestInstancesMetric: ttp_plugin_instances says what each plugin holds (one at load for a
+// host that is not lazy).
+func TestInstancesMetric(t *testing.T) {
+	hs := newHarness(t, nil, tinyRule(t, "R9001", 0.8, "marker"))
+	if err := hs.h.LoadPlugin(context.Background(), wat("tiny_v1")); err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(NewCollector(hs.d, hs.h))
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP ttp_plugin_instances Instances the plugin holds now (0: loaded, none made yet: no event of its kinds since the last idle timeout).
+# TYPE ttp_plugin_instances gauge
+ttp_plugin_instances{plugin="tiny@1.0.0"} 1
+`), "ttp_plugin_instances"); err != nil {
+		t.Error(err)
+	}
+}

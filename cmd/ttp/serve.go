@@ -45,7 +45,7 @@ type serveFlags struct {
 	config, data, natsURL, listen, storeURL, rulesSrc, plugins, metrics, sync, prefix string
 	lock, name, logFormat, logLevel, replay, otlp, cache                              string
 	batch, inflight, poolSize, maxMessage, replicas                                   int
-	drain, deadline, retry                                                            time.Duration
+	drain, deadline, retry, instanceIdle                                              time.Duration
 	print                                                                             bool
 	auth                                                                              natsAuth // --nats-creds, --nats-user...: natsauth.go
 	ingest                                                                            ingestSpecs
@@ -78,7 +78,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&f.inflight, "inflight", 2048, "messages buffered ahead of processing (back-pressure bound)")
 	fs.IntVar(&f.maxMessage, "max-message", defaultMaxMessage, "largest input message in bytes, 1024 to 64 MiB; a larger one is dead-lettered")
 	registerReplicas(fs, &f.replicas)
-	fs.IntVar(&f.poolSize, "pool", 0, "instances per plugin (default GOMAXPROCS)")
+	fs.IntVar(&f.poolSize, "pool", 0, "the most instances per plugin; a plugin makes its first when an event of its kinds arrives, more under concurrent load (default GOMAXPROCS)")
+	fs.DurationVar(&f.instanceIdle, "instance-idle", wasm.DefaultIdleTimeout, "close a plugin instance left unused this long (a plugin keeps none once idle: the next event makes one); negative: never")
 	fs.DurationVar(&f.drain, "drain-timeout", 10*time.Second, "on SIGTERM, time allowed to finish in-flight events")
 	fs.DurationVar(&f.deadline, "deadline", wasm.DefaultDeadline, "per-call deadline of every plugin")
 	f.auth.register(fs)
@@ -424,7 +425,7 @@ func (s *daemonRun) startHost(ctx context.Context) (func(), error) {
 	}
 	s.d = dispatch.New(dispatch.Config{Logger: log, Tracer: telemetry.NewTracer(tr.provider())})
 	s.pub = &events{nc: s.nc, js: s.js, log: log, worker: f.name, trace: tr}
-	s.h, err = host.New(host.Config{Dispatcher: s.d, Compiler: compiler, Logger: log, OnNotice: s.pub.host, PoolSize: f.poolSize, Lock: lock,
+	s.h, err = host.New(host.Config{Dispatcher: s.d, Compiler: compiler, Logger: log, OnNotice: s.pub.host, PoolSize: f.poolSize, Lazy: true, IdleTimeout: f.instanceIdle, Lock: lock,
 		Limits: func(string) wasm.Limits { return wasm.Limits{Deadline: f.deadline, Retry: f.retry} }})
 	if err != nil {
 		tr.shutdown()
@@ -522,7 +523,7 @@ func (s *daemonRun) ready() (bool, string) {
 		fmt.Fprintf(&b, "DEGRADED: kind %s: rules %s have no loaded plugin and tag nothing\n", kind, strings.Join(ids, " "))
 	}
 	for _, p := range s.h.Plugins() {
-		fmt.Fprintf(&b, "plugin %s (%s): %d rules", p.File, p.Producer, p.Rules)
+		fmt.Fprintf(&b, "plugin %s (%s): %d rules, %d of %d instances", p.File, p.Producer, p.Rules, p.Instances, p.MaxInstances)
 		if p.Rules == 0 {
 			b.WriteString(" IDLE: owns no rule")
 		}
