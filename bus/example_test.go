@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"sync"
 	"time"
@@ -108,7 +109,7 @@ evidence_fields: [command_text]
 	}
 	d := dispatch.New(dispatch.Config{Snapshot: dispatch.NewSnapshot(snap)})
 	st := &memStore{tags: map[string]abi.Tag{}, published: map[string]bool{}}
-	w := bus.NewWorker(js, d, st, cfg, nil)
+	w := bus.NewWorker(js, d, st, cfg, slog.New(slog.DiscardHandler))
 	go w.Run(ctx)
 
 	tagged, err := js.CreateOrUpdateConsumer(ctx, bus.DefaultOutStream, jetstream.ConsumerConfig{FilterSubject: bus.SubjectTagged})
