@@ -482,7 +482,7 @@ func loadDispatcher(t *testing.T, dir string) (*dispatch.Dispatcher, []string) {
 	}
 	changes := make([]rules.Change, len(loaded))
 	for i, r := range loaded {
-		changes[i] = rules.Change{Kind: rules.RuleUpdated, ID: r.ID, Rule: r}
+		changes[i] = rules.Change{Op: rules.RuleUpdated, ID: r.ID, Rule: r}
 	}
 	if err := h.ApplyRules(ctx, changes...); err != nil {
 		t.Fatal(err)

@@ -243,7 +243,7 @@ func TestDispatcherSwapRace(t *testing.T) {
 		if i%2 == 0 {
 			st = rules.State{Mode: rules.Enabled}
 		}
-		next, err := x.Apply(rules.Change{Kind: rules.StateChanged, ID: "R0001", State: st}, rules.Change{Kind: rules.RuleUpdated, ID: "R0001", Rule: r})
+		next, err := x.Apply(rules.Change{Op: rules.StateChanged, ID: "R0001", State: st}, rules.Change{Op: rules.RuleUpdated, ID: "R0001", Rule: r})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -101,7 +101,7 @@ func TestSwapLatency(t *testing.T) {
 	}
 	var changes []rules.Change
 	for _, r := range all {
-		changes = append(changes, rules.Change{Kind: rules.RuleUpdated, ID: r.ID, Rule: r})
+		changes = append(changes, rules.Change{Op: rules.RuleUpdated, ID: r.ID, Rule: r})
 	}
 	ctx := context.Background()
 	compiler, err := NewCompiler(t.TempDir())

@@ -405,7 +405,7 @@ func (h *Host) ApplyRules(ctx context.Context, changes ...rules.Change) error {
 	}
 	defsChanged := false
 	for _, c := range changes {
-		if c.Kind == rules.RuleUpdated || c.Kind == rules.RuleDeleted {
+		if c.Op == rules.RuleUpdated || c.Op == rules.RuleDeleted {
 			defsChanged = true
 		}
 	}
@@ -454,9 +454,9 @@ func reconcile(want, pool []*rules.Rule, prev map[string]*rules.Rule) []rules.Ch
 			continue
 		}
 		if p, had := prev[r.ID]; had && configured[r.ID] == p {
-			out = append(out, rules.Change{Kind: rules.RuleUpdated, ID: r.ID, Rule: p})
+			out = append(out, rules.Change{Op: rules.RuleUpdated, ID: r.ID, Rule: p})
 		} else {
-			out = append(out, rules.Change{Kind: rules.RuleDeleted, ID: r.ID})
+			out = append(out, rules.Change{Op: rules.RuleDeleted, ID: r.ID})
 		}
 	}
 	return out
@@ -474,10 +474,10 @@ func (h *Host) FollowRules(ctx context.Context, store rules.Store, observe func(
 	initial, states := sub.Initial()
 	changes := make([]rules.Change, 0, len(initial)+len(states))
 	for _, r := range initial {
-		changes = append(changes, rules.Change{Kind: rules.RuleUpdated, ID: r.ID, Rule: r})
+		changes = append(changes, rules.Change{Op: rules.RuleUpdated, ID: r.ID, Rule: r})
 	}
 	for id, st := range states {
-		changes = append(changes, rules.Change{Kind: rules.StateChanged, ID: id, State: st})
+		changes = append(changes, rules.Change{Op: rules.StateChanged, ID: id, State: st})
 	}
 	if err := h.ApplyRules(ctx, changes...); err != nil {
 		h.log.Error("rules: initial load", "err", err)
@@ -489,7 +489,7 @@ func (h *Host) FollowRules(ctx context.Context, store rules.Store, observe func(
 	}
 	if observe != nil {
 		for id, st := range states {
-			observe(rules.Change{Kind: rules.StateChanged, ID: id, State: st}, true)
+			observe(rules.Change{Op: rules.StateChanged, ID: id, State: st}, true)
 		}
 	}
 	for {
@@ -500,7 +500,7 @@ func (h *Host) FollowRules(ctx context.Context, store rules.Store, observe func(
 			}
 			return err
 		}
-		switch c.Kind {
+		switch c.Op {
 		case rules.RuleRejected:
 			// emit logs it (once, at ERROR) with the file in the error.
 			h.emit(Notice{Name: "rule.rejected", Rule: c.ID, Err: fmt.Errorf("%s: %w", c.File, c.Err)})

@@ -88,7 +88,7 @@ func newHarness(t *testing.T, rs ...*rules.Rule) *harness {
 	t.Cleanup(h.Close)
 	changes := []rules.Change{}
 	for _, r := range rs {
-		changes = append(changes, rules.Change{Kind: rules.RuleUpdated, ID: r.ID, Rule: r})
+		changes = append(changes, rules.Change{Op: rules.RuleUpdated, ID: r.ID, Rule: r})
 	}
 	if err := h.ApplyRules(context.Background(), changes...); err != nil {
 		t.Fatal(err)
@@ -268,7 +268,7 @@ func TestDefinitionAndStateChange(t *testing.T) {
 	}
 	old := hs.h.Plugins()[0].Health
 	edited := tinyRule(t, "R9001", 0.6, "marker")
-	if err := hs.h.ApplyRules(ctx, rules.Change{Kind: rules.RuleUpdated, ID: "R9001", Rule: edited}); err != nil {
+	if err := hs.h.ApplyRules(ctx, rules.Change{Op: rules.RuleUpdated, ID: "R9001", Rule: edited}); err != nil {
 		t.Fatal(err)
 	}
 	tags := hs.tag(t, unameEvent)
@@ -280,13 +280,13 @@ func TestDefinitionAndStateChange(t *testing.T) {
 	}
 	// Narrowing evidence_fields strips the key, never fails the plugin.
 	narrow := tinyRule(t, "R9001", 0.6, "other")
-	hs.h.ApplyRules(ctx, rules.Change{Kind: rules.RuleUpdated, ID: "R9001", Rule: narrow})
+	hs.h.ApplyRules(ctx, rules.Change{Op: rules.RuleUpdated, ID: "R9001", Rule: narrow})
 	tags = hs.tag(t, unameEvent)
 	if len(tags) != 1 || tags[0].Evidence != nil || hs.d.Stats.EvidenceStripped.Load() != 1 {
 		t.Fatalf("evidence not stripped: %+v (stripped %d)", tags, hs.d.Stats.EvidenceStripped.Load())
 	}
 	for _, st := range []rules.State{{Mode: rules.Disabled}, {Mode: rules.Clipped, ConfidenceMax: 0.2}, {Mode: rules.Disabled, ExpiresAt: hs.now.Now().Add(time.Minute)}} {
-		hs.h.ApplyRules(ctx, rules.Change{Kind: rules.StateChanged, ID: "R9001", State: st})
+		hs.h.ApplyRules(ctx, rules.Change{Op: rules.StateChanged, ID: "R9001", State: st})
 		tags = hs.tag(t, unameEvent)
 		switch st.Mode {
 		case rules.Disabled:
@@ -315,7 +315,7 @@ func TestPluginRejectsDefinition(t *testing.T) {
 		t.Fatal(err)
 	}
 	bad := tinyRule(t, "R9999", 0.5, "marker")
-	hs.h.ApplyRules(ctx, rules.Change{Kind: rules.RuleUpdated, ID: "R9999", Rule: bad})
+	hs.h.ApplyRules(ctx, rules.Change{Op: rules.RuleUpdated, ID: "R9999", Rule: bad})
 	if _, ok := hs.d.Load().Rules.Set.Rule("R9999"); ok {
 		t.Error("a rule the plugin rejected went live")
 	}
@@ -553,7 +553,7 @@ func TestLazyPlugin(t *testing.T) {
 	d := dispatch.New(dispatch.Config{Logger: log})
 	h := newHost(t, Config{Dispatcher: d, Compiler: testCompiler, Logger: log, PoolSize: 2, Lazy: true, IdleTimeout: -1})
 	t.Cleanup(h.Close)
-	if err := h.ApplyRules(context.Background(), rules.Change{Kind: rules.RuleUpdated, ID: "R9001", Rule: tinyRule(t, "R9001", 0.8, "marker")}); err != nil {
+	if err := h.ApplyRules(context.Background(), rules.Change{Op: rules.RuleUpdated, ID: "R9001", Rule: tinyRule(t, "R9001", 0.8, "marker")}); err != nil {
 		t.Fatal(err)
 	}
 	if err := h.LoadPlugin(context.Background(), wat("tiny_v1")); err != nil {

@@ -60,11 +60,11 @@ evidence_fields: [command_text]
 	if err != nil {
 		panic(err)
 	}
-	before, err := rules.EmptySnapshot().Apply(rules.Change{Kind: rules.RuleUpdated, ID: r.ID, Rule: r})
+	before, err := rules.EmptySnapshot().Apply(rules.Change{Op: rules.RuleUpdated, ID: r.ID, Rule: r})
 	if err != nil {
 		panic(err)
 	}
-	after, err := before.Apply(rules.Change{Kind: rules.StateChanged, ID: "R0001", State: rules.State{Mode: rules.Disabled}})
+	after, err := before.Apply(rules.Change{Op: rules.StateChanged, ID: "R0001", State: rules.State{Mode: rules.Disabled}})
 	if err != nil {
 		panic(err)
 	}

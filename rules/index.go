@@ -110,7 +110,7 @@ func (s *Snapshot) Apply(changes ...Change) (*Snapshot, error) {
 	var defs map[string]*Rule
 	copied := false
 	for _, c := range changes {
-		switch c.Kind {
+		switch c.Op {
 		case RuleUpdated, RuleDeleted:
 			if defs == nil {
 				defs = make(map[string]*Rule, len(set.byID))
@@ -118,7 +118,7 @@ func (s *Snapshot) Apply(changes ...Change) (*Snapshot, error) {
 					defs[k] = v
 				}
 			}
-			if c.Kind == RuleUpdated {
+			if c.Op == RuleUpdated {
 				defs[c.ID] = c.Rule
 			} else {
 				delete(defs, c.ID)

@@ -7,18 +7,19 @@ import (
 	"time"
 )
 
-// ChangeKind says what a Change is.
-type ChangeKind int
+// ChangeOp says what a Change does. (A "kind" in ttp is an event's source kind or a rule's
+// match kind; a change has an operation.)
+type ChangeOp int
 
-// The kinds of change a Store publishes.
+// The operations a Store publishes.
 const (
-	RuleUpdated  ChangeKind = iota + 1 // a new or edited definition (Rule set)
-	RuleDeleted                        // the definition is gone
-	RuleRejected                       // a new version failed to load (Err set); the previous one stays live
-	StateChanged                       // an operator or an expiry changed the rule's State
+	RuleUpdated  ChangeOp = iota + 1 // a new or edited definition (Rule set)
+	RuleDeleted                      // the definition is gone
+	RuleRejected                     // a new version failed to load (Err set); the previous one stays live
+	StateChanged                     // an operator or an expiry changed the rule's State
 )
 
-func (k ChangeKind) String() string {
+func (k ChangeOp) String() string {
 	switch k {
 	case RuleUpdated:
 		return "updated"
@@ -34,7 +35,7 @@ func (k ChangeKind) String() string {
 
 // Change is one rule's definition or state changing.
 type Change struct {
-	Kind  ChangeKind
+	Op    ChangeOp
 	ID    string
 	Rule  *Rule // RuleUpdated
 	State State // StateChanged
@@ -121,7 +122,7 @@ func (f *Feed) publishLocked(c Change) {
 	if f.closed {
 		return
 	}
-	switch c.Kind {
+	switch c.Op {
 	case RuleUpdated:
 		f.rules[c.ID] = c.Rule
 	case RuleDeleted:
@@ -139,7 +140,7 @@ func (f *Feed) publishLocked(c Change) {
 func (f *Feed) SetState(id string, st State, rev ...uint64) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	c := Change{Kind: StateChanged, ID: id, State: st}
+	c := Change{Op: StateChanged, ID: id, State: st}
 	if len(rev) > 0 {
 		c.Rev = rev[0]
 	}
@@ -169,7 +170,7 @@ func (f *Feed) setStateLocked(id string, st State) {
 		defer f.mu.Unlock()
 		if cur, ok := f.states[id]; ok && cur.ExpiresAt.Equal(expires) {
 			delete(f.timers, id)
-			f.publishLocked(Change{Kind: StateChanged, ID: id, State: State{Mode: Enabled, Reason: "expired"}})
+			f.publishLocked(Change{Op: StateChanged, ID: id, State: State{Mode: Enabled, Reason: "expired"}})
 		}
 	})
 }

@@ -64,7 +64,7 @@ func newHarness(t *testing.T, tracer dispatch.Tracer, rs ...*rules.Rule) *harnes
 	t.Cleanup(h.Close)
 	var changes []rules.Change
 	for _, r := range rs {
-		changes = append(changes, rules.Change{Kind: rules.RuleUpdated, ID: r.ID, Rule: r})
+		changes = append(changes, rules.Change{Op: rules.RuleUpdated, ID: r.ID, Rule: r})
 	}
 	if err := h.ApplyRules(context.Background(), changes...); err != nil {
 		t.Fatal(err)

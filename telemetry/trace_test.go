@@ -259,8 +259,8 @@ evidence_fields: [marker]
 				b.Fatal(err)
 			}
 			defer h.Close()
-			rs := []rules.Change{{Kind: rules.RuleUpdated, ID: "R0001", Rule: parse("R0001", ruleR0001)},
-				{Kind: rules.RuleUpdated, ID: "R9001", Rule: parse("R9001", tiny)}}
+			rs := []rules.Change{{Op: rules.RuleUpdated, ID: "R0001", Rule: parse("R0001", ruleR0001)},
+				{Op: rules.RuleUpdated, ID: "R9001", Rule: parse("R9001", tiny)}}
 			if err := h.ApplyRules(ctx, rs...); err != nil {
 				b.Fatal(err)
 			}

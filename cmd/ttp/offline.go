@@ -70,10 +70,10 @@ func loadOffline(ctx context.Context, rulesDir, pluginsDir string, lazy bool, st
 	}
 	changes := make([]rules.Change, 0, len(loaded)+len(states))
 	for _, r := range loaded {
-		changes = append(changes, rules.Change{Kind: rules.RuleUpdated, ID: r.ID, Rule: r})
+		changes = append(changes, rules.Change{Op: rules.RuleUpdated, ID: r.ID, Rule: r})
 	}
 	for id, st := range states {
-		changes = append(changes, rules.Change{Kind: rules.StateChanged, ID: id, State: st})
+		changes = append(changes, rules.Change{Op: rules.StateChanged, ID: id, State: st})
 	}
 	if err := h.ApplyRules(ctx, changes...); err != nil {
 		return nil, true, err

@@ -741,7 +741,7 @@ func (e *events) host(ev host.Notice) {
 // ttp.rule.state (on the output stream, with a Nats-Msg-Id from the KV revision so that the
 // one change every worker sees is one message) for states, each state change traced.
 func (e *events) ruleChange(ctx context.Context, c rules.Change, initial bool) {
-	if c.Kind == rules.StateChanged {
+	if c.Op == rules.StateChanged {
 		e.trace.ruleState(ctx, c.ID, c.State)
 		if initial {
 			return // loaded at start-up, not a change
@@ -757,8 +757,8 @@ func (e *events) ruleChange(ctx context.Context, c rules.Change, initial bool) {
 		}
 		return
 	}
-	msg := map[string]any{"rule": c.ID, "change": c.Kind.String(), "file": c.File, "worker": e.worker, "at": time.Now().UTC()}
-	if c.Kind == rules.RuleUpdated {
+	msg := map[string]any{"rule": c.ID, "change": c.Op.String(), "file": c.File, "worker": e.worker, "at": time.Now().UTC()}
+	if c.Op == rules.RuleUpdated {
 		msg["version"] = c.Rule.Version
 	}
 	b, _ := json.Marshal(msg)

@@ -686,7 +686,7 @@ func TestNoPersonalDataThroughHost(t *testing.T) {
 	rs := allKeysRules(t, keys)
 	changes := make([]rules.Change, len(rs))
 	for i, r := range rs {
-		changes[i] = rules.Change{Kind: rules.RuleUpdated, ID: r.ID, Rule: r}
+		changes[i] = rules.Change{Op: rules.RuleUpdated, ID: r.ID, Rule: r}
 	}
 	if err := h.ApplyRules(ctx, changes...); err != nil {
 		t.Fatal(err)

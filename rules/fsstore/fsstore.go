@@ -238,14 +238,14 @@ func (s *Store) reload(name string) {
 		if _, had := s.hashes[name]; had {
 			delete(s.hashes, name)
 			if _, live := s.feed.Rule(id); live {
-				s.feed.Publish(rules.Change{Kind: rules.RuleDeleted, ID: id, File: path})
+				s.feed.Publish(rules.Change{Op: rules.RuleDeleted, ID: id, File: path})
 			}
 		}
 		return
 	}
 	if err != nil {
 		s.broken[name] = true
-		s.feed.Publish(rules.Change{Kind: rules.RuleRejected, ID: id, File: path, Err: err})
+		s.feed.Publish(rules.Change{Op: rules.RuleRejected, ID: id, File: path, Err: err})
 		return
 	}
 	sum := sha256.Sum256(data)
@@ -256,7 +256,7 @@ func (s *Store) reload(name string) {
 	r, err := rules.Parse(path, data)
 	if err != nil {
 		s.broken[name] = true
-		s.feed.Publish(rules.Change{Kind: rules.RuleRejected, ID: id, File: path, Err: err})
+		s.feed.Publish(rules.Change{Op: rules.RuleRejected, ID: id, File: path, Err: err})
 		return
 	}
 	wasBroken := s.broken[name]
@@ -270,7 +270,7 @@ func (s *Store) reload(name string) {
 		}
 		return
 	}
-	s.feed.Publish(rules.Change{Kind: rules.RuleUpdated, ID: id, Rule: r, File: path})
+	s.feed.Publish(rules.Change{Op: rules.RuleUpdated, ID: id, Rule: r, File: path})
 }
 
 func readLimited(path string) ([]byte, error) {

@@ -62,7 +62,7 @@ func noChange(t *testing.T, sub *rules.Subscription) {
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	if c, err := sub.Next(ctx); err == nil {
-		t.Fatalf("unexpected change %s %s (%v)", c.Kind, c.ID, c.Err)
+		t.Fatalf("unexpected change %s %s (%v)", c.Op, c.ID, c.Err)
 	}
 }
 
@@ -123,8 +123,8 @@ func TestSaveStyles(t *testing.T) {
 			after := storetest.Rule("R0001", "after")
 			st.save(t, path, after)
 			c := nextChange(t, sub)
-			if c.Kind != rules.RuleUpdated || c.ID != "R0001" || c.Rule.Match.Pattern != "(?i)after" {
-				t.Fatalf("got %s %s (%v), want one update of R0001", c.Kind, c.ID, c.Err)
+			if c.Op != rules.RuleUpdated || c.ID != "R0001" || c.Rule.Match.Pattern != "(?i)after" {
+				t.Fatalf("got %s %s (%v), want one update of R0001", c.Op, c.ID, c.Err)
 			}
 			noChange(t, sub)
 			// Saving the same bytes again is no change at all.
@@ -161,8 +161,8 @@ func TestTooLarge(t *testing.T) {
 	defer h.Store.Close()
 	sub, _ := h.Store.Subscribe(context.Background())
 	h.Write(t, "R0001", big)
-	if c := nextChange(t, sub); c.Kind != rules.RuleRejected {
-		t.Fatalf("got %s, want rejection of an oversized file", c.Kind)
+	if c := nextChange(t, sub); c.Op != rules.RuleRejected {
+		t.Fatalf("got %s, want rejection of an oversized file", c.Op)
 	}
 }
 
@@ -273,8 +273,8 @@ func TestRestoredFileSaysSo(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "R0001.yaml"), []byte("id: R0001\nname: [broken"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if c := nextChange(t, sub); c.Kind != rules.RuleRejected {
-		t.Fatalf("got %s, want the broken file rejected", c.Kind)
+	if c := nextChange(t, sub); c.Op != rules.RuleRejected {
+		t.Fatalf("got %s, want the broken file rejected", c.Op)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "R0001.yaml"), good, 0o644); err != nil {
 		t.Fatal(err)

@@ -222,7 +222,7 @@ func (s *Store) onDefinition(e jetstream.KeyValueEntry) {
 	if e.Operation() != jetstream.KeyValuePut {
 		delete(s.hashes, id)
 		if _, live := s.feed.Rule(id); live {
-			s.feed.Publish(rules.Change{Kind: rules.RuleDeleted, ID: id, File: file})
+			s.feed.Publish(rules.Change{Op: rules.RuleDeleted, ID: id, File: file})
 		}
 		return
 	}
@@ -232,19 +232,19 @@ func (s *Store) onDefinition(e jetstream.KeyValueEntry) {
 	}
 	s.hashes[id] = sum
 	if len(e.Value()) > rules.MaxFileSize {
-		s.feed.Publish(rules.Change{Kind: rules.RuleRejected, ID: id, File: file, Err: &rules.Error{File: file, Err: rules.ErrTooLarge}})
+		s.feed.Publish(rules.Change{Op: rules.RuleRejected, ID: id, File: file, Err: &rules.Error{File: file, Err: rules.ErrTooLarge}})
 		return
 	}
 	r, err := rules.Parse(id+".yaml", e.Value())
 	if err != nil {
-		s.feed.Publish(rules.Change{Kind: rules.RuleRejected, ID: id, File: file, Err: err})
+		s.feed.Publish(rules.Change{Op: rules.RuleRejected, ID: id, File: file, Err: err})
 		return
 	}
 	r.File = file
 	if prev, live := s.feed.Rule(id); live && prev.Version == r.Version {
 		return
 	}
-	s.feed.Publish(rules.Change{Kind: rules.RuleUpdated, ID: id, Rule: r, File: file})
+	s.feed.Publish(rules.Change{Op: rules.RuleUpdated, ID: id, Rule: r, File: file})
 }
 
 func (s *Store) onState(e jetstream.KeyValueEntry) {

@@ -79,7 +79,7 @@ func TestTwoWorkersShareState(t *testing.T) {
 	nctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	c, err := sub.Next(nctx)
-	if err != nil || c.Kind != rules.StateChanged || c.State.Mode != rules.Disabled {
+	if err != nil || c.Op != rules.StateChanged || c.State.Mode != rules.Disabled {
 		t.Fatalf("worker b saw %+v, %v", c, err)
 	}
 	t.Logf("state reached the other worker in %v", time.Since(start))

@@ -93,7 +93,7 @@ func expectNone(t *testing.T, sub *rules.Subscription) {
 	ctx, cancel := context.WithTimeout(context.Background(), quiet)
 	defer cancel()
 	if c, err := sub.Next(ctx); err == nil {
-		t.Fatalf("unexpected change %s %s", c.Kind, c.ID)
+		t.Fatalf("unexpected change %s %s", c.Op, c.ID)
 	} else if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Next: %v", err)
 	}
@@ -132,15 +132,15 @@ func testFanOut(t *testing.T, open Open) {
 	h.Write(t, "R9001", edited)
 	for _, sub := range []*rules.Subscription{a, b} {
 		c := next(t, sub)
-		if c.Kind != rules.RuleUpdated || c.ID != "R9001" || c.Rule.Version != versionOf(t, edited, "R9001") {
-			t.Fatalf("got %s %s, want one update of R9001 to the new version", c.Kind, c.ID)
+		if c.Op != rules.RuleUpdated || c.ID != "R9001" || c.Rule.Version != versionOf(t, edited, "R9001") {
+			t.Fatalf("got %s %s, want one update of R9001 to the new version", c.Op, c.ID)
 		}
 		expectNone(t, sub)
 	}
 	// A new rule is one change too.
 	h.Write(t, "R9004", Rule("R9004", "delta"))
-	if c := next(t, a); c.Kind != rules.RuleUpdated || c.ID != "R9004" {
-		t.Fatalf("got %s %s, want update of R9004", c.Kind, c.ID)
+	if c := next(t, a); c.Op != rules.RuleUpdated || c.ID != "R9004" {
+		t.Fatalf("got %s %s, want update of R9004", c.Op, c.ID)
 	}
 }
 
@@ -148,8 +148,8 @@ func testDelete(t *testing.T, open Open) {
 	h := start(t, open, map[string][]byte{"R9001": Rule("R9001", "alpha"), "R9002": Rule("R9002", "beta")})
 	sub := subscribe(t, h)
 	h.Delete(t, "R9002")
-	if c := next(t, sub); c.Kind != rules.RuleDeleted || c.ID != "R9002" {
-		t.Fatalf("got %s %s, want deletion of R9002", c.Kind, c.ID)
+	if c := next(t, sub); c.Op != rules.RuleDeleted || c.ID != "R9002" {
+		t.Fatalf("got %s %s, want deletion of R9002", c.Op, c.ID)
 	}
 	expectNone(t, sub)
 	got, _ := subscribe(t, h).Initial()
@@ -166,11 +166,11 @@ func testBeforeFirstRead(t *testing.T, open Open) {
 	// Both changes were made before the first read; neither may be lost. A store may fold a
 	// write and delete that land within its debounce into the delete alone.
 	c := next(t, sub)
-	if c.Kind == rules.RuleUpdated {
+	if c.Op == rules.RuleUpdated {
 		c = next(t, sub)
 	}
-	if c.Kind != rules.RuleDeleted || c.ID != "R9001" {
-		t.Fatalf("got %s %s, want the deletion of R9001", c.Kind, c.ID)
+	if c.Op != rules.RuleDeleted || c.ID != "R9001" {
+		t.Fatalf("got %s %s, want the deletion of R9001", c.Op, c.ID)
 	}
 }
 
@@ -182,8 +182,8 @@ func testState(t *testing.T, open Open) {
 		t.Fatal(err)
 	}
 	c := next(t, sub)
-	if c.Kind != rules.StateChanged || c.ID != "R9001" || c.State.Mode != want.Mode || c.State.ConfidenceMax != want.ConfidenceMax || c.State.Reason != want.Reason {
-		t.Fatalf("got %s %s %+v, want state %+v", c.Kind, c.ID, c.State, want)
+	if c.Op != rules.StateChanged || c.ID != "R9001" || c.State.Mode != want.Mode || c.State.ConfidenceMax != want.ConfidenceMax || c.State.Reason != want.Reason {
+		t.Fatalf("got %s %s %+v, want state %+v", c.Op, c.ID, c.State, want)
 	}
 	_, states := subscribe(t, h).Initial()
 	if got := states["R9001"]; got.Mode != want.Mode || got.ConfidenceMax != want.ConfidenceMax {
@@ -195,8 +195,8 @@ func testState(t *testing.T, open Open) {
 	if err := h.Store.SetState(context.Background(), "R9001", rules.State{Mode: rules.Enabled}); err != nil {
 		t.Fatal(err)
 	}
-	if c := next(t, sub); c.Kind != rules.StateChanged || c.State.Mode != rules.Enabled {
-		t.Fatalf("got %s %+v, want enabled", c.Kind, c.State)
+	if c := next(t, sub); c.Op != rules.StateChanged || c.State.Mode != rules.Enabled {
+		t.Fatalf("got %s %+v, want enabled", c.Op, c.State)
 	}
 	if _, states := subscribe(t, h).Initial(); len(states) != 0 {
 		t.Fatalf("enabled rule still has a state: %+v", states)
@@ -210,12 +210,12 @@ func testExpiry(t *testing.T, open Open) {
 	if err := h.Store.SetState(context.Background(), "R9001", st); err != nil {
 		t.Fatal(err)
 	}
-	if c := next(t, sub); c.Kind != rules.StateChanged || c.State.Mode != rules.Disabled {
-		t.Fatalf("got %s %+v, want disabled", c.Kind, c.State)
+	if c := next(t, sub); c.Op != rules.StateChanged || c.State.Mode != rules.Disabled {
+		t.Fatalf("got %s %+v, want disabled", c.Op, c.State)
 	}
 	c := next(t, sub)
-	if c.Kind != rules.StateChanged || c.ID != "R9001" || c.State.Mode != rules.Enabled {
-		t.Fatalf("got %s %s %+v, want the automatic revert to enabled", c.Kind, c.ID, c.State)
+	if c.Op != rules.StateChanged || c.ID != "R9001" || c.State.Mode != rules.Enabled {
+		t.Fatalf("got %s %s %+v, want the automatic revert to enabled", c.Op, c.ID, c.State)
 	}
 	if time.Now().Before(st.ExpiresAt) {
 		t.Fatal("reverted before expires_at")
@@ -232,8 +232,8 @@ func testFailure(t *testing.T, open Open) {
 	sub := subscribe(t, h)
 	h.Write(t, "R9001", []byte("id: R9001\nname: broken\napplies_to: [command]\nmatch: {kind: pattern, pattern: '(unclosed'}\nemits: []\nprecision: M\nevidence_fields: []\n"))
 	c := next(t, sub)
-	if c.Kind != rules.RuleRejected || c.ID != "R9001" || c.Err == nil {
-		t.Fatalf("got %s %s, want rejection of R9001", c.Kind, c.ID)
+	if c.Op != rules.RuleRejected || c.ID != "R9001" || c.Err == nil {
+		t.Fatalf("got %s %s, want rejection of R9001", c.Op, c.ID)
 	}
 	var re *rules.Error
 	if !errors.As(c.Err, &re) || re.Line == 0 || re.File == "" {
@@ -245,7 +245,7 @@ func testFailure(t *testing.T, open Open) {
 	}
 	// Fixing the file is one update again.
 	h.Write(t, "R9001", Rule("R9001", "fixed"))
-	if c := next(t, sub); c.Kind != rules.RuleUpdated || c.ID != "R9001" {
-		t.Fatalf("got %s %s, want update after the fix", c.Kind, c.ID)
+	if c := next(t, sub); c.Op != rules.RuleUpdated || c.ID != "R9001" {
+		t.Fatalf("got %s %s, want update after the fix", c.Op, c.ID)
 	}
 }
