@@ -24,18 +24,11 @@ import (
 var testCompiler *wasm.Compiler
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "ttp-host-cache-")
-	if err != nil {
-		panic(err)
-	}
-	testCompiler, err = NewCompiler(dir)
-	if err != nil {
-		panic(err)
-	}
-	code := m.Run()
-	testCompiler.Close(context.Background())
-	os.RemoveAll(dir)
-	os.Exit(code)
+	testkit.RunInCacheDir(m, func(dir string) (func(), error) {
+		var err error
+		testCompiler, err = NewCompiler(dir)
+		return func() { testCompiler.Close(context.Background()) }, err
+	})
 }
 
 var (

@@ -3,7 +3,6 @@ package telemetry
 import (
 	"context"
 	"log/slog"
-	"os"
 	"testing"
 	"time"
 
@@ -19,18 +18,11 @@ import (
 var testCompiler *wasm.Compiler
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "ttp-telemetry-cache-")
-	if err != nil {
-		panic(err)
-	}
-	testCompiler, err = host.NewCompiler(dir)
-	if err != nil {
-		panic(err)
-	}
-	code := m.Run()
-	testCompiler.Close(context.Background())
-	os.RemoveAll(dir)
-	os.Exit(code)
+	testkit.RunInCacheDir(m, func(dir string) (func(), error) {
+		var err error
+		testCompiler, err = host.NewCompiler(dir)
+		return func() { testCompiler.Close(context.Background()) }, err
+	})
 }
 
 var (

@@ -14,18 +14,11 @@ import (
 var testCompiler *Compiler
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "ttp-wasm-cache-")
-	if err != nil {
-		panic(err)
-	}
-	testCompiler, err = NewCompiler(CompilerConfig{CacheDir: dir})
-	if err != nil {
-		panic(err)
-	}
-	code := m.Run()
-	testCompiler.Close(context.Background())
-	os.RemoveAll(dir)
-	os.Exit(code)
+	testkit.RunInCacheDir(m, func(dir string) (func(), error) {
+		var err error
+		testCompiler, err = NewCompiler(CompilerConfig{CacheDir: dir})
+		return func() { testCompiler.Close(context.Background()) }, err
+	})
 }
 
 func wat(name string) string { return filepath.Join("testdata", "wat", name+".wasm") }

@@ -144,3 +144,22 @@ func RSS(t testing.TB) int64 {
 	}
 	return 0
 }
+
+// RunInCacheDir runs m's tests with a fresh temporary directory for the compilation cache the
+// test binary shares (modules compile once per binary): open makes what uses dir and returns
+// what closes it, which runs after the tests, before the directory is removed. It exits with
+// the tests' code.
+func RunInCacheDir(m *testing.M, open func(dir string) (close func(), err error)) {
+	dir, err := os.MkdirTemp("", "ttp-test-cache-")
+	if err != nil {
+		panic(err)
+	}
+	closer, err := open(dir)
+	if err != nil {
+		panic(err)
+	}
+	code := m.Run()
+	closer()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}

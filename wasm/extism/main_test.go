@@ -2,7 +2,6 @@ package extism
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -15,18 +14,11 @@ import (
 var testCompiler *wasm.Compiler
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "ttp-extism-cache-")
-	if err != nil {
-		panic(err)
-	}
-	testCompiler, err = wasm.NewCompiler(wasm.CompilerConfig{CacheDir: dir, Variants: []wasm.Variant{Variant{}}})
-	if err != nil {
-		panic(err)
-	}
-	code := m.Run()
-	testCompiler.Close(context.Background())
-	os.RemoveAll(dir)
-	os.Exit(code)
+	testkit.RunInCacheDir(m, func(dir string) (func(), error) {
+		var err error
+		testCompiler, err = wasm.NewCompiler(wasm.CompilerConfig{CacheDir: dir, Variants: []wasm.Variant{Variant{}}})
+		return func() { testCompiler.Close(context.Background()) }, err
+	})
 }
 
 // wat is a module of the runtime's test modules (wasm/testdata/wat).

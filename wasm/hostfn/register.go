@@ -155,17 +155,9 @@ func (h *Host) index(_ context.Context, m api.Module, stack []uint64) {
 // lits_new(list, n, fold) -> a handle of this instance's literal sets. list is the literals,
 // each as a little-endian u32 length and its bytes.
 func (h *Host) litsNew(_ context.Context, m api.Module, stack []uint64) {
-	st := h.state(m)
-	raw, ok := read(m, stack[0], stack[1])
-	switch {
-	case st == nil:
-		stack[0] = i32(ResHandle)
-		return
-	case !ok:
-		stack[0] = i32(ResRange)
-		return
-	case len(st.lits) >= MaxSets:
-		stack[0] = i32(ResLimit)
+	st, raw, res := h.newArgs(m, stack, len(h.stateOrEmpty(m).lits), MaxSets)
+	if res != 0 {
+		stack[0] = i32(res)
 		return
 	}
 	words, err := SplitList(raw)
@@ -181,6 +173,32 @@ func (h *Host) litsNew(_ context.Context, m api.Module, stack []uint64) {
 	st.cells += l.Cells()
 	st.lits = append(st.lits, l)
 	stack[0] = i32(len(st.lits) - 1)
+}
+
+// newArgs checks what a *_new function is given: the instance's state, its (pointer,
+// length) argument inside memory, and have (the handles of that sort the instance holds)
+// under limit. res is the result for the guest when one of them fails, else 0.
+func (h *Host) newArgs(m api.Module, stack []uint64, have, limit int) (st *state, arg []byte, res int) {
+	st = h.state(m)
+	arg, ok := read(m, stack[0], stack[1])
+	switch {
+	case st == nil:
+		return nil, nil, ResHandle
+	case !ok:
+		return nil, nil, ResRange
+	case have >= limit:
+		return nil, nil, ResLimit
+	}
+	return st, arg, 0
+}
+
+// stateOrEmpty is the instance's state, or an empty one when it has none (newArgs then
+// answers ResHandle).
+func (h *Host) stateOrEmpty(m api.Module) *state {
+	if st := h.state(m); st != nil {
+		return st
+	}
+	return &state{}
 }
 
 // SplitList decodes a literal list (u32 length, bytes; repeated) into slices of raw. It
@@ -244,17 +262,9 @@ func (h *Host) litsScan(_ context.Context, m api.Module, stack []uint64) {
 
 // re_new(pattern, n) -> a handle of this instance's regular expressions.
 func (h *Host) reNew(_ context.Context, m api.Module, stack []uint64) {
-	st := h.state(m)
-	pat, ok := read(m, stack[0], stack[1])
-	switch {
-	case st == nil:
-		stack[0] = i32(ResHandle)
-		return
-	case !ok:
-		stack[0] = i32(ResRange)
-		return
-	case len(st.res) >= MaxRegexps:
-		stack[0] = i32(ResLimit)
+	st, pat, res := h.newArgs(m, stack, len(h.stateOrEmpty(m).res), MaxRegexps)
+	if res != 0 {
+		stack[0] = i32(res)
 		return
 	}
 	re, err := NewRegexp(pat)
