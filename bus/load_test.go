@@ -31,7 +31,8 @@ package bus
 // covering its timed part only (go test -cpuprofile would add the plugins' compilation and the
 // workload's preparation). A profile covers the worker, the NATS server, the store driver and
 // the publisher, which share the process as in `ttp serve` with its embedded server; read it
-// with go tool pprof -top DIR/<run>.pprof.
+// with go tool pprof -top DIR/<run>.pprof. TTP_LOAD_TRACE=DIR writes an execution trace of the
+// same part, DIR/<run>.trace (go tool trace), which shows which goroutine holds a core when.
 
 import (
 	"context"
@@ -43,6 +44,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
 	"slices"
 	"strconv"
 	"strings"
@@ -120,10 +122,12 @@ func TestLoad(t *testing.T) {
 		}
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "\n%-9s %-8s %-6s %-15s %8s %8s %7s %9s %9s %9s %9s %8s %6s\n", "mix", "store", "sync", "mode",
-		"events", "tags", "secs", "events/s", "p50", "p99", "max", "cpuµs/ev", "load1")
+	fmt.Fprintf(&b, "\n%-9s %-8s %-6s %-15s %8s %8s %7s %9s %9s %9s %9s %8s %5s %6s %6s\n", "mix", "store", "sync", "mode",
+		"events", "tags", "secs", "events/s", "p50", "p99", "max", "cpuµs/ev", "cores", "others", "load1")
 	// cpuµs/ev is the CPU time of the whole process (worker, NATS server, store driver,
-	// publisher) over the run, per event; load1 is the higher of the one-minute load averages
+	// publisher) over the run, per event; cores is that CPU time over the run's wall time, and
+	// others the cores the rest of the machine used meanwhile (from /proc/stat), which tells a
+	// run held back by its own pipeline from one that other processes crowded; load1 is the higher of the one-minute load averages
 	// at the start and the end of the run, which counts the run itself.
 	for _, r := range results {
 		lat := func(d time.Duration) string {
@@ -132,9 +136,9 @@ func TestLoad(t *testing.T) {
 			}
 			return d.Round(10 * time.Microsecond).String()
 		}
-		fmt.Fprintf(&b, "%-9s %-8s %-6s %-15s %8d %8d %7.2f %9.0f %9s %9s %9s %8.1f %6.2f\n", r.mix, r.storeName, r.sync, r.mode,
+		fmt.Fprintf(&b, "%-9s %-8s %-6s %-15s %8d %8d %7.2f %9.0f %9s %9s %9s %8.1f %5.2f %6.2f %6.2f\n", r.mix, r.storeName, r.sync, r.mode,
 			r.events, r.tags, r.elapsed.Seconds(), r.eventsPerSec, lat(r.p(0.50)), lat(r.p(0.99)), lat(r.p(1)),
-			r.cpu.Seconds()*1e6/float64(r.events), r.load1)
+			r.cpu.Seconds()*1e6/float64(r.events), r.cores(), r.others, r.load1)
 	}
 	t.Log(b.String())
 }
@@ -177,6 +181,7 @@ type loadResult struct {
 	eventsPerSec               float64
 	cpu                        time.Duration
 	load1                      float64
+	others                     float64 // cores the rest of the machine used during the run
 	commits                    int64
 	lat                        []time.Duration // sorted; nil unless paced
 }
@@ -188,9 +193,12 @@ func (r loadResult) p(q float64) time.Duration {
 	return r.lat[min(len(r.lat)-1, int(q*float64(len(r.lat))))]
 }
 
+// cores is the CPU the process used over the run's wall time, in cores.
+func (r loadResult) cores() float64 { return r.cpu.Seconds() / r.elapsed.Seconds() }
+
 func (r loadResult) String() string {
-	s := fmt.Sprintf("%d events, %d tags in %.2fs: %.0f events/s; %.1f µs CPU an event (all of the process); %d store commits (%.0f events a commit); load %.2f",
-		r.events, r.tags, r.elapsed.Seconds(), r.eventsPerSec, r.cpu.Seconds()*1e6/float64(r.events), r.commits,
+	s := fmt.Sprintf("%d events, %d tags in %.2fs: %.0f events/s; %.1f µs CPU an event (all of the process, %.2f cores; others %.2f cores); %d store commits (%.0f events a commit); load %.2f",
+		r.events, r.tags, r.elapsed.Seconds(), r.eventsPerSec, r.cpu.Seconds()*1e6/float64(r.events), r.cores(), r.others, r.commits,
 		float64(r.events)/float64(max(r.commits, 1)), r.load1)
 	if r.lat != nil {
 		s += fmt.Sprintf("; latency publish->ack p50 %v p90 %v p99 %v max %v", r.p(0.5), r.p(0.9), r.p(0.99), r.p(1))
@@ -297,10 +305,29 @@ func runLoad(t *testing.T, lr loadRun) loadResult {
 		}
 		defer func() { stopProfile() }()
 	}
+	if dir := os.Getenv("TTP_LOAD_TRACE"); dir != "" {
+		name := strings.NewReplacer("/", "-", " ", "", "=", "").Replace(strings.TrimPrefix(t.Name(), "TestLoad/"))
+		f, err := os.Create(filepath.Join(dir, name+".trace"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		prof := profile
+		profile = func() {
+			prof()
+			if err := trace.Start(f); err != nil {
+				t.Fatal(err)
+			}
+			stopCPU := stopProfile
+			stopProfile = func() { stopCPU(); trace.Stop() }
+		}
+		defer func() { stopProfile() }() // runs first, so the trace is stopped on a failure too
+	}
 	var t0 time.Time
 	var ru0 syscall.Rusage
 	perr := make(chan error, 1)
 	load := readLoad()
+	var busy0 time.Duration
 	if lr.drain {
 		if err := publish(ctx, pjs, lr.wl, 0, nil); err != nil {
 			t.Fatal(err)
@@ -308,12 +335,14 @@ func runLoad(t *testing.T, lr loadRun) loadResult {
 		perr <- nil
 		profile()
 		syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
+		busy0 = machineBusy()
 		t0 = time.Now()
 		startWorker()
 	} else {
 		startWorker()
 		profile()
 		syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
+		busy0 = machineBusy()
 		t0 = time.Now()
 		go func() { perr <- publish(ctx, pjs, lr.wl, lr.rate, sent) }()
 	}
@@ -333,6 +362,7 @@ func runLoad(t *testing.T, lr loadRun) loadResult {
 	}
 	var ru1 syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
+	busy := machineBusy() - busy0
 	if err := <-perr; err != nil { // the publisher is done with sent
 		t.Fatal(err)
 	}
@@ -341,6 +371,7 @@ func runLoad(t *testing.T, lr loadRun) loadResult {
 	r := loadResult{events: int64(n), elapsed: el, eventsPerSec: float64(n) / el.Seconds(),
 		cpu:   time.Duration(syscall.TimevalToNsec(ru1.Utime) + syscall.TimevalToNsec(ru1.Stime) - syscall.TimevalToNsec(ru0.Utime) - syscall.TimevalToNsec(ru0.Stime)),
 		load1: load, commits: w.Stats.Commits.Load()}
+	r.others = max(0, (busy-r.cpu).Seconds()/el.Seconds())
 	if w.Stats.Errors.Load() > 0 || w.Stats.DeadLettered.Load() > 0 {
 		t.Errorf("batch errors %d, dead letters %d", w.Stats.Errors.Load(), w.Stats.DeadLettered.Load())
 	}
@@ -654,6 +685,23 @@ func envInt(k string, def int) int {
 
 func envList(k, def string) []string {
 	return strings.Split(envStr(k, def), ",")
+}
+
+// machineBusy is the CPU time every core of the machine spent not idle since boot (the user,
+// nice, system, irq and softirq columns of /proc/stat's first line; 0 if unreadable).
+func machineBusy() time.Duration {
+	b, _ := os.ReadFile("/proc/stat")
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	var ticks int64
+	for i, col := range f {
+		if i == 0 || i == 4 || i == 5 || i > 7 { // the name, idle, iowait, steal and guests
+			continue
+		}
+		n, _ := strconv.ParseInt(col, 10, 64)
+		ticks += n
+	}
+	return time.Duration(ticks) * (time.Second / 100) // USER_HZ is 100 on Linux
 }
 
 // readLoad returns the one-minute load average (0 if unreadable).
