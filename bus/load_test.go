@@ -43,6 +43,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/metrics"
 	"runtime/pprof"
 	"runtime/trace"
 	"slices"
@@ -183,6 +184,8 @@ type loadResult struct {
 	load1                      float64
 	others                     float64 // cores the rest of the machine used during the run
 	commits                    int64
+	insert, mark               []time.Duration // the store calls' durations, sorted
+	gcPauses                   []float64       // runtime/metrics' GC pause histogram over the run
 	lat                        []time.Duration // sorted; nil unless paced
 }
 
@@ -200,6 +203,14 @@ func (r loadResult) String() string {
 	s := fmt.Sprintf("%d events, %d tags in %.2fs: %.0f events/s; %.1f µs CPU an event (all of the process, %.2f cores; others %.2f cores); %d store commits (%.0f events a commit); load %.2f",
 		r.events, r.tags, r.elapsed.Seconds(), r.eventsPerSec, r.cpu.Seconds()*1e6/float64(r.events), r.cores(), r.others, r.commits,
 		float64(r.events)/float64(max(r.commits, 1)), r.load1)
+	q := func(d []time.Duration, f float64) time.Duration {
+		if len(d) == 0 {
+			return 0
+		}
+		return d[min(len(d)-1, int(f*float64(len(d))))].Round(time.Microsecond)
+	}
+	s += fmt.Sprintf("; store insert p50 %v p99 %v max %v, mark p50 %v p99 %v max %v; GC %s",
+		q(r.insert, 0.5), q(r.insert, 0.99), q(r.insert, 1), q(r.mark, 0.5), q(r.mark, 0.99), q(r.mark, 1), gcSummary(r.gcPauses))
 	if r.lat != nil {
 		s += fmt.Sprintf("; latency publish->ack p50 %v p90 %v p99 %v max %v", r.p(0.5), r.p(0.9), r.p(0.99), r.p(1))
 	}
@@ -272,7 +283,8 @@ func runLoad(t *testing.T, lr loadRun) loadResult {
 		}
 	}
 
-	w := NewWorker(wjs, lr.d, storeAdapter{st}, cfg, quiet)
+	ts := &timedStore{TagStore: storeAdapter{st}}
+	w := NewWorker(wjs, lr.d, ts, cfg, quiet)
 	wctx, wstop := context.WithCancel(ctx)
 	done := make(chan struct{})
 	startWorker := func() {
@@ -328,6 +340,7 @@ func runLoad(t *testing.T, lr loadRun) loadResult {
 	perr := make(chan error, 1)
 	load := readLoad()
 	var busy0 time.Duration
+	var gc0 []float64
 	if lr.drain {
 		if err := publish(ctx, pjs, lr.wl, 0, nil); err != nil {
 			t.Fatal(err)
@@ -336,6 +349,8 @@ func runLoad(t *testing.T, lr loadRun) loadResult {
 		profile()
 		syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
 		busy0 = machineBusy()
+		gc0 = gcPauses()
+		ts.reset()
 		t0 = time.Now()
 		startWorker()
 	} else {
@@ -343,6 +358,8 @@ func runLoad(t *testing.T, lr loadRun) loadResult {
 		profile()
 		syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
 		busy0 = machineBusy()
+		gc0 = gcPauses()
+		ts.reset()
 		t0 = time.Now()
 		go func() { perr <- publish(ctx, pjs, lr.wl, lr.rate, sent) }()
 	}
@@ -372,6 +389,11 @@ func runLoad(t *testing.T, lr loadRun) loadResult {
 		cpu:   time.Duration(syscall.TimevalToNsec(ru1.Utime) + syscall.TimevalToNsec(ru1.Stime) - syscall.TimevalToNsec(ru0.Utime) - syscall.TimevalToNsec(ru0.Stime)),
 		load1: load, commits: w.Stats.Commits.Load()}
 	r.others = max(0, (busy-r.cpu).Seconds()/el.Seconds())
+	r.insert, r.mark = ts.sorted()
+	r.gcPauses = gcPauses()
+	for i := range min(len(gc0), len(r.gcPauses)) {
+		r.gcPauses[i] -= gc0[i]
+	}
 	if w.Stats.Errors.Load() > 0 || w.Stats.DeadLettered.Load() > 0 {
 		t.Errorf("batch errors %d, dead letters %d", w.Stats.Errors.Load(), w.Stats.DeadLettered.Load())
 	}
@@ -685,6 +707,86 @@ func envInt(k string, def int) int {
 
 func envList(k, def string) []string {
 	return strings.Split(envStr(k, def), ",")
+}
+
+// timedStore times the worker's store calls, to tell a slow commit from the other causes of
+// a late ack.
+type timedStore struct {
+	TagStore
+	mu           sync.Mutex
+	insert, mark []time.Duration
+}
+
+func (s *timedStore) Insert(ctx context.Context, ups []Upstream) ([][]abi.Tag, error) {
+	t := time.Now()
+	in, err := s.TagStore.Insert(ctx, ups)
+	s.record(&s.insert, time.Since(t))
+	return in, err
+}
+
+func (s *timedStore) MarkPublished(ctx context.Context, ids []string) error {
+	t := time.Now()
+	err := s.TagStore.MarkPublished(ctx, ids)
+	s.record(&s.mark, time.Since(t))
+	return err
+}
+
+func (s *timedStore) record(to *[]time.Duration, d time.Duration) {
+	s.mu.Lock()
+	*to = append(*to, d)
+	s.mu.Unlock()
+}
+
+func (s *timedStore) reset() {
+	s.mu.Lock()
+	s.insert, s.mark = nil, nil
+	s.mu.Unlock()
+}
+
+func (s *timedStore) sorted() (insert, mark []time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	insert, mark = slices.Clone(s.insert), slices.Clone(s.mark)
+	slices.Sort(insert)
+	slices.Sort(mark)
+	return insert, mark
+}
+
+// gcMetric is the runtime's histogram of stop-the-world GC pauses.
+const gcMetric = "/sched/pauses/total/gc:seconds"
+
+// gcPauses returns the counts of gcMetric's buckets so far.
+func gcPauses() []float64 {
+	m := []metrics.Sample{{Name: gcMetric}}
+	metrics.Read(m)
+	if m[0].Value.Kind() != metrics.KindFloat64Histogram {
+		return nil
+	}
+	h := m[0].Value.Float64Histogram()
+	out := make([]float64, len(h.Counts))
+	for i, c := range h.Counts {
+		out[i] = float64(c)
+	}
+	return out
+}
+
+// gcSummary is how many GC pauses counts holds and the upper bound of the longest.
+func gcSummary(counts []float64) string {
+	m := []metrics.Sample{{Name: gcMetric}}
+	metrics.Read(m)
+	if m[0].Value.Kind() != metrics.KindFloat64Histogram {
+		return "-"
+	}
+	buckets := m[0].Value.Float64Histogram().Buckets
+	var n float64
+	longest := 0.0
+	for i, c := range counts {
+		if c > 0 && i+1 < len(buckets) {
+			n += c
+			longest = buckets[i+1]
+		}
+	}
+	return fmt.Sprintf("%.0f pauses, longest < %v", n, time.Duration(longest*1e9).Round(time.Microsecond))
 }
 
 // machineBusy is the CPU time every core of the machine spent not idle since boot (the user,
