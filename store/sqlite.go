@@ -274,7 +274,7 @@ func (s *sqliteStore) InsertBatch(ctx context.Context, batches []Batch) ([][]abi
 	for i, r := range rows {
 		byUUID[r.tag.TagUUID] = i
 	}
-	inserted := rows[:0:0]
+	inserted := make([]*row, 0, len(rows))
 	args := make([]any, 0, 18<<insertChunkLog)
 	for rest := rows; len(rest) > 0; {
 		k := min(insertChunkLog, bits.Len(uint(len(rest)))-1)
@@ -282,7 +282,7 @@ func (s *sqliteStore) InsertBatch(ctx context.Context, batches []Batch) ([][]abi
 		rest = rest[1<<k:]
 		args = args[:0]
 		for i := range chunk {
-			r := &chunk[i]
+			r := chunk[i]
 			t := &r.tag
 			args = append(args, t.TagUUID, t.RuleID, t.RuleVersion, t.TechniqueID, nullable(t.SubTechniqueID),
 				t.Tactic, t.Confidence, r.evidence, t.SourceKind, t.SourceID, t.AttackerUUID, nullable(t.IdentityUUID),
