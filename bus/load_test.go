@@ -25,6 +25,7 @@ package bus
 //	                              measured; -1 skips the paced run
 //	TTP_LOAD_PLUGINS=../plugins   "" or "none": the built-in engine only
 //	TTP_LOAD_BATCH, TTP_LOAD_INFLIGHT   the worker's Config.Batch and InFlight (daemon defaults)
+//	TTP_LOAD_LINGER=2ms           the worker's Config.Linger (a Go duration; negative: no wait)
 //	TTP_LOAD_DEADLINE_MS=0        per plugin call, as the daemon's --deadline (0: its default, 50 ms)
 //
 // For profiles set TTP_LOAD_PROFILE=DIR: each run writes DIR/<mix>-<store>-<sync>-<mode>.pprof
@@ -74,13 +75,20 @@ func TestLoad(t *testing.T) {
 	n := envInt("TTP_LOAD_EVENTS", 100_000)
 	rate := envInt("TTP_LOAD_RATE", 0)
 	cfg := Config{Batch: envInt("TTP_LOAD_BATCH", 0), InFlight: envInt("TTP_LOAD_INFLIGHT", 0), Name: "load"}
+	if v := os.Getenv("TTP_LOAD_LINGER"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			t.Fatalf("TTP_LOAD_LINGER: %v", err)
+		}
+		cfg.Linger = d
+	}
 	pluginDir := envStr("TTP_LOAD_PLUGINS", "../plugins")
 	if pluginDir == "none" {
 		pluginDir = ""
 	}
 	d, plugins := loadDispatcher(t, pluginDir)
-	t.Logf("rules from ../rules/ttp; plugins: %v; worker batch %d, inflight %d; GOMAXPROCS %d",
-		plugins, cfg.withDefaults().Batch, cfg.withDefaults().InFlight, runtime.GOMAXPROCS(0))
+	t.Logf("rules from ../rules/ttp; plugins: %v; worker batch %d, linger %v, inflight %d; GOMAXPROCS %d",
+		plugins, cfg.withDefaults().Batch, cfg.withDefaults().Linger, cfg.withDefaults().InFlight, runtime.GOMAXPROCS(0))
 
 	mixes := map[string]func(*testing.T, *host.Dispatcher, int) *prepared{"realistic": realisticMix, "worst": worstMix}
 	var results []loadResult
