@@ -108,8 +108,12 @@ func TestDeadLetterAckFailure(t *testing.T) {
 		t.Fatal(err)
 	}
 	w := &Worker{js: js, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	if err := w.deadLetter(context.Background(), badMsg{ackResult{err: nats.ErrConnectionClosed}}, "bad JSON"); err != nil {
+	fin := &finishing{}
+	if err := w.deadLetter(badMsg{ackResult{err: nats.ErrConnectionClosed}}, "bad JSON", fin); err != nil {
 		t.Fatalf("deadLetter: %v", err)
+	}
+	if err := w.finish(context.Background(), fin); err != nil {
+		t.Fatalf("finish: %v", err)
 	}
 	if w.Stats.DeadLettered.Load() != 1 || w.Stats.AckFailures.Load() != 1 || w.Stats.Acked.Load() != 0 {
 		t.Errorf("dead-lettered %d, ack failures %d, acked %d; want 1, 1, 0",

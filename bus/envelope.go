@@ -1,8 +1,11 @@
 package bus
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
+	"fmt"
 	"sort"
 	"time"
 
@@ -58,6 +61,31 @@ type StateReply struct {
 	Rule  string      `json:"rule"`
 	State rules.State `json:"state"`
 	Error string      `json:"error,omitempty"`
+}
+
+// appendTagged appends to dst the JSON of head, an *Envelope or *Fired whose Tags is nil, as
+// if Tags held the tags whose JSON is in tags: json.Marshal writes Tags, the last field, as
+// "tags":null}, and the already encoded tags take the place of that null. The worker encodes a
+// tag once for the envelope and the rule.fired message that both carry it; TestAppendTagged
+// checks that the result is byte for byte json.Marshal's of the whole message.
+func appendTagged(dst []byte, head any, tags [][]byte) ([]byte, error) {
+	b, err := json.Marshal(head)
+	if err != nil {
+		return dst, fmt.Errorf("bus: encode: %w", err)
+	}
+	const null = `null}`
+	if !bytes.HasSuffix(b, []byte(`"tags":`+null)) {
+		return dst, fmt.Errorf("bus: encode: %T does not end in its tags", head)
+	}
+	dst = append(dst, b[:len(b)-len(null)]...)
+	dst = append(dst, '[')
+	for i, t := range tags {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, t...)
+	}
+	return append(dst, ']', '}'), nil
 }
 
 // msgID is the Nats-Msg-Id of an envelope ("tagged") or a fired message ("fired" plus its

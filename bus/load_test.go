@@ -25,13 +25,15 @@ package bus
 //	                              measured; -1 skips the paced run
 //	TTP_LOAD_PLUGINS=../plugins   "" or "none": the built-in engine only
 //	TTP_LOAD_BATCH, TTP_LOAD_INFLIGHT   the worker's Config.Batch and InFlight (daemon defaults)
+//	TTP_LOAD_LINGER=2ms           the worker's Config.Linger (a Go duration; negative: no wait)
 //	TTP_LOAD_DEADLINE_MS=0        per plugin call, as the daemon's --deadline (0: its default, 50 ms)
 //
 // For profiles set TTP_LOAD_PROFILE=DIR: each run writes DIR/<mix>-<store>-<sync>-<mode>.pprof
 // covering its timed part only (go test -cpuprofile would add the plugins' compilation and the
 // workload's preparation). A profile covers the worker, the NATS server, the store driver and
 // the publisher, which share the process as in `ttp serve` with its embedded server; read it
-// with go tool pprof -top DIR/<run>.pprof.
+// with go tool pprof -top DIR/<run>.pprof. TTP_LOAD_TRACE=DIR writes an execution trace of the
+// same part, DIR/<run>.trace (go tool trace), which shows which goroutine holds a core when.
 
 import (
 	"context"
@@ -42,7 +44,9 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/metrics"
 	"runtime/pprof"
+	"runtime/trace"
 	"slices"
 	"strconv"
 	"strings"
@@ -73,13 +77,20 @@ func TestLoad(t *testing.T) {
 	n := envInt("TTP_LOAD_EVENTS", 100_000)
 	rate := envInt("TTP_LOAD_RATE", 0)
 	cfg := Config{Batch: envInt("TTP_LOAD_BATCH", 0), InFlight: envInt("TTP_LOAD_INFLIGHT", 0), Name: "load"}
+	if v := os.Getenv("TTP_LOAD_LINGER"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			t.Fatalf("TTP_LOAD_LINGER: %v", err)
+		}
+		cfg.Linger = d
+	}
 	pluginDir := envStr("TTP_LOAD_PLUGINS", "../plugins")
 	if pluginDir == "none" {
 		pluginDir = ""
 	}
 	d, plugins := loadDispatcher(t, pluginDir)
-	t.Logf("rules from ../rules/ttp; plugins: %v; worker batch %d, inflight %d; GOMAXPROCS %d",
-		plugins, cfg.withDefaults().Batch, cfg.withDefaults().InFlight, runtime.GOMAXPROCS(0))
+	t.Logf("rules from ../rules/ttp; plugins: %v; worker batch %d, linger %v, inflight %d; GOMAXPROCS %d",
+		plugins, cfg.withDefaults().Batch, cfg.withDefaults().Linger, cfg.withDefaults().InFlight, runtime.GOMAXPROCS(0))
 
 	mixes := map[string]func(*testing.T, *dispatch.Dispatcher, int) *prepared{"realistic": realisticMix, "worst": worstMix}
 	var results []loadResult
@@ -122,10 +133,12 @@ func TestLoad(t *testing.T) {
 		}
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "\n%-9s %-8s %-6s %-15s %8s %8s %7s %9s %9s %9s %9s %8s %6s\n", "mix", "store", "sync", "mode",
-		"events", "tags", "secs", "events/s", "p50", "p99", "max", "cpuµs/ev", "load1")
+	fmt.Fprintf(&b, "\n%-9s %-8s %-6s %-15s %8s %8s %7s %9s %9s %9s %9s %8s %5s %6s %6s\n", "mix", "store", "sync", "mode",
+		"events", "tags", "secs", "events/s", "p50", "p99", "max", "cpuµs/ev", "cores", "others", "load1")
 	// cpuµs/ev is the CPU time of the whole process (worker, NATS server, store driver,
-	// publisher) over the run, per event; load1 is the higher of the one-minute load averages
+	// publisher) over the run, per event; cores is that CPU time over the run's wall time, and
+	// others the cores the rest of the machine used meanwhile (from /proc/stat), which tells a
+	// run held back by its own pipeline from one that other processes crowded; load1 is the higher of the one-minute load averages
 	// at the start and the end of the run, which counts the run itself.
 	for _, r := range results {
 		lat := func(d time.Duration) string {
@@ -134,9 +147,9 @@ func TestLoad(t *testing.T) {
 			}
 			return d.Round(10 * time.Microsecond).String()
 		}
-		fmt.Fprintf(&b, "%-9s %-8s %-6s %-15s %8d %8d %7.2f %9.0f %9s %9s %9s %8.1f %6.2f\n", r.mix, r.storeName, r.sync, r.mode,
+		fmt.Fprintf(&b, "%-9s %-8s %-6s %-15s %8d %8d %7.2f %9.0f %9s %9s %9s %8.1f %5.2f %6.2f %6.2f\n", r.mix, r.storeName, r.sync, r.mode,
 			r.events, r.tags, r.elapsed.Seconds(), r.eventsPerSec, lat(r.p(0.50)), lat(r.p(0.99)), lat(r.p(1)),
-			r.cpu.Seconds()*1e6/float64(r.events), r.load1)
+			r.cpu.Seconds()*1e6/float64(r.events), r.cores(), r.others, r.load1)
 	}
 	t.Log(b.String())
 }
@@ -179,7 +192,10 @@ type loadResult struct {
 	eventsPerSec               float64
 	cpu                        time.Duration
 	load1                      float64
+	others                     float64 // cores the rest of the machine used during the run
 	commits                    int64
+	insert, mark               []time.Duration // the store calls' durations, sorted
+	gcPauses                   []float64       // runtime/metrics' GC pause histogram over the run
 	lat                        []time.Duration // sorted; nil unless paced
 }
 
@@ -190,10 +206,21 @@ func (r loadResult) p(q float64) time.Duration {
 	return r.lat[min(len(r.lat)-1, int(q*float64(len(r.lat))))]
 }
 
+// cores is the CPU the process used over the run's wall time, in cores.
+func (r loadResult) cores() float64 { return r.cpu.Seconds() / r.elapsed.Seconds() }
+
 func (r loadResult) String() string {
-	s := fmt.Sprintf("%d events, %d tags in %.2fs: %.0f events/s; %.1f µs CPU an event (all of the process); %d store commits (%.0f events a commit); load %.2f",
-		r.events, r.tags, r.elapsed.Seconds(), r.eventsPerSec, r.cpu.Seconds()*1e6/float64(r.events), r.commits,
+	s := fmt.Sprintf("%d events, %d tags in %.2fs: %.0f events/s; %.1f µs CPU an event (all of the process, %.2f cores; others %.2f cores); %d store commits (%.0f events a commit); load %.2f",
+		r.events, r.tags, r.elapsed.Seconds(), r.eventsPerSec, r.cpu.Seconds()*1e6/float64(r.events), r.cores(), r.others, r.commits,
 		float64(r.events)/float64(max(r.commits, 1)), r.load1)
+	q := func(d []time.Duration, f float64) time.Duration {
+		if len(d) == 0 {
+			return 0
+		}
+		return d[min(len(d)-1, int(f*float64(len(d))))].Round(time.Microsecond)
+	}
+	s += fmt.Sprintf("; store insert p50 %v p99 %v max %v, mark p50 %v p99 %v max %v; GC %s",
+		q(r.insert, 0.5), q(r.insert, 0.99), q(r.insert, 1), q(r.mark, 0.5), q(r.mark, 0.99), q(r.mark, 1), gcSummary(r.gcPauses))
 	if r.lat != nil {
 		s += fmt.Sprintf("; latency publish->ack p50 %v p90 %v p99 %v max %v", r.p(0.5), r.p(0.9), r.p(0.99), r.p(1))
 	}
@@ -266,7 +293,8 @@ func runLoad(t *testing.T, lr loadRun) loadResult {
 		}
 	}
 
-	w := NewWorker(wjs, lr.d, storeAdapter{st}, cfg, quiet)
+	ts := &timedStore{TagStore: storeAdapter{st}}
+	w := NewWorker(wjs, lr.d, ts, cfg, quiet)
 	wctx, wstop := context.WithCancel(ctx)
 	done := make(chan struct{})
 	startWorker := func() {
@@ -299,10 +327,30 @@ func runLoad(t *testing.T, lr loadRun) loadResult {
 		}
 		defer func() { stopProfile() }()
 	}
+	if dir := os.Getenv("TTP_LOAD_TRACE"); dir != "" {
+		name := strings.NewReplacer("/", "-", " ", "", "=", "").Replace(strings.TrimPrefix(t.Name(), "TestLoad/"))
+		f, err := os.Create(filepath.Join(dir, name+".trace"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		prof := profile
+		profile = func() {
+			prof()
+			if err := trace.Start(f); err != nil {
+				t.Fatal(err)
+			}
+			stopCPU := stopProfile
+			stopProfile = func() { stopCPU(); trace.Stop() }
+		}
+		defer func() { stopProfile() }() // runs first, so the trace is stopped on a failure too
+	}
 	var t0 time.Time
 	var ru0 syscall.Rusage
 	perr := make(chan error, 1)
 	load := readLoad()
+	var busy0 time.Duration
+	var gc0 []float64
 	if lr.drain {
 		if err := publish(ctx, pjs, lr.wl, 0, nil); err != nil {
 			t.Fatal(err)
@@ -310,12 +358,18 @@ func runLoad(t *testing.T, lr loadRun) loadResult {
 		perr <- nil
 		profile()
 		syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
+		busy0 = machineBusy()
+		gc0 = gcPauses()
+		ts.reset()
 		t0 = time.Now()
 		startWorker()
 	} else {
 		startWorker()
 		profile()
 		syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
+		busy0 = machineBusy()
+		gc0 = gcPauses()
+		ts.reset()
 		t0 = time.Now()
 		go func() { perr <- publish(ctx, pjs, lr.wl, lr.rate, sent) }()
 	}
@@ -335,6 +389,7 @@ func runLoad(t *testing.T, lr loadRun) loadResult {
 	}
 	var ru1 syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
+	busy := machineBusy() - busy0
 	if err := <-perr; err != nil { // the publisher is done with sent
 		t.Fatal(err)
 	}
@@ -343,6 +398,12 @@ func runLoad(t *testing.T, lr loadRun) loadResult {
 	r := loadResult{events: int64(n), elapsed: el, eventsPerSec: float64(n) / el.Seconds(),
 		cpu:   time.Duration(syscall.TimevalToNsec(ru1.Utime) + syscall.TimevalToNsec(ru1.Stime) - syscall.TimevalToNsec(ru0.Utime) - syscall.TimevalToNsec(ru0.Stime)),
 		load1: load, commits: w.Stats.Commits.Load()}
+	r.others = max(0, (busy-r.cpu).Seconds()/el.Seconds())
+	r.insert, r.mark = ts.sorted()
+	r.gcPauses = gcPauses()
+	for i := range min(len(gc0), len(r.gcPauses)) {
+		r.gcPauses[i] -= gc0[i]
+	}
 	if w.Stats.Errors.Load() > 0 || w.Stats.DeadLettered.Load() > 0 {
 		t.Errorf("batch errors %d, dead letters %d", w.Stats.Errors.Load(), w.Stats.DeadLettered.Load())
 	}
@@ -659,6 +720,103 @@ func envInt(k string, def int) int {
 
 func envList(k, def string) []string {
 	return strings.Split(envStr(k, def), ",")
+}
+
+// timedStore times the worker's store calls, to tell a slow commit from the other causes of
+// a late ack.
+type timedStore struct {
+	TagStore
+	mu           sync.Mutex
+	insert, mark []time.Duration
+}
+
+func (s *timedStore) Insert(ctx context.Context, ups []Upstream) ([][]abi.Tag, error) {
+	t := time.Now()
+	in, err := s.TagStore.Insert(ctx, ups)
+	s.record(&s.insert, time.Since(t))
+	return in, err
+}
+
+func (s *timedStore) MarkPublished(ctx context.Context, ids []string) error {
+	t := time.Now()
+	err := s.TagStore.MarkPublished(ctx, ids)
+	s.record(&s.mark, time.Since(t))
+	return err
+}
+
+func (s *timedStore) record(to *[]time.Duration, d time.Duration) {
+	s.mu.Lock()
+	*to = append(*to, d)
+	s.mu.Unlock()
+}
+
+func (s *timedStore) reset() {
+	s.mu.Lock()
+	s.insert, s.mark = nil, nil
+	s.mu.Unlock()
+}
+
+func (s *timedStore) sorted() (insert, mark []time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	insert, mark = slices.Clone(s.insert), slices.Clone(s.mark)
+	slices.Sort(insert)
+	slices.Sort(mark)
+	return insert, mark
+}
+
+// gcMetric is the runtime's histogram of stop-the-world GC pauses.
+const gcMetric = "/sched/pauses/total/gc:seconds"
+
+// gcPauses returns the counts of gcMetric's buckets so far.
+func gcPauses() []float64 {
+	m := []metrics.Sample{{Name: gcMetric}}
+	metrics.Read(m)
+	if m[0].Value.Kind() != metrics.KindFloat64Histogram {
+		return nil
+	}
+	h := m[0].Value.Float64Histogram()
+	out := make([]float64, len(h.Counts))
+	for i, c := range h.Counts {
+		out[i] = float64(c)
+	}
+	return out
+}
+
+// gcSummary is how many GC pauses counts holds and the upper bound of the longest.
+func gcSummary(counts []float64) string {
+	m := []metrics.Sample{{Name: gcMetric}}
+	metrics.Read(m)
+	if m[0].Value.Kind() != metrics.KindFloat64Histogram {
+		return "-"
+	}
+	buckets := m[0].Value.Float64Histogram().Buckets
+	var n float64
+	longest := 0.0
+	for i, c := range counts {
+		if c > 0 && i+1 < len(buckets) {
+			n += c
+			longest = buckets[i+1]
+		}
+	}
+	return fmt.Sprintf("%.0f pauses, longest < %v", n, time.Duration(longest*1e9).Round(time.Microsecond))
+}
+
+// machineBusy is the CPU time every core of the machine spent not idle since boot (the user,
+// nice, system, irq and softirq columns of /proc/stat's first line; 0 if unreadable).
+func machineBusy() time.Duration {
+	b, _ := os.ReadFile("/proc/stat")
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	var ticks int64
+	for i, col := range f {
+		if i == 0 || i == 4 || i == 5 || i > 7 { // the name, idle, iowait, steal and guests
+			continue
+		}
+		n, _ := strconv.ParseInt(col, 10, 64)
+		ticks += n
+	}
+	return time.Duration(ticks) * (time.Second / 100) // USER_HZ is 100 on Linux
 }
 
 // readLoad returns the one-minute load average (0 if unreadable).

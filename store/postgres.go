@@ -204,7 +204,7 @@ func (s *postgresStore) InsertBatch(ctx context.Context, batches []Batch) ([][]a
 	if err != nil {
 		return nil, fmt.Errorf("store: postgres: insert: %w", err)
 	}
-	inserted := make([]row, 0, len(got))
+	inserted := make([]*row, 0, len(got))
 	for _, id := range got {
 		i, ok := byUUID[id]
 		if !ok {

@@ -65,6 +65,10 @@ type sqliteStore struct {
 	// call's rows are cut into power-of-two chunks so that a handful of prepared statements
 	// covers every count.
 	insert [insertChunkLog + 1]*sql.Stmt
+
+	// ckpt checkpoints the WAL in the background; nil for :memory:, where the writer's
+	// own automatic checkpoints stay on.
+	ckpt *checkpointer
 }
 
 // insertChunkLog sets the largest chunk, 1<<6 = 64 rows: 1,152 parameters, far below SQLite's
@@ -125,9 +129,18 @@ func parseSQLiteURL(raw string) (sqliteOptions, error) {
 	return o, nil
 }
 
+// dbRole is what a connection pool of a SQLite store is for.
+type dbRole int
+
+const (
+	writer      dbRole = iota // the one connection that writes
+	readers                   // the read pool
+	checkpoints               // the checkpointer's connection
+)
+
 // dsn is the modernc DSN for the file: a "file:" URI, so that any character in the path is
 // escaped rather than taken for the start of the query, with the pragmas every connection runs.
-func (o sqliteOptions) dsn(writer bool) string {
+func (o sqliteOptions) dsn(role dbRole) string {
 	name := o.path
 	if name != ":memory:" {
 		name = (&url.URL{Path: o.path}).EscapedPath()
@@ -135,13 +148,19 @@ func (o sqliteOptions) dsn(writer bool) string {
 	}
 	q := url.Values{}
 	q.Add("_pragma", "busy_timeout(5000)")
-	if writer {
+	switch role {
+	case writer:
 		q.Add("_pragma", "journal_mode(WAL)")
 		q.Add("_pragma", "synchronous("+o.sync+")")
+		if o.path != ":memory:" {
+			q.Add("_pragma", "wal_autocheckpoint(0)") // the checkpointer's work
+		}
 		// BEGIN IMMEDIATE takes the write lock at the start, so a transaction never fails
 		// half-way with SQLITE_BUSY when it upgrades from reading to writing.
 		q.Set("_txlock", "immediate")
-	} else {
+	case checkpoints:
+		q.Add("_pragma", "synchronous("+o.sync+")") // how hard a checkpoint syncs
+	default:
 		q.Add("_pragma", "query_only(1)")
 	}
 	return "file:" + name + "?" + q.Encode()
@@ -152,7 +171,7 @@ func openSQLite(ctx context.Context, raw string) (Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	w, err := sql.Open("sqlite", o.dsn(true))
+	w, err := sql.Open("sqlite", o.dsn(writer))
 	if err != nil {
 		return nil, fmt.Errorf("store: sqlite: open %s: %w", o.path, err)
 	}
@@ -166,7 +185,7 @@ func openSQLite(ctx context.Context, raw string) (Store, error) {
 		return nil, err
 	}
 	if o.readers > 0 && o.path != ":memory:" {
-		r, err := sql.Open("sqlite", o.dsn(false))
+		r, err := sql.Open("sqlite", o.dsn(readers))
 		if err != nil {
 			w.Close()
 			return nil, fmt.Errorf("store: sqlite: open readers %s: %w", o.path, err)
@@ -174,6 +193,18 @@ func openSQLite(ctx context.Context, raw string) (Store, error) {
 		r.SetMaxOpenConns(o.readers)
 		r.SetMaxIdleConns(o.readers)
 		s.r = r
+	}
+	if o.path != ":memory:" {
+		c, err := sql.Open("sqlite", o.dsn(checkpoints))
+		if err != nil {
+			s.Close()
+			return nil, fmt.Errorf("store: sqlite: open checkpointer %s: %w", o.path, err)
+		}
+		c.SetMaxOpenConns(1)
+		c.SetMaxIdleConns(1)
+		c.SetConnMaxLifetime(0)
+		c.SetConnMaxIdleTime(0)
+		s.ckpt = newCheckpointer(c)
 	}
 	const values = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 	for k := range s.insert {
@@ -243,7 +274,7 @@ func (s *sqliteStore) InsertBatch(ctx context.Context, batches []Batch) ([][]abi
 	for i, r := range rows {
 		byUUID[r.tag.TagUUID] = i
 	}
-	inserted := rows[:0:0]
+	inserted := make([]*row, 0, len(rows))
 	args := make([]any, 0, 18<<insertChunkLog)
 	for rest := rows; len(rest) > 0; {
 		k := min(insertChunkLog, bits.Len(uint(len(rest)))-1)
@@ -251,7 +282,7 @@ func (s *sqliteStore) InsertBatch(ctx context.Context, batches []Batch) ([][]abi
 		rest = rest[1<<k:]
 		args = args[:0]
 		for i := range chunk {
-			r := &chunk[i]
+			r := chunk[i]
 			t := &r.tag
 			args = append(args, t.TagUUID, t.RuleID, t.RuleVersion, t.TechniqueID, nullable(t.SubTechniqueID),
 				t.Tactic, t.Confidence, r.evidence, t.SourceKind, t.SourceID, t.AttackerUUID, nullable(t.IdentityUUID),
@@ -285,6 +316,7 @@ func (s *sqliteStore) InsertBatch(ctx context.Context, batches []Batch) ([][]abi
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("store: sqlite: insert: commit: %w", err)
 	}
+	s.committed()
 	return results(batches, inserted), nil
 }
 
@@ -308,7 +340,15 @@ func (s *sqliteStore) MarkPublished(ctx context.Context, tagUUIDs []string) erro
 	if err != nil {
 		return fmt.Errorf("store: sqlite: mark published: %w", err)
 	}
+	s.committed()
 	return nil
+}
+
+// committed tells the checkpointer, if any, that the WAL has grown.
+func (s *sqliteStore) committed() {
+	if s.ckpt != nil {
+		s.ckpt.committed()
+	}
 }
 
 func (s *sqliteStore) Tags(ctx context.Context, f Filter) ([]abi.Tag, error) {
@@ -327,6 +367,9 @@ func (s *sqliteStore) Count(ctx context.Context) (int64, error) {
 
 func (s *sqliteStore) Close() error {
 	var errs []error
+	if s.ckpt != nil {
+		errs = append(errs, s.ckpt.close()) // first: the last connection closed checkpoints what is left
+	}
 	for _, stmt := range s.insert {
 		if stmt != nil {
 			errs = append(errs, stmt.Close())

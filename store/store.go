@@ -143,13 +143,15 @@ type row struct {
 
 // prepare validates and flattens batches into rows sorted by tag_uuid, without duplicates (the
 // first occurrence wins). Sorted, because two transactions inserting overlapping keys in the
-// same order cannot deadlock in PostgreSQL, and because in-order keys touch fewer pages.
-func prepare(batches []Batch) ([]row, error) {
+// same order cannot deadlock in PostgreSQL, and because in-order keys touch fewer pages. The
+// rows are pointers into one array in the caller's order: a row holds a whole tag, and sorting
+// and gathering pointers instead of rows measured a sixth of the SQLite insert.
+func prepare(batches []Batch) ([]*row, error) {
 	n := 0
 	for _, b := range batches {
 		n += len(b.Tags)
 	}
-	rows := make([]row, 0, n)
+	all := make([]row, 0, n)
 	for bi, b := range batches {
 		if b.UpstreamKind == "" || b.UpstreamID == "" {
 			if len(b.Tags) == 0 {
@@ -172,17 +174,26 @@ func prepare(batches []Batch) ([]row, error) {
 				s := string(ev)
 				r.evidence = &s
 			}
-			rows = append(rows, r)
+			all = append(all, r)
 		}
 	}
-	slices.SortStableFunc(rows, func(a, b row) int { return cmp.Compare(a.tag.TagUUID, b.tag.TagUUID) })
-	return slices.CompactFunc(rows, func(a, b row) bool { return a.tag.TagUUID == b.tag.TagUUID }), nil
+	rows := make([]*row, len(all))
+	sorted := true
+	for i := range all {
+		rows[i] = &all[i]
+		sorted = sorted && (i == 0 || all[i-1].tag.TagUUID < all[i].tag.TagUUID)
+	}
+	if sorted { // the common case: one event's tags, or events in the order they were observed
+		return rows, nil
+	}
+	slices.SortStableFunc(rows, func(a, b *row) int { return cmp.Compare(a.tag.TagUUID, b.tag.TagUUID) })
+	return slices.CompactFunc(rows, func(a, b *row) bool { return a.tag.TagUUID == b.tag.TagUUID }), nil
 }
 
 // results gathers the inserted rows back into per-batch slices in the caller's order.
-func results(batches []Batch, inserted []row) [][]abi.Tag {
+func results(batches []Batch, inserted []*row) [][]abi.Tag {
 	out := make([][]abi.Tag, len(batches))
-	slices.SortFunc(inserted, func(a, b row) int {
+	slices.SortFunc(inserted, func(a, b *row) int {
 		return cmp.Or(cmp.Compare(a.batch, b.batch), cmp.Compare(a.index, b.index))
 	})
 	for _, r := range inserted {

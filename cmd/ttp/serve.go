@@ -45,7 +45,7 @@ type serveFlags struct {
 	config, data, natsURL, listen, storeURL, rulesSrc, plugins, metrics, sync, prefix string
 	lock, name, logFormat, logLevel, replay, otlp, cache                              string
 	batch, inflight, poolSize, maxMessage, replicas                                   int
-	drain, deadline, retry, instanceIdle                                              time.Duration
+	drain, deadline, retry, instanceIdle, linger                                      time.Duration
 	print                                                                             bool
 	auth                                                                              natsAuth // --nats-creds, --nats-user...: natsauth.go
 	ingest                                                                            ingestSpecs
@@ -74,7 +74,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.Var(&f.ingest, "ingest", "follow this live log and publish its events (repeatable): cowrie:PATH (Cowrie's cowrie.json; rotation and truncation followed, the offset kept in DATA/ingest)")
 	fs.BoolVar(&f.print, "print", false, "print every published tag on stdout as a table row")
 	fs.StringVar(&f.otlp, "otlp", "", "export OpenTelemetry spans to this OTLP/HTTP endpoint (http://collector:4318, or host:port for plain HTTP)")
-	fs.IntVar(&f.batch, "batch", 256, "messages per store commit")
+	fs.IntVar(&f.batch, "batch", 256, "messages per store commit at most")
+	fs.DurationVar(&f.linger, "batch-linger", bus.DefaultLinger, "longest a batch waits to fill to --batch before its commit (0: no wait)")
 	fs.IntVar(&f.inflight, "inflight", 2048, "messages buffered ahead of processing (back-pressure bound)")
 	fs.IntVar(&f.maxMessage, "max-message", defaultMaxMessage, "largest input message in bytes, 1024 to 64 MiB; a larger one is dead-lettered")
 	registerReplicas(fs, &f.replicas)
@@ -362,7 +363,7 @@ func (s *daemonRun) connectBus(ctx context.Context) (func(), error) {
 		return nil, f.auth.connectError("serve", natsURL, err)
 	}
 	undo = append(undo, s.nc.Close)
-	s.bcfg = bus.Config{Prefix: f.prefix, Batch: f.batch, InFlight: f.inflight, MaxMessage: f.maxMessage, Name: f.name, Replicas: f.replicas}
+	s.bcfg = bus.Config{Prefix: f.prefix, Batch: f.batch, Linger: lingerConfig(f.linger), InFlight: f.inflight, MaxMessage: f.maxMessage, Name: f.name, Replicas: f.replicas}
 	if s.js, err = bus.NewJetStream(s.nc, s.bcfg); err != nil {
 		closeAll()
 		return nil, err
@@ -789,4 +790,13 @@ func controlRuleState(ctx context.Context, m *nats.Msg, s rules.Store, h *host.H
 		return
 	}
 	reply(bus.StateReply{Rule: req.Rule, State: snap.State(req.Rule, time.Now())})
+}
+
+// lingerConfig is --batch-linger as bus.Config.Linger says it: there 0 is the default and a
+// negative wait none, where the flag's 0 is none.
+func lingerConfig(d time.Duration) time.Duration {
+	if d <= 0 {
+		return -1
+	}
+	return d
 }
