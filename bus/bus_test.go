@@ -65,7 +65,8 @@ func newRig(t *testing.T, cfg Config) *rig {
 		t.Fatal(err)
 	}
 	d := dispatch.New(dispatch.Config{Snapshot: dispatch.NewSnapshot(x), Logger: quiet})
-	w := NewWorker(js, d, storeAdapter{st}, cfg, quiet)
+	cfg.Logger = quiet
+	w := NewWorker(js, d, storeAdapter{st}, cfg)
 	wctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { w.Run(wctx); close(done) }()
@@ -285,7 +286,7 @@ func TestLeftoversPublished(t *testing.T) {
 			if _, err := r.store.InsertTags(ctx, ev.SourceKind, ev.SourceID, tags); err != nil {
 				t.Fatal(err)
 			}
-			w := NewWorker(r.js, d, storeAdapter{r.store}, Config{}, quiet)
+			w := NewWorker(r.js, d, storeAdapter{r.store}, Config{Logger: quiet})
 			m := &redelivered{data: []byte(uname), delivered: tc.delivered}
 			handoff := make(chan *finishing, 1)
 			if err := w.process(ctx, []item{{msg: m, ev: ev}}, handoff); err != nil {

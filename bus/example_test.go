@@ -109,7 +109,8 @@ evidence_fields: [command_text]
 	}
 	d := dispatch.New(dispatch.Config{Snapshot: dispatch.NewSnapshot(snap)})
 	st := &memStore{tags: map[string]abi.Tag{}, published: map[string]bool{}}
-	w := bus.NewWorker(js, d, st, cfg, slog.New(slog.DiscardHandler))
+	cfg.Logger = slog.New(slog.DiscardHandler)
+	w := bus.NewWorker(js, d, st, cfg)
 	go w.Run(ctx)
 
 	tagged, err := js.CreateOrUpdateConsumer(ctx, bus.DefaultOutStream, jetstream.ConsumerConfig{FilterSubject: bus.SubjectTagged})

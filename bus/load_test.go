@@ -294,7 +294,8 @@ func runLoad(t *testing.T, lr loadRun) loadResult {
 	}
 
 	ts := &timedStore{TagStore: storeAdapter{st}}
-	w := NewWorker(wjs, lr.d, ts, cfg, quiet)
+	cfg.Logger = quiet
+	w := NewWorker(wjs, lr.d, ts, cfg)
 	wctx, wstop := context.WithCancel(ctx)
 	done := make(chan struct{})
 	startWorker := func() {

@@ -59,9 +59,13 @@ type Config struct {
 	AckWait  time.Duration // redelivery after a silent worker; default 30 s
 	Name     string        // worker name in heartbeats; default DefaultWorkerName()
 	Replicas int           // replicas of a stream Streams creates (1 to MaxReplicas); default 1
+	Logger   *slog.Logger  // dead letters, retries, slow PubAcks; default slog.Default()
 }
 
 func (c Config) withDefaults() Config {
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
 	if c.Prefix == "" {
 		c.Prefix = DefaultPrefix
 	}
@@ -131,8 +135,9 @@ type Worker struct {
 // (the consumer, the publications and their acks), so it takes no core connection. js must
 // bound its asynchronous publications, as NewJetStream's does: the worker waits for every
 // PubAck, and one that never comes would otherwise stall it for ever.
-func NewWorker(js jetstream.JetStream, d *dispatch.Dispatcher, store TagStore, cfg Config, log *slog.Logger) *Worker {
-	return &Worker{js: js, d: d, store: store, cfg: cfg.withDefaults(), log: log}
+func NewWorker(js jetstream.JetStream, d *dispatch.Dispatcher, store TagStore, cfg Config) *Worker {
+	cfg = cfg.withDefaults()
+	return &Worker{js: js, d: d, store: store, cfg: cfg, log: cfg.Logger}
 }
 
 // NewJetStream returns the JetStream context of a Worker on nc: up to 4,096 publications

@@ -246,7 +246,8 @@ func serve(ctx context.Context, f serveFlags, stdout io.Writer, log *slog.Logger
 		return err
 	}
 	defer ctl.Unsubscribe()
-	s.w = bus.NewWorker(s.js, s.d, tagStore{s.st}, s.bcfg, log)
+	s.bcfg.Logger = log
+	s.w = bus.NewWorker(s.js, s.d, tagStore{s.st}, s.bcfg)
 	closeOps, err := s.serveOps()
 	if err != nil {
 		return err
