@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -96,9 +97,15 @@ func profile(t *testing.T, dir, name string) {
 			t.Fatal(err)
 		}
 	}
-	counting = true
+	only := -1 // GUESTPROF_EVENT=i counts event i alone (its index in the list logged)
+	if v := os.Getenv("GUESTPROF_EVENT"); v != "" {
+		if only, err = strconv.Atoi(v); err != nil || only < 0 || only >= len(g.Records) {
+			t.Fatalf("GUESTPROF_EVENT=%q: not an event index below %d", v, len(g.Records))
+		}
+	}
 	perEvent := make([]int, len(g.Records))
 	for i, rec := range g.Records {
+		counting = only < 0 || i == only
 		before := sum(counts)
 		if _, err := g.Tag(ctx, rec, "ttp_tag"); err != nil {
 			t.Fatal(err)
@@ -108,6 +115,9 @@ func profile(t *testing.T, dir, name string) {
 	t.Logf("%s: loop headers of each event: %v", name, perEvent)
 	fns, total := ByFunc(counts, loops)
 	n := float64(len(g.Records))
+	if only >= 0 {
+		n = 1
+	}
 	t.Logf("%s: %d events, %.0f loop headers (termination checks) per event", name, len(g.Records), float64(total)/n)
 	pkgs := map[string]int{}
 	for _, f := range fns {
