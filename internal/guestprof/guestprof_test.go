@@ -106,11 +106,11 @@ func profile(t *testing.T, dir, name string) {
 	perEvent := make([]int, len(g.Records))
 	for i, rec := range g.Records {
 		counting = only < 0 || i == only
-		before := sum(counts)
+		before := sum(counts, loops)
 		if _, err := g.Tag(ctx, rec, "ttp_tag"); err != nil {
 			t.Fatal(err)
 		}
-		perEvent[i] = sum(counts) - before
+		perEvent[i] = sum(counts, loops) - before
 	}
 	t.Logf("%s: loop headers of each event: %v", name, perEvent)
 	fns, total := ByFunc(counts, loops)
@@ -164,10 +164,13 @@ func timeGuest(t *testing.T, wasm []byte, checked bool, name string) float64 {
 	return float64(time.Since(start).Nanoseconds()) / runs
 }
 
-func sum(m map[uint32]int) int {
+// sum is the loop headers counted so far (--log-execution logs function entries too).
+func sum(counts map[uint32]int, loops map[uint32]string) int {
 	n := 0
-	for _, v := range m {
-		n += v
+	for id, v := range counts {
+		if _, ok := loops[id]; ok {
+			n += v
+		}
 	}
 	return n
 }
