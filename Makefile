@@ -6,7 +6,7 @@ PKGS    := ./...
 RACE    := ./rules/... ./wasm/... ./dispatch/... ./host/... ./telemetry/... ./bus/... ./store/... ./ingest/...
 FUZZTIME ?= 10s
 
-.PHONY: all build install test bench run lint fuzz clean testdata plugins conform crashtest clustertest guestchecks footprint cowrie-bench ingesttest cguest
+.PHONY: all build install test bench run lint fuzz clean testdata plugins conform crashtest clustertest guestchecks guestprof footprint cowrie-bench ingesttest cguest
 
 all: build
 
@@ -54,6 +54,13 @@ bench:
 # Debian's binaryen when wasm-opt is missing). RATIONALE.md, "What a deadline costs a Go guest".
 guestchecks:
 	bash wasm/testdata/reference/checks.sh
+
+# The same count for built plugins over their conform vectors, by function and package, and
+# their ns/event with and without checks (PLUGINS="behavioral email" by default; needs
+# binaryen). internal/guestprof.
+PLUGINS ?= behavioral email
+guestprof: plugins
+	bash internal/guestprof/guestprof.sh "$(PLUGINS)"
 
 # The daemon on its embedded defaults in a fresh data directory, fed the bundled samples through
 # the bus (the event JSONL by --replay, the Cowrie log by --ingest); tags are printed as they are

@@ -71,7 +71,8 @@
 // Numbers once (their cursors inline), test the cheapest predicates first, and prefer a count
 // to a sort. A substring search costs checks in proportion to the bytes it scans (Go's wasm
 // memchr takes four bytes an iteration). `make guestchecks` counts, function by function,
-// the checks one call of the reference lifter runs; `ttp conform` reports what a call costs.
+// the checks one call of the reference lifter runs, `make guestprof` those of a built plugin
+// over its conform vectors; `ttp conform` reports what a call costs.
 //
 // Package sdk imports only package abi and the standard library, so a plugin never drags the
 // host's runtime into its .wasm.

@@ -68,8 +68,11 @@ func peel(c *Command, words []string, strs *[]string, ifs bool) (payload string,
 	}
 	var wbuf [4]string
 	peeled := wbuf[:0]
+	// name is base(words[0]) while named: computed once a word, as every byte of a loop costs
+	// a termination check in a wasip1 guest (RATIONALE.md, "What a deadline costs a Go guest")
+	name, named := "", false
 	for len(words) > 0 {
-		name := base(words[0])
+		name, named = base(words[0]), true
 		if !maybeWrapper(name) {
 			break
 		}
@@ -105,7 +108,7 @@ func peel(c *Command, words []string, strs *[]string, ifs bool) (payload string,
 		}
 		rest = rest[w.operands:]
 		peeled = append(peeled, name)
-		words = rest
+		words, named = rest, false
 	}
 	if n := len(*strs); n > env0 {
 		c.Env = (*strs)[env0:n:n]
@@ -119,7 +122,10 @@ func peel(c *Command, words []string, strs *[]string, ifs bool) (payload string,
 		return "", Top
 	}
 	c.Path = words[0]
-	c.Name = base(words[0])
+	if !named {
+		name = base(words[0])
+	}
+	c.Name = name
 	if c.Name == "${SHELL}" || c.Name == "$SHELL" || c.Name == "$BASH" {
 		c.Name = "$SHELL"
 	}

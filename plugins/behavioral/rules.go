@@ -371,6 +371,8 @@ func downloadSources(s *session, marks []int, executed, hosts, shas []string) ([
 type persistence struct {
 	minMechanisms int64
 	mechs         []category
+	vmask, kmask  uint64 // masks(), computed at configure
+	exact         bool
 }
 
 func newPersistence(c *conf) detector {
@@ -378,6 +380,7 @@ func newPersistence(c *conf) detector {
 		minMechanisms: c.intMin("min_mechanisms", 2, 1),
 		mechs:         c.categories("mechanisms", "paths", "commands"),
 	}
+	p.vmask, p.kmask, p.exact = p.masks()
 	return p
 }
 
@@ -395,6 +398,9 @@ func (p *persistence) detect(s *session, r *sdk.Rule[params], out *sdk.Drafts) {
 	names := s.strs[:0]
 	for gi := range s.segs {
 		g := &s.segs[gi]
+		if p.exact && g.vl&p.vmask == 0 && g.kl&p.kmask == 0 {
+			continue // no mechanism's command runs here, and none of its paths occurs
+		}
 		files, written := s.files[:0], false
 		for mi := range p.mechs {
 			m := &p.mechs[mi]
@@ -427,6 +433,21 @@ func (p *persistence) detect(s *session, r *sdk.Rule[params], out *sdk.Drafts) {
 		})
 	}
 	s.strs = names[:0]
+}
+
+// masks returns the bits of the mechanisms' command lists and path lists in segment.vl and
+// segment.kl, and whether they are exact (every list id below 64): then a segment with none
+// of them set is skipped without a call a mechanism.
+func (p *persistence) masks() (vmask, kmask uint64, exact bool) {
+	for mi := range p.mechs {
+		m := &p.mechs[mi]
+		if m.commands.first.id >= 64 || m.paths.id >= 64 {
+			return 0, 0, false
+		}
+		vmask |= 1 << m.commands.first.id
+		kmask |= 1 << m.paths.id
+	}
+	return vmask, kmask, true
 }
 
 // ---- R0035 history wipe after activity ----------------------------------------------------

@@ -185,18 +185,18 @@ func (s *session) parse(text string, cmd, _ int) {
 		c := &line.Commands[i]
 		w0 := len(s.words)
 		for _, e := range c.Env {
-			s.words = append(s.words, s.keep(orig, e))
+			s.words = append(s.words, s.keep(text, orig, e))
 		}
 		if c.Path != "" {
-			s.words = append(s.words, s.keep(orig, c.Path))
+			s.words = append(s.words, s.keep(text, orig, c.Path))
 		}
 		for _, a := range c.Args {
-			s.words = append(s.words, s.keep(orig, a))
+			s.words = append(s.words, s.keep(text, orig, a))
 		}
 		for _, r := range c.Redirs {
 			s.words = append(s.words, redirWord(r))
 			if r.Target != "" && r.Op != "<<" && r.Op != "<<-" {
-				s.words = append(s.words, s.keep(orig, r.Target))
+				s.words = append(s.words, s.keep(text, orig, r.Target))
 			}
 		}
 		if len(s.words) == w0 {
@@ -208,18 +208,22 @@ func (s *session) parse(text string, cmd, _ int) {
 		if from >= 0 && from+len(c.Text) <= len(text) {
 			seg = text[from : from+len(c.Text)]
 		} else {
-			seg, from = s.keep(orig, c.Text), 0
+			seg, from = s.keep(text, orig, c.Text), 0
 		}
 		s.addSegment(cmd, seg, w0, sepOf(c), int32(from), int32(from+len(c.Text)))
 	}
 }
 
 // keep returns w lower-cased and safe to keep for the whole call: a part of the line as sent
-// is kept by reference (copied only to lower-case it), anything else (an unquoted word, a
-// decoded payload) lives in the Parser's buffers until its next line and is copied.
-func (s *session) keep(orig, w string) string {
-	if w == "" || offset(orig, w) >= 0 {
-		return s.lower(w)
+// is the lower-cased line's bytes at the same offsets (text is orig lower-cased, of the same
+// length: no host call a word), anything else (an unquoted word, a decoded payload) lives in
+// the Parser's buffers until its next line and is copied.
+func (s *session) keep(text, orig, w string) string {
+	if w == "" {
+		return ""
+	}
+	if off := offset(orig, w); off >= 0 {
+		return text[off : off+len(w)]
 	}
 	start := len(s.arena)
 	var changed bool

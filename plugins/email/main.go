@@ -119,6 +119,7 @@ type params struct {
 	// kit mailer
 	mailerHeaders []string // lower case
 	mailerKits    []string // as written, longest first
+	kitHost       []bool   // aligned with mailerKits: the host can look for it (kitByHost)
 	scriptHeaders []string // lower case
 
 	// IDN URL
@@ -159,6 +160,24 @@ type lifter struct {
 	// call (they alias the record).
 	rcpt, rcptDom    []string
 	hdrKeys, hdrVals []string
+
+	// body_sha256 lower-cased ("" when not a SHA-256), read on the event's first draft
+	sha     string
+	shaRead bool
+	shaBuf  []byte
+	attBuf  []byte // the attachments' sha256s, lower-cased
+
+	from     string // addrDomain of payload.from, read by the first rule that needs it
+	fromRead bool
+	domBuf   []byte // the event's lower-cased address domains
+}
+
+// fromDomain returns addrDomain of the event's From, computed once per event.
+func (l *lifter) fromDomain(ev *sdk.Event) string {
+	if !l.fromRead {
+		l.from, l.fromRead = addrDomainInto(&l.domBuf, ev.String(fFrom)), true
+	}
+	return l.from
 }
 
 func (*lifter) Manifest() *sdk.Manifest { return manifest }
@@ -254,6 +273,9 @@ func readKitMailer(r *sdk.Rule[params], p *params, e *problems) {
 	}
 	// The most specific kit wins: "Leaf PHPMailer" before "PHPMailer".
 	slices.SortStableFunc(p.mailerKits, func(a, b string) int { return len(b) - len(a) })
+	for _, k := range p.mailerKits {
+		p.kitHost = append(p.kitHost, kitByHost(k))
+	}
 }
 
 func readIDNURL(r *sdk.Rule[params], p *params, e *problems) {
@@ -361,10 +383,12 @@ func lowerList(in []string) []string {
 }
 
 func (l *lifter) Tag(ev *sdk.Event, rules []*sdk.Rule[params], out *sdk.Drafts) {
+	l.sha, l.shaRead, l.shaBuf, l.attBuf = "", false, l.shaBuf[:0], l.attBuf[:0]
+	l.from, l.fromRead, l.domBuf = "", false, l.domBuf[:0]
 	l.rcpt, l.rcptDom = l.rcpt[:0], l.rcptDom[:0]
 	for _, rc := range ev.Strings(fRcpt) {
 		l.rcpt = append(l.rcpt, rc)
-		l.rcptDom = append(l.rcptDom, addrDomain(rc))
+		l.rcptDom = append(l.rcptDom, addrDomainInto(&l.domBuf, rc))
 	}
 	l.hdrKeys, l.hdrVals = l.hdrKeys[:0], l.hdrVals[:0]
 	for k, v := range ev.Pairs(fHeaders) {
@@ -395,10 +419,14 @@ func (l *lifter) Tag(ev *sdk.Event, rules []*sdk.Rule[params], out *sdk.Drafts) 
 }
 
 // bodySHA adds body_sha256 when the producer sent a well-formed one (never anything else
-// from that field).
-func bodySHA(ev *sdk.Event, d *sdk.Draft) {
-	if s := ev.String(fBodySHA); isHex64(s) {
-		d.String(kBodySHA, strings.ToLower(s))
+// from that field). It is read and lower-cased once per event, not once per draft: the 64
+// bytes cost a loop a byte in the guest (RATIONALE.md, "What a deadline costs a Go guest").
+func (l *lifter) bodySHA(ev *sdk.Event, d *sdk.Draft) {
+	if !l.shaRead {
+		l.sha, l.shaRead = lowerHex64(&l.shaBuf, ev.String(fBodySHA)), true
+	}
+	if l.sha != "" {
+		d.String(kBodySHA, l.sha)
 	}
 }
 
@@ -428,7 +456,7 @@ func (l *lifter) header(name string) (string, bool) {
 // many recipients outside its own domains from a sender outside them is being used as one.
 func (l *lifter) openRelay(ev *sdk.Event, r *sdk.Rule[params], out *sdk.Drafts) {
 	p := &r.Params
-	from := addrDomain(ev.String(fFrom))
+	from := l.fromDomain(ev)
 	if from == "" || inDomains(from, p.decoyDomains) {
 		return
 	}
@@ -446,7 +474,7 @@ func (l *lifter) openRelay(ev *sdk.Event, r *sdk.Rule[params], out *sdk.Drafts) 
 	if len(doms) > 0 {
 		d.Strings(kRcptDomains, doms)
 	}
-	bodySHA(ev, d)
+	l.bodySHA(ev, d)
 }
 
 // R0042: the same body (within a few simhash bits) seen many times by the producer, sent to
@@ -472,7 +500,7 @@ func (l *lifter) massPhishing(ev *sdk.Event, r *sdk.Rule[params], out *sdk.Draft
 	if len(doms) > 0 {
 		d.Strings(kRcptDomains, doms)
 	}
-	bodySHA(ev, d)
+	l.bodySHA(ev, d)
 }
 
 // R0043: the mailer header names a phishing kit or mass mailer, or a PHP script header shows
@@ -485,8 +513,8 @@ func (l *lifter) kitMailer(ev *sdk.Event, r *sdk.Rule[params], out *sdk.Drafts) 
 		v := l.hdrVals[i]
 		switch {
 		case slices.Contains(p.mailerHeaders, k):
-			for _, want := range p.mailerKits {
-				if containsFold(v, want) {
+			for j, want := range p.mailerKits {
+				if kitIn(v, want, p.kitHost[j]) {
 					if kit == "" || len(want) > len(kit) {
 						kit = want
 					}
@@ -506,8 +534,26 @@ func (l *lifter) kitMailer(ev *sdk.Event, r *sdk.Rule[params], out *sdk.Drafts) 
 		d.String(kMailerKit, kit)
 	}
 	d.Strings(kHeaderNames, l.list)
-	bodySHA(ev, d)
+	l.bodySHA(ev, d)
 }
+
+// kitIn reports whether the header value v names kit, case ignored; byHost is
+// kitByHost(kit), computed at configure.
+func kitIn(v, kit string, byHost bool) bool {
+	if byHost {
+		return sdk.IndexFold(v, kit) >= 0
+	}
+	return containsFold(v, kit)
+}
+
+// kitByHost reports whether kitIn may look for kit by one host call (sdk.IndexFold) instead
+// of a loop a byte in the guest: a non-empty ASCII kit short enough. A slice of a value with
+// a byte that is not ASCII holds fewer runes than such a kit, so Unicode folding could not
+// match it either.
+func kitByHost(kit string) bool { return kit != "" && len(kit) <= maxIndexFold && isASCII(kit) }
+
+// maxIndexFold is the longest needle sdk.IndexFold looks for.
+const maxIndexFold = 256
 
 // R0044: a URL host with a label that mixes Latin with a confusable script (or two
 // confusable scripts), once its punycode (xn--) form is decoded: an IDN homograph.
@@ -548,7 +594,7 @@ func (l *lifter) idnURL(ev *sdk.Event, r *sdk.Rule[params], out *sdk.Drafts) {
 	l.list2 = names
 	for e := range r.Emits {
 		d := out.Add(r.Index, e, 1).Strings(kURLHosts, hosts).Strings(kScripts, names)
-		bodySHA(ev, d)
+		l.bodySHA(ev, d)
 	}
 }
 
@@ -609,11 +655,11 @@ func (l *lifter) mixedScripts(host string, p *params) (bool, uint64) {
 // an address of another domain.
 func (l *lifter) masquerade(ev *sdk.Event, r *sdk.Rule[params], out *sdk.Drafts) {
 	p := &r.Params
-	from := addrDomain(ev.String(fFrom))
+	from := l.fromDomain(ev)
 	if from == "" {
 		return
 	}
-	rp := addrDomain(ev.String(fReturnPath))
+	rp := addrDomainInto(&l.domBuf, ev.String(fReturnPath))
 	dkim := knownResult(ev.String(fDKIM), dkimResults)
 	spf := knownResult(ev.String(fSPF), spfResults)
 	aligned := rp != "" && orgDomain(rp) == orgDomain(from)
@@ -657,7 +703,7 @@ func (l *lifter) masquerade(ev *sdk.Event, r *sdk.Rule[params], out *sdk.Drafts)
 		d.String(kSPF, spf)
 	}
 	d.Strings(kMasquerade, reasons)
-	bodySHA(ev, d)
+	l.bodySHA(ev, d)
 }
 
 // knownResult returns s lower-cased when it is one of results, else "".
@@ -699,14 +745,10 @@ func (l *lifter) attachment(ev *sdk.Event, r *sdk.Rule[params], out *sdk.Drafts)
 				}
 			}
 		}
-		sha := ev.StringAt(fAttSHA, j)
-		if match == "" {
-			for _, h := range p.sha256s {
-				if strings.EqualFold(sha, h) {
-					match = "listed_sha256"
-					break
-				}
-			}
+		// the listed sha256s are 64 hex digits in lower case: only a sha256 matches one
+		sha := lowerHex64(&l.attBuf, ev.StringAt(fAttSHA, j))
+		if match == "" && sha != "" && slices.Contains(p.sha256s, sha) {
+			match = "listed_sha256"
 		}
 		if match == "" {
 			continue
@@ -714,11 +756,8 @@ func (l *lifter) attachment(ev *sdk.Event, r *sdk.Rule[params], out *sdk.Drafts)
 		if !slices.Contains(matches, match) && len(matches) < maxList {
 			matches = append(matches, match)
 		}
-		if isHex64(sha) {
-			sha = strings.ToLower(sha)
-			if !slices.Contains(shas, sha) && len(shas) < maxList {
-				shas = append(shas, sha)
-			}
+		if sha != "" && !slices.Contains(shas, sha) && len(shas) < maxList {
+			shas = append(shas, sha)
 		}
 	}
 	l.list, l.list2 = shas, matches
@@ -730,7 +769,7 @@ func (l *lifter) attachment(ev *sdk.Event, r *sdk.Rule[params], out *sdk.Drafts)
 		d.Strings(kAttSHAs, shas)
 	}
 	d.Strings(kAttMatch, matches)
-	bodySHA(ev, d)
+	l.bodySHA(ev, d)
 }
 
 // R0047: business email compromise: an urgent-payment subject and a body asking for a
@@ -739,7 +778,7 @@ func (l *lifter) bec(ev *sdk.Event, r *sdk.Rule[params], out *sdk.Drafts) {
 	p := &r.Params
 	subject := ev.String(fSubject)
 	l.found = resetBools(l.found, len(p.subjectKeywords.words))
-	if p.subjectKeywords.match(subject, lowerInto(&l.scratch, subject), l.found) == 0 {
+	if p.subjectKeywords.match(subject, &l.scratch, l.found) == 0 {
 		return
 	}
 	kws := l.list[:0]
@@ -750,7 +789,7 @@ func (l *lifter) bec(ev *sdk.Event, r *sdk.Rule[params], out *sdk.Drafts) {
 	}
 	body := ev.String(fBody)
 	l.found = resetBools(l.found, len(p.bodyKeywords.words))
-	n := p.bodyKeywords.match(body, lowerInto(&l.scratch, body), l.found)
+	n := p.bodyKeywords.match(body, &l.scratch, l.found)
 	for i, w := range p.bodyKeywords.words {
 		if l.found[i] && !slices.Contains(kws, w) {
 			kws = append(kws, w)
@@ -761,7 +800,7 @@ func (l *lifter) bec(ev *sdk.Event, r *sdk.Rule[params], out *sdk.Drafts) {
 		return
 	}
 	d := out.Add(r.Index, 0, 1).Strings(kKeywords, kws)
-	bodySHA(ev, d)
+	l.bodySHA(ev, d)
 }
 
 func resetBools(b []bool, n int) []bool {
@@ -792,7 +831,7 @@ func (l *lifter) encoded(ev *sdk.Event, r *sdk.Rule[params], out *sdk.Drafts) {
 	default:
 		return
 	}
-	bodySHA(ev, d)
+	l.bodySHA(ev, d)
 }
 
 func init() { sdk.Register(&lifter{}) }

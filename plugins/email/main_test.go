@@ -18,6 +18,7 @@ import (
 	"unicode/utf16"
 
 	"github.com/decnet/ttp/abi"
+	"github.com/decnet/ttp/conform"
 	"github.com/decnet/ttp/dispatch"
 	"github.com/decnet/ttp/host"
 	"github.com/decnet/ttp/rules"
@@ -357,7 +358,30 @@ func FuzzText(f *testing.F) {
 			}
 		}
 		containsWordFold(s, "wire transfer")
-		newKWSet([]string{"gift card", "überweisung"}).match(s, s, make([]bool, 2))
+		for _, c := range []byte("@<:") {
+			if got, want := lastIndexByte(s, c), strings.LastIndexByte(s, c); got != want {
+				t.Fatalf("lastIndexByte(%q, %q) = %d, want %d", s, c, got, want)
+			}
+		}
+		for _, kit := range []string{"PHPMailer", "leaf", "K", "x"} {
+			if got, want := kitIn(s, kit, kitByHost(kit)), containsFold(s, kit); got != want {
+				t.Fatalf("kitIn(%q, %q) = %v, containsFold %v", s, kit, got, want)
+			}
+		}
+		k := newKWSet([]string{"gift card", "überweisung", "wire", "wire transfer", "a", "asap"})
+		if k.lits == nil {
+			t.Fatal("the host refused the literal set")
+		}
+		lits, guest := make([]bool, len(k.words)), make([]bool, len(k.words))
+		var buf []byte
+		n := k.match(s, &buf, lits)
+		m := k.matchASCII(lowerInto(&buf, s), guest)
+		if lits[1] { // überweisung is not a literal: containsWordFold's
+			guest[1], m = true, m+1
+		}
+		if m != n || !slices.Equal(lits, guest) {
+			t.Fatalf("%q: the host's literals found %v (%d), the guest's matcher %v (%d)", s, lits, n, guest, m)
+		}
 	})
 }
 
@@ -755,6 +779,30 @@ func TestNoPersonalDataThroughHost(t *testing.T) {
 			if strings.Contains(strings.ToLower(string(raw)), strings.ToLower(sec)) {
 				t.Errorf("database file %s holds %q", filepath.Base(f), sec)
 			}
+		}
+	}
+}
+
+// TestTagAllocs pins that the lifter allocates nothing per event on its conform vectors: in
+// the guest an allocation is runtime loops (termination checks), and garbage grows the
+// instance's memory, which ttp conform bounds.
+func TestTagAllocs(t *testing.T) {
+	p := newPlugin(t)
+	vs, err := conform.LoadVectors("../../testdata/vectors/email")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range vs {
+		b, err := abi.CanonicalJSON(v.Event)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev, err := abi.DecodeEvent(b)
+		if err != nil {
+			continue // a vector of a malformed event
+		}
+		if n := p.TagAllocs(ev, 20); n != 0 {
+			t.Errorf("%s: %.1f allocations a call, want 0", v.Name, n)
 		}
 	}
 }

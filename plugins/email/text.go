@@ -63,14 +63,22 @@ func validHostASCII(s string) (valid, ascii bool) {
 // addrDomain returns the lower-cased domain of a mail address ("Name <user@Example.COM>",
 // "user@example.com"), or "" when s holds no address with a valid domain.
 func addrDomain(s string) string {
+	var buf []byte
+	return addrDomainInto(&buf, s)
+}
+
+// addrDomainInto is addrDomain writing a lower-cased copy, when one is needed, to the end of
+// *buf (what *buf held stays valid): the lifter's calls reuse one buffer per event instead of
+// allocating.
+func addrDomainInto(buf *[]byte, s string) string {
 	s = strings.TrimSpace(s)
-	if i := strings.LastIndexByte(s, '<'); i >= 0 {
+	if i := lastIndexByte(s, '<'); i >= 0 {
 		s = s[i+1:]
 		if j := strings.IndexByte(s, '>'); j >= 0 {
 			s = s[:j]
 		}
 	}
-	at := strings.LastIndexByte(s, '@')
+	at := lastIndexByte(s, '@')
 	if at < 0 {
 		return ""
 	}
@@ -80,8 +88,11 @@ func addrDomain(s string) string {
 		return ""
 	}
 	if ascii { // the host lower-cases it, a copy only when it holds upper case
-		if b, changed := sdk.AppendLower(nil, d); changed {
-			return unsafe.String(&b[0], len(b))
+		n := len(*buf)
+		b, changed := sdk.AppendLower(*buf, d)
+		*buf = b // dst[:n] when unchanged: the capacity grown stays
+		if changed {
+			return unsafe.String(&b[n], len(d))
 		}
 		return d
 	}
@@ -94,12 +105,12 @@ func displayDomain(v string) string {
 	if i := strings.IndexByte(v, '\n'); i >= 0 {
 		v = v[:i] // several From headers: the first
 	}
-	lt := strings.LastIndexByte(v, '<')
+	lt := lastIndexByte(v, '<')
 	if lt < 0 {
 		return ""
 	}
 	name := v[:lt]
-	at := strings.LastIndexByte(name, '@')
+	at := lastIndexByte(name, '@')
 	if at < 0 {
 		return ""
 	}
@@ -170,13 +181,13 @@ func urlHost(u string) string {
 	if j := strings.IndexAny(s, "/?#\\ \t"); j >= 0 {
 		s = s[:j]
 	}
-	if j := strings.LastIndexByte(s, '@'); j >= 0 {
+	if j := lastIndexByte(s, '@'); j >= 0 {
 		s = s[j+1:]
 	}
 	if strings.HasPrefix(s, "[") {
 		return ""
 	}
-	if j := strings.LastIndexByte(s, ':'); j >= 0 {
+	if j := lastIndexByte(s, ':'); j >= 0 {
 		s = s[:j]
 	}
 	s = strings.TrimSuffix(s, ".")
@@ -184,6 +195,20 @@ func urlHost(u string) string {
 		return ""
 	}
 	return s
+}
+
+// lastIndexByte is strings.LastIndexByte for a byte that occurs rarely (@, <, :): in a wasip1
+// guest strings.IndexByte is assembly that tests four bytes a loop iteration, where
+// LastIndexByte is a Go loop that pays a termination check a byte.
+func lastIndexByte(s string, c byte) int {
+	last := -1
+	for {
+		i := strings.IndexByte(s[last+1:], c)
+		if i < 0 {
+			return last
+		}
+		last += i + 1
+	}
 }
 
 func isASCII(s string) bool {
@@ -197,6 +222,25 @@ func isASCII(s string) bool {
 
 func isHexDigit(c byte) bool {
 	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
+}
+
+// hexBytes are the hex digits, for sdk.Span.
+var hexBytes = (&sdk.ByteSet{}).AddRange('0', '9').AddRange('a', 'f').AddRange('A', 'F')
+
+// lowerHex64 returns s lower-cased when it is a SHA-256 in hex, "" otherwise: one host call
+// checks the digits (sdk.Span) and, when s has upper case, one more lower-cases it into the
+// end of *buf (what *buf held stays valid; the caller empties it once per event).
+func lowerHex64(buf *[]byte, s string) string {
+	if len(s) != 64 || sdk.Span(s, hexBytes) != 64 {
+		return ""
+	}
+	n := len(*buf)
+	b, changed := sdk.AppendLower(*buf, s)
+	*buf = b // its capacity, grown or not
+	if !changed {
+		return s
+	}
+	return unsafe.String(&b[n], len(s))
 }
 
 // isHex64 reports whether s is a SHA-256 in hex.
