@@ -122,7 +122,7 @@ func New(cfg Config) (*Host, error) {
 	if h.limits == nil {
 		h.limits = func(string) wasm.Limits { return wasm.Limits{} }
 	}
-	h.publishLocked(h.d.Load().Rules)
+	h.publishLocked(h.Rules())
 	return h, nil
 }
 
@@ -162,12 +162,8 @@ func (h *Host) Rejections() (plugins, rules int64) {
 }
 
 // Rules returns the rules and states live now: the Dispatcher's snapshot's, the one place
-// they are kept.
+// they are kept. The host is their only writer, so under h.mu it is also its own view.
 func (h *Host) Rules() *rules.Snapshot { return h.d.Load().Rules }
-
-// current is the rule snapshot the host last published: the Dispatcher's. Only the host
-// writes it, under h.mu, so under h.mu it is also the host's own view.
-func (h *Host) current() *rules.Snapshot { return h.d.Load().Rules }
 
 func (h *Host) emit(e Notice) {
 	switch e.Name {
@@ -307,7 +303,7 @@ func (h *Host) LoadPlugin(ctx context.Context, path string) error {
 		health = old.health // a new version of the same plugin inherits its record
 		prev = rulesByID(old.rules)
 	}
-	rs := h.current()
+	rs := h.Rules()
 	want := owned(rs.Set, m.Manifest())
 	pool, configured, err := h.buildPool(ctx, file, m, want, prev, health)
 	if err != nil {
@@ -352,7 +348,7 @@ func (h *Host) UnloadPlugin(path string) {
 		return
 	}
 	delete(h.plugins, file)
-	h.publishLocked(h.current(), func() { old.pool.Retire(true) })
+	h.publishLocked(h.Rules(), func() { old.pool.Retire(true) })
 	h.emit(Notice{Name: "plugin.unloaded", Plugin: file, Version: old.module.Manifest().Producer()})
 }
 
@@ -398,7 +394,7 @@ func rulesByID(rs []*rules.Rule) map[string]*rules.Rule {
 func (h *Host) ApplyRules(ctx context.Context, changes ...rules.Change) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	cur := h.current()
+	cur := h.Rules()
 	next, err := cur.Apply(changes...)
 	if err != nil {
 		return err
@@ -483,7 +479,7 @@ func (h *Host) FollowRules(ctx context.Context, store rules.Store, observe func(
 		h.log.Error("rules: initial load", "err", err)
 	}
 	for id, st := range states {
-		if _, ok := h.d.Load().Rules.Set.Rule(id); !ok {
+		if _, ok := h.Rules().Set.Rule(id); !ok {
 			h.logState(id, st)
 		}
 	}
@@ -561,7 +557,7 @@ func (h *Host) Close() {
 		fs = append(fs, func() { p.pool.Retire(true) })
 		delete(h.plugins, f)
 	}
-	h.publishLocked(h.current(), fs...)
+	h.publishLocked(h.Rules(), fs...)
 }
 
 // RulesWithoutPlugin returns, by match kind, the ids of the plugin-owned rules that no loaded
@@ -576,7 +572,7 @@ func (h *Host) RulesWithoutPlugin() map[string][]string {
 
 func (h *Host) orphansLocked() map[string][]string {
 	var out map[string][]string
-	for _, r := range h.current().Set.Rules() {
+	for _, r := range h.Rules().Set.Rules() {
 		if r.IsPattern() {
 			continue
 		}
@@ -659,7 +655,7 @@ func (h *Host) logState(id string, st rules.State) {
 	if st.Reason != "" {
 		args = append(args, "reason", st.Reason)
 	}
-	if _, ok := h.d.Load().Rules.Set.Rule(id); !ok {
+	if _, ok := h.Rules().Set.Rule(id); !ok {
 		h.log.Warn("state for a rule that does not exist: kept, it applies if the rule appears", args...)
 		return
 	}

@@ -57,20 +57,7 @@ func (i *wasmInstance) RetryTagRecord(ctx context.Context, record []byte) ([]byt
 }
 
 func (i *wasmInstance) tagRecord(ctx context.Context, retry bool, record []byte) ([]byte, error) {
-	if err := i.input(ctx, record); err != nil {
-		return nil, err
-	}
-	i.stack[0], i.stack[1] = uint64(i.inPtr), uint64(len(record))
-	var err error
-	if retry {
-		err = i.callRetry(ctx, i.tag, i.stack)
-	} else {
-		err = i.call(ctx, i.tag, i.stack)
-	}
-	if err != nil {
-		return nil, err
-	}
-	reply, err := i.output(i.stack[0])
+	reply, err := i.callTag(ctx, retry, record)
 	if err != nil {
 		return nil, err
 	}

@@ -301,6 +301,12 @@ func (p *Pool) Instances() int { return int(p.live.Load()) }
 // one; the last call to finish closes them all.
 func (p *Pool) put(s *slot) {
 	s.used = time.Now()
+	p.requeue(s)
+}
+
+// requeue makes s idle again without touching its last use; a retired pool with no call in
+// flight closes it at once.
+func (p *Pool) requeue(s *slot) {
 	p.idle <- s
 	if p.retired.Load() && p.inflight.Load() == 0 {
 		p.closeIdle(context.Background())
@@ -337,10 +343,7 @@ func (p *Pool) shrink() {
 				break
 			}
 			if time.Since(s.used) < p.idleFor {
-				p.idle <- s // as it was: its idle time goes on counting
-				if p.retired.Load() && p.inflight.Load() == 0 {
-					p.closeIdle(context.Background())
-				}
+				p.requeue(s) // as it was: its idle time goes on counting
 				continue
 			}
 			s.inst.Close(context.Background())

@@ -430,20 +430,7 @@ func (i *wasmInstance) tagCall(ctx context.Context, retry bool, kindIndex int, e
 	if len(i.record) > abi.MaxRecord {
 		return out, fmt.Errorf("%w: record of %d bytes over %d", ErrRecordTooLarge, len(i.record), abi.MaxRecord)
 	}
-	if err := i.input(ctx, i.record); err != nil {
-		return out, err
-	}
-	i.stack[0], i.stack[1] = uint64(i.inPtr), uint64(len(i.record))
-	var err error
-	if retry {
-		err = i.callRetry(ctx, i.tag, i.stack)
-	} else {
-		err = i.call(ctx, i.tag, i.stack)
-	}
-	if err != nil {
-		return out, err
-	}
-	reply, err := i.output(i.stack[0])
+	reply, err := i.callTag(ctx, retry, i.record)
 	if err != nil {
 		return out, err
 	}
@@ -452,6 +439,25 @@ func (i *wasmInstance) tagCall(ctx context.Context, retry bool, kindIndex int, e
 		return out, fmt.Errorf("%w: %v", ErrBadReply, err)
 	}
 	return out, err
+}
+
+// callTag sends record to ttp_tag (as the retry of a timed-out call when retry is set) and
+// returns the reply, which aliases guest memory until the next call.
+func (i *wasmInstance) callTag(ctx context.Context, retry bool, record []byte) ([]byte, error) {
+	if err := i.input(ctx, record); err != nil {
+		return nil, err
+	}
+	i.stack[0], i.stack[1] = uint64(i.inPtr), uint64(len(record))
+	var err error
+	if retry {
+		err = i.callRetry(ctx, i.tag, i.stack)
+	} else {
+		err = i.call(ctx, i.tag, i.stack)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return i.output(i.stack[0])
 }
 
 // Load compiles a plugin with the loader its exports call for: modules exporting

@@ -155,7 +155,7 @@ func (h *Host) index(_ context.Context, m api.Module, stack []uint64) {
 // lits_new(list, n, fold) -> a handle of this instance's literal sets. list is the literals,
 // each as a little-endian u32 length and its bytes.
 func (h *Host) litsNew(_ context.Context, m api.Module, stack []uint64) {
-	st, raw, res := h.newArgs(m, stack, len(h.stateOrEmpty(m).lits), MaxSets)
+	st, raw, res := h.newArgs(m, stack, func(st *state) bool { return len(st.lits) >= MaxSets })
 	if res != 0 {
 		stack[0] = i32(res)
 		return
@@ -176,9 +176,9 @@ func (h *Host) litsNew(_ context.Context, m api.Module, stack []uint64) {
 }
 
 // newArgs checks what a *_new function is given: the instance's state, its (pointer,
-// length) argument inside memory, and have (the handles of that sort the instance holds)
-// under limit. res is the result for the guest when one of them fails, else 0.
-func (h *Host) newArgs(m api.Module, stack []uint64, have, limit int) (st *state, arg []byte, res int) {
+// length) argument inside memory, and that full does not say the instance holds its limit
+// of handles of that sort. res is the result for the guest when one fails, else 0.
+func (h *Host) newArgs(m api.Module, stack []uint64, full func(*state) bool) (st *state, arg []byte, res int) {
 	st = h.state(m)
 	arg, ok := read(m, stack[0], stack[1])
 	switch {
@@ -186,19 +186,10 @@ func (h *Host) newArgs(m api.Module, stack []uint64, have, limit int) (st *state
 		return nil, nil, ResHandle
 	case !ok:
 		return nil, nil, ResRange
-	case have >= limit:
+	case full(st):
 		return nil, nil, ResLimit
 	}
 	return st, arg, 0
-}
-
-// stateOrEmpty is the instance's state, or an empty one when it has none (newArgs then
-// answers ResHandle).
-func (h *Host) stateOrEmpty(m api.Module) *state {
-	if st := h.state(m); st != nil {
-		return st
-	}
-	return &state{}
 }
 
 // SplitList decodes a literal list (u32 length, bytes; repeated) into slices of raw. It
@@ -262,7 +253,7 @@ func (h *Host) litsScan(_ context.Context, m api.Module, stack []uint64) {
 
 // re_new(pattern, n) -> a handle of this instance's regular expressions.
 func (h *Host) reNew(_ context.Context, m api.Module, stack []uint64) {
-	st, pat, res := h.newArgs(m, stack, len(h.stateOrEmpty(m).res), MaxRegexps)
+	st, pat, res := h.newArgs(m, stack, func(st *state) bool { return len(st.res) >= MaxRegexps })
 	if res != 0 {
 		stack[0] = i32(res)
 		return
